@@ -1,0 +1,12 @@
+// Feeds arbitrary text to ParseTritonConfig. Any crash or sanitizer report is a bug.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "formats/triton_config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  (void)modelgrid::ParseTritonConfig(text);
+  return 0;
+}

@@ -1,0 +1,511 @@
+// TorchScript dry run: a recording CPU allocator plus forward passes at batches 1 and 2,
+// extrapolated to the requested batch. See dry_run.h for the contract.
+#include "backends/libtorch/dry_run.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+namespace modelgrid {
+namespace {
+
+// Batches above this are never run: the trace at this batch is scaled per sample.
+constexpr int64_t kMaxDirectBatch = 64;
+// Priority for c10::SetCPUAllocator: a later set wins only with an equal or higher
+// priority, so both installing and restoring use the highest one.
+constexpr uint8_t kAllocatorPriority = 255;
+
+// ---------------------------------------------------------------------------------------
+// Recording allocator.
+//
+// All state is process-wide and never destroyed: a tensor allocated through the wrapper may
+// be freed long after the dry run, and its deleter must still find this state.
+
+struct RecordedAlloc {
+  uint32_t id;
+  uint64_t generation;
+  c10::DeleterFnPtr inner_deleter;
+};
+
+// Context of an allocation when the wrapped allocator has no raw deleter.
+struct WrappedContext {
+  c10::DataPtr inner;
+  uint32_t id;
+  uint64_t generation;
+  bool recorded;
+};
+
+struct RecorderState {
+  std::mutex mu;
+  c10::Allocator* inner = nullptr;                // the allocator we forward to
+  c10::DeleterFnPtr inner_raw_deleter = nullptr;  // its raw deleter, when it has one
+  AllocationTrace* trace = nullptr;               // non-null while recording
+  std::thread::id thread;                         // only its allocations are recorded
+  uint64_t generation = 0;                        // bumped by every recording
+  std::unordered_map<void*, RecordedAlloc> live;  // raw-mode allocations while recording
+};
+
+RecorderState& State() {
+  static auto* state = new RecorderState;  // leaked on purpose, see above
+  return *state;
+}
+
+// Logs a free of an allocation made during recording `generation`; other frees are ignored.
+// Requires State().mu.
+void LogFreeLocked(RecorderState& s, uint32_t id, uint64_t generation) {
+  if (s.trace != nullptr && generation == s.generation) s.trace->Free(id);
+}
+
+// Raw-mode deleter: ctx == data, as c10::Allocator::raw_allocate requires.
+void RawDelete(void* ptr) {
+  RecorderState& s = State();
+  c10::DeleterFnPtr deleter;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.live.find(ptr);
+    if (it == s.live.end()) {
+      deleter = s.inner_raw_deleter;
+    } else {
+      LogFreeLocked(s, it->second.id, it->second.generation);
+      deleter = it->second.inner_deleter;
+      s.live.erase(it);
+    }
+  }
+  deleter(ptr);
+}
+
+void WrappedDelete(void* ctx) {
+  auto* wrapped = static_cast<WrappedContext*>(ctx);
+  if (wrapped->recorded) {
+    RecorderState& s = State();
+    std::lock_guard<std::mutex> lock(s.mu);
+    LogFreeLocked(s, wrapped->id, wrapped->generation);
+  }
+  delete wrapped;  // frees through the inner DataPtr's own deleter
+}
+
+class RecordingAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t nbytes) const override {
+    RecorderState& s = State();
+    c10::DataPtr inner = s.inner->allocate(nbytes);
+    std::lock_guard<std::mutex> lock(s.mu);
+    const bool record = s.trace != nullptr && nbytes > 0 && inner.get() != nullptr &&
+                        std::this_thread::get_id() == s.thread;
+    uint32_t id = record ? s.trace->Alloc(nbytes) : 0;
+    if (s.inner_raw_deleter != nullptr) {
+      // The inner allocator's raw contract guarantees ctx == data and this deleter.
+      void* data = inner.release_context();
+      if (record) s.live[data] = {id, s.generation, s.inner_raw_deleter};
+      return {data, data, &RawDelete, inner.device()};
+    }
+    void* data = inner.get();
+    c10::Device device = inner.device();
+    auto* ctx = new WrappedContext{std::move(inner), id, s.generation, record};
+    return {data, ctx, &WrappedDelete, device};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override {
+    return State().inner_raw_deleter != nullptr ? &RawDelete : nullptr;
+  }
+};
+
+RecordingAllocator& Wrapper() {
+  static auto* wrapper = new RecordingAllocator;  // leaked: see RecorderState
+  return *wrapper;
+}
+
+// Installs the recording allocator as LibTorch's CPU allocator for its lifetime. Nothing is
+// recorded until Start(). Callers hold DryRunMutex().
+class ScopedRecordingAllocator {
+ public:
+  ScopedRecordingAllocator() : original_(c10::GetCPUAllocator()) {
+    RecorderState& s = State();
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      s.inner = original_;
+      s.inner_raw_deleter = original_->raw_deleter();
+    }
+    c10::SetCPUAllocator(&Wrapper(), kAllocatorPriority);
+  }
+  ~ScopedRecordingAllocator() {
+    Stop();
+    c10::SetCPUAllocator(original_, kAllocatorPriority);
+  }
+  ScopedRecordingAllocator(const ScopedRecordingAllocator&) = delete;
+  ScopedRecordingAllocator& operator=(const ScopedRecordingAllocator&) = delete;
+
+  // Records allocations of the calling thread, and frees of those allocations, into
+  // `trace` (borrowed until Stop()).
+  void Start(AllocationTrace* trace) {
+    RecorderState& s = State();
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.trace = trace;
+    s.thread = std::this_thread::get_id();
+    ++s.generation;
+  }
+  void Stop() {
+    RecorderState& s = State();
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.trace = nullptr;
+  }
+
+ private:
+  c10::Allocator* original_;
+};
+
+// Serialises dry runs: they swap process-wide LibTorch settings.
+std::mutex& DryRunMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+// Restores LibTorch's global knobs that the dry run changes.
+class ScopedTorchSettings {
+ public:
+  ScopedTorchSettings(bool disable_mkldnn)
+      : threads_(at::get_num_threads()), mkldnn_(at::globalContext().userEnabledMkldnn()) {
+    at::set_num_threads(1);
+    if (disable_mkldnn) at::globalContext().setUserEnabledMkldnn(false);
+  }
+  ~ScopedTorchSettings() {
+    at::globalContext().setUserEnabledMkldnn(mkldnn_);
+    at::set_num_threads(threads_);
+  }
+  ScopedTorchSettings(const ScopedTorchSettings&) = delete;
+  ScopedTorchSettings& operator=(const ScopedTorchSettings&) = delete;
+
+ private:
+  int threads_;
+  bool mkldnn_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Inputs.
+
+struct InputSpec {
+  std::vector<int64_t> shape;  // without batch
+  bool is_int64 = false;
+};
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
+// "[1, 3, 224, 224] float32, [1, 16] int64" for the inputs at `batch`.
+std::string DescribeInputs(const std::vector<InputSpec>& specs, int64_t batch) {
+  std::string out;
+  for (const auto& spec : specs) {
+    if (!out.empty()) out += ", ";
+    std::vector<int64_t> shape = {batch};
+    shape.insert(shape.end(), spec.shape.begin(), spec.shape.end());
+    out += ShapeString(shape) + (spec.is_int64 ? " int64" : " float32");
+  }
+  return out;
+}
+
+Result<std::vector<InputSpec>> ParseInputs(const DryRunOptions& options,
+                                           std::vector<std::string>& assumptions) {
+  if (options.input_shapes.empty()) {
+    assumptions.push_back("no input shapes given: assumed one float32 input [B, 3, 224, 224]");
+    return std::vector<InputSpec>{{{3, 224, 224}, false}};
+  }
+  if (!options.input_dtypes.empty() && options.input_dtypes.size() != options.input_shapes.size()) {
+    return InvalidArgument("dry run: " + std::to_string(options.input_dtypes.size()) +
+                           " input dtypes for " + std::to_string(options.input_shapes.size()) +
+                           " input shapes");
+  }
+  std::vector<InputSpec> specs;
+  for (size_t i = 0; i < options.input_shapes.size(); ++i) {
+    InputSpec spec{options.input_shapes[i], false};
+    for (int64_t dim : spec.shape) {
+      if (dim < 1) return InvalidArgument("dry run: bad input shape " + ShapeString(spec.shape));
+    }
+    const std::string dtype = options.input_dtypes.empty() ? "float32" : options.input_dtypes[i];
+    if (dtype == "int64") {
+      spec.is_int64 = true;
+    } else if (dtype != "float32") {
+      return InvalidArgument("dry run: input dtype '" + dtype +
+                             "' is not supported (float32 or int64)");
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+std::vector<c10::IValue> MakeInputs(const std::vector<InputSpec>& specs, int64_t batch) {
+  std::vector<c10::IValue> inputs;
+  for (const auto& spec : specs) {
+    std::vector<int64_t> shape = {batch};
+    shape.insert(shape.end(), spec.shape.begin(), spec.shape.end());
+    // Zeros are valid token ids; random floats keep data-dependent paths ordinary.
+    inputs.emplace_back(spec.is_int64 ? torch::zeros(shape, torch::kLong)
+                                      : torch::rand(shape, torch::kFloat));
+  }
+  return inputs;
+}
+
+// The most useful line of a LibTorch error: TorchScript puts the cause last.
+std::string ErrorSummary(const char* what) {
+  std::string text(what);
+  size_t end = text.find_last_not_of(" \n\r\t");
+  if (end == std::string::npos) return text;
+  size_t begin = text.rfind('\n', end);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  return text.substr(begin, end - begin + 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Forward passes and traces.
+
+// Runs forward at `batch` with the recorder on. Inputs are allocated before recording; the
+// outputs are freed while recording, and anything still live is freed at the end.
+Result<AllocationTrace> RecordForward(torch::jit::Module& module,
+                                      const std::vector<InputSpec>& specs, int64_t batch,
+                                      ScopedRecordingAllocator* recorder) {
+  std::vector<c10::IValue> inputs = MakeInputs(specs, batch);
+  AllocationTrace trace;
+  try {
+    if (recorder != nullptr) recorder->Start(&trace);
+    { c10::IValue output = module.forward(inputs); }
+    if (recorder != nullptr) recorder->Stop();
+  } catch (const c10::Error& e) {
+    if (recorder != nullptr) recorder->Stop();
+    return InvalidArgument("forward rejected inputs " + DescribeInputs(specs, batch) + ": " +
+                           ErrorSummary(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    if (recorder != nullptr) recorder->Stop();
+    return InvalidArgument("forward rejected inputs " + DescribeInputs(specs, batch) + ": " +
+                           ErrorSummary(e.what()));
+  }
+  trace.FreeAll();
+  return trace;
+}
+
+// Two traces pair when they make the same allocations and frees in the same order.
+bool TracesPair(const AllocationTrace& a, const AllocationTrace& b) {
+  const auto& ea = a.events();
+  const auto& eb = b.events();
+  if (ea.size() != eb.size()) return false;
+  for (size_t i = 0; i < ea.size(); ++i) {
+    if (ea[i].kind != eb[i].kind || ea[i].id != eb[i].id) return false;
+  }
+  return true;
+}
+
+// Rebuilds `trace` with every allocation size mapped through `size_of(event index, bytes)`.
+// Ids are preserved because allocations are replayed in the same order.
+template <typename SizeFn>
+AllocationTrace MapSizes(const AllocationTrace& trace, SizeFn size_of) {
+  AllocationTrace out;
+  const auto& events = trace.events();
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind == AllocEvent::Kind::kAlloc) {
+      out.Alloc(size_of(i, events[i].bytes));
+    } else {
+      out.Free(events[i].id);
+    }
+  }
+  return out;
+}
+
+// size_B = size_n + (size_{n+1} - size_n) * (B - n), at least 0, from traces at batches n
+// and n + 1. Requires TracesPair(at_n, at_n1).
+AllocationTrace Extrapolate(const AllocationTrace& at_n, const AllocationTrace& at_n1, int64_t n,
+                            int64_t batch) {
+  const auto& next = at_n1.events();
+  return MapSizes(at_n, [&](size_t i, uint64_t bytes) -> uint64_t {
+    const auto s0 = static_cast<int64_t>(bytes);
+    const auto s1 = static_cast<int64_t>(next[i].bytes);
+    return static_cast<uint64_t>(std::max<int64_t>(0, s0 + (s1 - s0) * (batch - n)));
+  });
+}
+
+uint64_t ScaleBytes(uint64_t bytes, uint64_t num, uint64_t den) {
+  return (bytes * num + den - 1) / den;
+}
+
+uint64_t RoundUp8(uint64_t bytes) { return (bytes + 7) / 8 * 8; }
+
+// Predicts `batch` (>= 3) from passes at batches 1 and 2, or at 2 and 3 when batch 1 takes
+// another code path (ATen's grouped convolutions do). nullopt when neither pair matches.
+Result<std::optional<AllocationTrace>> PredictFromSmallBatches(torch::jit::Module& module,
+                                                               const std::vector<InputSpec>& specs,
+                                                               int64_t batch,
+                                                               ScopedRecordingAllocator& recorder,
+                                                               DryRunResult& result) {
+  MG_ASSIGN_OR_RETURN(AllocationTrace b1, RecordForward(module, specs, 1, &recorder));
+  MG_ASSIGN_OR_RETURN(AllocationTrace b2, RecordForward(module, specs, 2, &recorder));
+  int64_t n = 1;
+  AllocationTrace* lo = &b1;
+  AllocationTrace* hi = &b2;
+  AllocationTrace b3;
+  if (!TracesPair(b1, b2)) {
+    MG_ASSIGN_OR_RETURN(b3, RecordForward(module, specs, 3, &recorder));
+    if (!TracesPair(b2, b3)) {
+      result.assumptions.push_back(
+          "traces at batches 1, 2 and 3 differ in structure: ran the forward directly");
+      return std::optional<AllocationTrace>();
+    }
+    n = 2;
+    lo = &b2;
+    hi = &b3;
+  }
+  result.extrapolated = true;
+  result.assumptions.push_back("batch " + std::to_string(batch) +
+                               " extrapolated linearly from forward passes at batches " +
+                               std::to_string(n) + " and " + std::to_string(n + 1));
+  return std::optional<AllocationTrace>(Extrapolate(*lo, *hi, n, batch));
+}
+
+// ---------------------------------------------------------------------------------------
+// Graph statistics.
+
+bool IsConv(const std::string& kind) {
+  return kind.rfind("aten::conv", 0) == 0 || kind == "aten::_convolution" ||
+         kind == "aten::_convolution_mode";
+}
+
+bool IsMatmul(const std::string& kind) {
+  return kind == "aten::linear" || kind == "aten::addmm" || kind == "aten::matmul" ||
+         kind == "aten::mm" || kind == "aten::bmm" || kind == "aten::baddbmm" ||
+         kind == "aten::_native_multi_head_attention";
+}
+
+void CountNodes(torch::jit::Block* block, DryRunResult& result) {
+  for (torch::jit::Node* node : block->nodes()) {
+    const std::string kind = node->kind().toQualString();
+    if (IsConv(kind)) ++result.conv_count;
+    if (IsMatmul(kind)) ++result.matmul_count;
+    for (torch::jit::Block* sub : node->blocks()) CountNodes(sub, result);
+  }
+}
+
+void CountGraphNodes(torch::jit::Module& module, DryRunResult& result) {
+  std::shared_ptr<torch::jit::Graph> graph = module.get_method("forward").graph()->copy();
+  torch::jit::Inline(*graph);
+  CountNodes(graph->block(), result);
+}
+
+// ---------------------------------------------------------------------------------------
+
+Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
+  DryRunResult result;
+  MG_ASSIGN_OR_RETURN(std::vector<InputSpec> specs, ParseInputs(options, result.assumptions));
+
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(options.path, torch::kCPU);
+    module.eval();
+  } catch (const c10::Error& e) {
+    return InvalidArgument("cannot load TorchScript module " + options.path + ": " +
+                           ErrorSummary(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return InvalidArgument("cannot load TorchScript module " + options.path + ": " +
+                           ErrorSummary(e.what()));
+  }
+  try {
+    CountGraphNodes(module, result);
+  } catch (const std::exception& e) {
+    result.assumptions.push_back(std::string("graph statistics unavailable: ") +
+                                 ErrorSummary(e.what()));
+  }
+
+  ScopedTorchSettings settings(options.disable_mkldnn);
+  // The plain interpreter: no profiling runs, so every forward allocates the same way.
+  torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
+  c10::InferenceMode inference_mode;
+  ScopedRecordingAllocator recorder;
+
+  // Warm-up outside the recording: one-time initialisation and input validation.
+  MG_RETURN_IF_ERROR(RecordForward(module, specs, 1, nullptr).status());
+
+  const int64_t batch = options.batch;
+  AllocationTrace trace;
+  bool direct = batch <= 2 || !options.extrapolate;
+  if (!direct) {
+    MG_ASSIGN_OR_RETURN(std::optional<AllocationTrace> predicted,
+                        PredictFromSmallBatches(module, specs, batch, recorder, result));
+    if (predicted.has_value()) {
+      trace = std::move(*predicted);
+    } else {
+      direct = true;
+    }
+  }
+  if (direct) {
+    const int64_t run_batch = std::min(batch, kMaxDirectBatch);
+    MG_ASSIGN_OR_RETURN(trace, RecordForward(module, specs, run_batch, &recorder));
+    if (run_batch < batch) {
+      const auto num = static_cast<uint64_t>(batch), den = static_cast<uint64_t>(run_batch);
+      trace = MapSizes(trace, [&](size_t, uint64_t b) { return ScaleBytes(b, num, den); });
+      result.assumptions.push_back("ran the forward at batch " + std::to_string(run_batch) +
+                                   " and scaled every allocation by " + std::to_string(batch) +
+                                   "/" + std::to_string(run_batch));
+    }
+  }
+
+  if (options.activation_bytes != 4) {
+    const uint64_t num = options.activation_bytes;
+    trace = MapSizes(trace, [&](size_t, uint64_t b) { return RoundUp8(ScaleBytes(b, num, 4)); });
+    result.assumptions.push_back("dry run in float32: every allocation scaled by " +
+                                 std::to_string(num) + "/4 and rounded up to 8 bytes");
+  }
+  if (result.conv_count > 0) {
+    for (const auto& e : trace.events()) {
+      result.largest_conv_output_bytes = std::max(result.largest_conv_output_bytes, e.bytes);
+    }
+    result.assumptions.push_back(
+        "largest_conv_output_bytes approximated by the largest allocation of the forward");
+  }
+  if (options.disable_mkldnn) {
+    result.assumptions.push_back(
+        "oneDNN disabled: convolutions use ATen's native CPU kernels (im2col buffers)");
+  }
+  result.assumptions.push_back(
+      "CPU allocations stand in for GPU ones: cuDNN/cuBLAS workspaces are not in the trace");
+  result.trace = std::move(trace);
+  return result;
+}
+
+}  // namespace
+
+bool TorchDryRunAvailable() { return true; }
+
+Result<DryRunResult> TorchScriptDryRun(const DryRunOptions& options) {
+  if (options.batch < 1) {
+    return InvalidArgument("dry run: batch must be at least 1, got " +
+                           std::to_string(options.batch));
+  }
+  if (options.activation_bytes == 0 || options.activation_bytes > 8) {
+    return InvalidArgument("dry run: activation_bytes must be 1..8, got " +
+                           std::to_string(options.activation_bytes));
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(options.path, ec)) {
+    return NotFound("TorchScript file not found: " + options.path);
+  }
+  std::lock_guard<std::mutex> lock(DryRunMutex());
+  try {
+    return DryRunLocked(options);
+  } catch (const c10::Error& e) {
+    return Internal("dry run of " + options.path + ": " + ErrorSummary(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return Internal("dry run of " + options.path + ": " + ErrorSummary(e.what()));
+  }
+}
+
+}  // namespace modelgrid

@@ -1,0 +1,19 @@
+// The CLI's subcommands. Each Register* adds one subcommand to the app and arranges for
+// its handler to run when it is chosen; handlers print to stdout/stderr and return the
+// process exit code (0 success, 1 bad input or failure, 2 usage error).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace modelgrid::cli {
+
+using Handler = std::function<int()>;
+
+// Adds `estimate` to `app`; `*handler` is set to run it when the subcommand is chosen.
+void RegisterEstimate(CLI::App& app, Handler* handler);
+
+// Parses "3,224,224" into dims; returns false on anything else.
+bool ParseShape(const std::string& text, std::vector<int64_t>* dims);
+
+}  // namespace modelgrid::cli

@@ -1,0 +1,27 @@
+// modelgrid: estimate, plan and serve many models on shared GPUs.
+#include <iostream>
+
+#include "cli/commands.h"
+
+#ifndef MODELGRID_VERSION
+#define MODELGRID_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"ModelGrid: predict GPU memory, pack models onto GPUs, serve them"};
+  app.require_subcommand(1);
+  modelgrid::cli::Handler handler;
+  app.add_subcommand("version", "Print the version")->callback([&handler] {
+    handler = [] {
+      std::cout << "modelgrid " << MODELGRID_VERSION << "\n";
+      return 0;
+    };
+  });
+  modelgrid::cli::RegisterEstimate(app, &handler);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return handler ? handler() : 0;
+}

@@ -1,0 +1,146 @@
+#include "estimate/activation_plan.h"
+
+#include <filesystem>
+
+#include "common/byte_reader.h"
+#include "estimate/onnx_activations.h"
+#include "estimate/transformer_activations.h"
+#include "formats/hf_config.h"
+#ifdef MODELGRID_HAVE_TORCH
+#include "backends/libtorch/dry_run.h"
+#endif
+
+namespace modelgrid {
+
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+// Input shapes without batch: explicit ones first, then the Triton config's.
+std::vector<std::vector<int64_t>> InputShapes(const ActivationPlanInput& in) {
+  if (!in.input_shapes.empty()) return in.input_shapes;
+  std::vector<std::vector<int64_t>> shapes;
+  if (in.model.triton) {
+    for (const auto& t : in.model.triton->inputs) shapes.push_back(t.dims);
+  }
+  return shapes;
+}
+
+[[maybe_unused]] std::vector<std::string> InputDTypes(const ActivationPlanInput& in) {
+  std::vector<std::string> dtypes;
+  if (in.model.triton) {
+    for (const auto& t : in.model.triton->inputs) {
+      const bool integer = t.data_type.find("INT") != std::string::npos ||
+                           t.data_type == "TYPE_BOOL";
+      dtypes.push_back(integer ? "int64" : "float32");
+    }
+  }
+  return dtypes;
+}
+
+Result<ActivationPlan> FromTransformer(const ActivationPlanInput& in,
+                                       const TransformerConfig& config) {
+  TransformerTraceOptions o;
+  o.batch = in.batch;
+  o.sequence = in.sequence;
+  o.activation_bytes = ActivationElementBytes(in.dtype);
+  if (config.max_positions > 0 && in.sequence > config.max_positions) {
+    return InvalidArgument("sequence " + std::to_string(in.sequence) + " exceeds the model's " +
+                           std::to_string(config.max_positions) + " positions");
+  }
+  TransformerTraceResult r = BuildTransformerTrace(config, o);
+  ActivationPlan plan;
+  plan.trace = std::move(r.trace);
+  plan.kv_cache_bytes = r.kv_cache_bytes;
+  plan.uses_matmul = true;
+  plan.uses_sequence = true;
+  plan.assumptions = std::move(r.assumptions);
+  plan.source = "closed form for a " + std::to_string(config.num_layers) + "-layer " +
+                (config.kind == TransformerKind::kEncoder ? "encoder" : "decoder") +
+                " (hidden " + std::to_string(config.hidden_size) + ", " +
+                std::to_string(config.num_heads) + " heads, " +
+                std::to_string(config.num_kv_heads) + " KV heads)";
+  return plan;
+}
+
+Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
+  OnnxTraceOptions o;
+  o.batch = in.batch;
+  o.sequence = in.sequence;
+  o.activation_bytes = ActivationElementBytes(in.dtype);
+  o.input_shapes = InputShapes(in);
+  MG_ASSIGN_OR_RETURN(OnnxActivationResult r, BuildOnnxActivationTrace(*in.model.onnx, o));
+  ActivationPlan plan;
+  plan.trace = std::move(r.trace);
+  plan.uses_matmul = r.matmul_count > 0;
+  plan.cudnn_workspace_bytes = r.conv_count > 0 ? CudnnWorkspaceBytes(r.largest_conv_output_bytes) : 0;
+  plan.assumptions = std::move(r.assumptions);
+  plan.source = "ONNX shape inference and tensor liveness over " +
+                std::to_string(in.model.onnx->nodes.size()) + " nodes";
+  return plan;
+}
+
+#ifdef MODELGRID_HAVE_TORCH
+Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
+  DryRunOptions o;
+  o.path = in.model.path;
+  o.batch = in.batch;
+  o.input_shapes = InputShapes(in);
+  o.input_dtypes = InputDTypes(in);
+  o.activation_bytes = ActivationElementBytes(in.dtype);
+  MG_ASSIGN_OR_RETURN(DryRunResult r, TorchScriptDryRun(o));
+  ActivationPlan plan;
+  plan.trace = std::move(r.trace);
+  plan.uses_matmul = r.matmul_count > 0;
+  plan.cudnn_workspace_bytes = r.conv_count > 0 ? CudnnWorkspaceBytes(r.largest_conv_output_bytes) : 0;
+  plan.assumptions = std::move(r.assumptions);
+  plan.source = "TorchScript dry run on the CPU, allocations replayed";
+  return plan;
+}
+#endif
+
+// A config.json beside a bare safetensors file describes it.
+std::optional<TransformerConfig> SiblingConfig(const ModelSource& model, std::string* note) {
+  const auto dir = std::filesystem::path(model.path).parent_path();
+  const std::string config_path = (dir.empty() ? std::filesystem::path(".") : dir) / "config.json";
+  auto text = ReadSmallFile(config_path, 16 << 20);
+  if (!text.ok()) return std::nullopt;
+  auto config = ParseHfConfig(*text);
+  if (!config.ok()) return std::nullopt;
+  *note = "architecture from " + config_path;
+  return *config;
+}
+
+}  // namespace
+
+uint64_t CudnnWorkspaceBytes(uint64_t largest_conv_output_bytes) {
+  return std::max<uint64_t>(16 * kMiB, largest_conv_output_bytes);
+}
+
+Result<ActivationPlan> PlanActivations(const ActivationPlanInput& in) {
+  const ModelSource& model = in.model;
+  if (model.transformer) return FromTransformer(in, *model.transformer);
+  if (model.onnx) return FromOnnx(in);
+  if (model.format == ModelFormat::kTorchScript) {
+#ifdef MODELGRID_HAVE_TORCH
+    return FromDryRun(in);
+#else
+    return Unsupported(model.path + ": TorchScript activations need the LibTorch dry run, and "
+                       "this build has no LibTorch (install libtorch-dev and rebuild)");
+#endif
+  }
+  if (model.format == ModelFormat::kSafetensors) {
+    std::string note;
+    if (auto config = SiblingConfig(model, &note)) {
+      MG_ASSIGN_OR_RETURN(ActivationPlan plan, FromTransformer(in, *config));
+      plan.assumptions.push_back(note);
+      return plan;
+    }
+  }
+  return Unsupported(model.path + ": cannot derive activations from a " +
+                     ModelFormatName(model.format) +
+                     " file alone; put its HuggingFace config.json beside it or serve it from a "
+                     "model folder");
+}
+
+}  // namespace modelgrid

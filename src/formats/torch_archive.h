@@ -1,0 +1,29 @@
+// PyTorch zip archives: TorchScript (torch.jit.save) and torch.save checkpoints. Tensor
+// names, dtypes and shapes come from the pickled `data.pkl` (a restricted pickle reader
+// that executes nothing); byte sizes come from the zip entries under `data/`. No weight
+// data is read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/byte_reader.h"
+#include "formats/tensor_info.h"
+
+namespace modelgrid {
+
+struct TorchArchive {
+  std::string root;                 // the archive's top folder ("archive", "resnet18", ...)
+  bool is_torchscript = false;      // has code/ or constants.pkl
+  std::vector<TensorInfo> tensors;  // parameters and buffers, by attribute path
+  uint64_t storage_bytes = 0;       // sum of data/ entry sizes (shared storages once)
+};
+
+// Parses the archive in `reader`. Fails with kCorruptData on a malformed zip (bad end
+// record, entries outside the file, compressed data records) or a pickle that is
+// truncated or uses opcodes outside the safe subset, and never allocates more than the
+// input can justify. Limits: 1M zip entries, pickle stacks of 1M items.
+Result<TorchArchive> ParseTorchArchive(const ByteReader& reader);
+
+}  // namespace modelgrid

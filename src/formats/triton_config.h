@@ -1,0 +1,41 @@
+// Triton model configuration (config.pbtxt, protobuf text format): the subset ModelGrid
+// reads. Unknown fields are skipped and listed in `ignored_fields` so callers can warn.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace modelgrid {
+
+struct TritonTensorConfig {
+  std::string name;              // "INPUT__0", "input_ids", ...
+  std::string data_type;         // Triton spelling: "TYPE_FP32", "TYPE_INT64", ...
+  std::vector<int64_t> dims;     // without the batch dimension when max_batch_size > 0
+};
+
+struct TritonModelConfig {
+  std::string name;
+  std::string platform;          // "pytorch_libtorch", "onnxruntime_onnx", ...
+  std::string backend;           // "pytorch", "onnxruntime", ...
+  int64_t max_batch_size = 0;    // 0: the model takes no batch dimension
+  std::vector<TritonTensorConfig> inputs;
+  std::vector<TritonTensorConfig> outputs;
+  int64_t instance_count = 1;    // sum over instance_group counts
+  std::string instance_kind;     // "KIND_GPU", "KIND_CPU", "KIND_AUTO" or empty
+  bool dynamic_batching = false;
+  std::vector<int64_t> preferred_batch_sizes;
+  int64_t max_queue_delay_microseconds = 0;
+  std::map<std::string, std::string> parameters;  // key -> string_value
+  std::vector<std::string> ignored_fields;        // top-level fields ModelGrid skipped
+};
+
+// Parses config.pbtxt text. Fails with kInvalidArgument naming the line on syntax errors,
+// on negative dims other than -1, on max_batch_size < 0, and on inputs larger than 1 MiB.
+Result<TritonModelConfig> ParseTritonConfig(std::string_view text);
+
+}  // namespace modelgrid

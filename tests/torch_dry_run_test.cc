@@ -1,0 +1,208 @@
+// TorchScript dry run: needs LibTorch and the fixtures under $MODELGRID_FIXTURES/cv (made by
+// scripts from torchvision models); skips loudly when either is missing.
+#include <gtest/gtest.h>
+
+#ifdef MODELGRID_HAVE_TORCH
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "backends/libtorch/dry_run.h"
+
+namespace modelgrid {
+namespace {
+
+std::string FixtureDir() {
+  const char* env = std::getenv("MODELGRID_FIXTURES");
+  return env != nullptr ? std::string(env) : std::string(MODELGRID_SOURCE_DIR "/.fixtures");
+}
+
+// Path of a cv fixture, or "" when absent.
+std::string CvFixture(const std::string& name) {
+  std::string path = FixtureDir() + "/cv/" + name + ".pt";
+  return std::filesystem::exists(path) ? path : "";
+}
+
+#define REQUIRE_FIXTURE(var, name)                                                     \
+  std::string var = CvFixture(name);                                                   \
+  if (var.empty()) {                                                                   \
+    GTEST_SKIP() << "TorchScript fixture " << FixtureDir() << "/cv/" << name           \
+                 << ".pt is missing: generate the fixtures or set MODELGRID_FIXTURES"; \
+  }
+
+// Peak activation + workspace bytes measured during forward on an NVIDIA H200 with
+// PyTorch 2.11, fp32 (peak allocated minus allocated before the forward).
+struct GpuReference {
+  const char* model;
+  uint64_t b1, b8, b32;
+};
+constexpr GpuReference kH200Fp32[] = {
+    {"resnet18", 10'170'880, 57'147'392, 224'826'368},
+    {"resnet50", 12'323'840, 89'915'904, 333'971'456},
+    {"mobilenet_v3_large", 7'225'344, 57'802'752, 231'211'008},
+    {"vit_b_16", 7'867'392, 63'094'784, 252'018'688},
+};
+
+Result<DryRunResult> DryRunAt(const std::string& path, int64_t batch, bool extrapolate = true,
+                              bool disable_mkldnn = true, uint32_t activation_bytes = 4) {
+  DryRunOptions options;
+  options.path = path;
+  options.batch = batch;
+  options.extrapolate = extrapolate;
+  options.disable_mkldnn = disable_mkldnn;
+  options.activation_bytes = activation_bytes;
+  return TorchScriptDryRun(options);
+}
+
+TEST(TorchDryRun, Available) { EXPECT_TRUE(TorchDryRunAvailable()); }
+
+TEST(TorchDryRun, MissingFileIsNotFound) {
+  auto result = DryRunAt("/nonexistent/model.pt", 1);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kNotFound) << result.status().ToString();
+}
+
+TEST(TorchDryRun, NonTorchScriptFileIsInvalidArgument) {
+  std::string path = testing::TempDir() + "/not_torchscript.pt";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "this is not a zip archive";
+  }
+  auto result = DryRunAt(path, 1);
+  std::remove(path.c_str());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("cannot load"), std::string::npos)
+      << result.status().ToString();
+}
+
+TEST(TorchDryRun, WrongInputShapeNamesTheShape) {
+  REQUIRE_FIXTURE(path, "resnet18");
+  DryRunOptions options;
+  options.path = path;
+  options.input_shapes = {{5}};
+  auto result = TorchScriptDryRun(options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("[1, 5]"), std::string::npos)
+      << result.status().ToString();
+}
+
+TEST(TorchDryRun, BadOptionsAreInvalidArgument) {
+  DryRunOptions options;
+  options.path = "/nonexistent/model.pt";
+  options.batch = 0;
+  EXPECT_EQ(TorchScriptDryRun(options).status().code(), StatusCode::kInvalidArgument);
+  options.batch = 1;
+  options.input_shapes = {{3, 224, 224}};
+  options.input_dtypes = {"complex128"};
+  REQUIRE_FIXTURE(path, "resnet18");
+  options.path = path;
+  EXPECT_EQ(TorchScriptDryRun(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(TorchDryRun, GraphStatistics) {
+  REQUIRE_FIXTURE(resnet18, "resnet18");
+  auto result = DryRunAt(resnet18, 1);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->conv_count, 20u);   // stem + 16 in blocks + 3 downsample
+  EXPECT_EQ(result->matmul_count, 1u);  // fc
+  EXPECT_GT(result->largest_conv_output_bytes, 0u);
+  EXPECT_EQ(result->trace.LiveBytesAtEnd(), 0u);
+  EXPECT_FALSE(result->assumptions.empty());
+  for (const auto& a : result->assumptions) std::printf("  assumption: %s\n", a.c_str());
+}
+
+TEST(TorchDryRun, HalfPrecisionHalvesThePeak) {
+  REQUIRE_FIXTURE(path, "resnet18");
+  auto fp32 = DryRunAt(path, 2);
+  auto fp16 = DryRunAt(path, 2, true, true, 2);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().ToString();
+  ASSERT_TRUE(fp16.ok()) << fp16.status().ToString();
+  double ratio = static_cast<double>(fp16->trace.PeakLiveBytes()) / fp32->trace.PeakLiveBytes();
+  EXPECT_NEAR(ratio, 0.5, 0.01);
+}
+
+// Prints dry-run peaks next to the H200 measurements; a loose factor guards regressions.
+TEST(TorchDryRun, PeaksTrackH200Measurements) {
+  int found = 0;
+  std::printf("%-20s %5s %14s %14s %7s\n", "model", "batch", "dry_run_peak", "h200_peak", "ratio");
+  for (const auto& ref : kH200Fp32) {
+    std::string path = CvFixture(ref.model);
+    if (path.empty()) continue;
+    ++found;
+    const std::pair<int64_t, uint64_t> batches[] = {{1, ref.b1}, {8, ref.b8}, {32, ref.b32}};
+    for (auto [batch, gpu_bytes] : batches) {
+      auto result = DryRunAt(path, batch);
+      ASSERT_TRUE(result.ok()) << ref.model << ": " << result.status().ToString();
+      uint64_t peak = result->trace.PeakLiveBytes();
+      double ratio = static_cast<double>(peak) / static_cast<double>(gpu_bytes);
+      std::printf("%-20s %5lld %14llu %14llu %7.3f\n", ref.model, static_cast<long long>(batch),
+                  static_cast<unsigned long long>(peak), static_cast<unsigned long long>(gpu_bytes),
+                  ratio);
+      EXPECT_GE(ratio, 0.5) << ref.model << " batch " << batch;
+      EXPECT_LE(ratio, 2.0) << ref.model << " batch " << batch;
+    }
+  }
+  if (found == 0) GTEST_SKIP() << "no cv fixtures under " << FixtureDir() << "/cv";
+}
+
+// Extrapolation from batches 1 and 2 against a forward run at batch 8.
+TEST(TorchDryRun, ExtrapolationMatchesDirectRun) {
+  int found = 0;
+  std::printf("%-20s %16s %16s %7s\n", "model", "extrapolated_b8", "direct_b8", "ratio");
+  for (const auto& ref : kH200Fp32) {
+    std::string path = CvFixture(ref.model);
+    if (path.empty()) continue;
+    ++found;
+    auto predicted = DryRunAt(path, 8);
+    auto direct = DryRunAt(path, 8, /*extrapolate=*/false);
+    ASSERT_TRUE(predicted.ok()) << predicted.status().ToString();
+    ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+    EXPECT_FALSE(direct->extrapolated);
+    uint64_t p = predicted->trace.PeakLiveBytes(), d = direct->trace.PeakLiveBytes();
+    double ratio = static_cast<double>(p) / static_cast<double>(d);
+    std::printf("%-20s %16llu %16llu %7.3f%s\n", ref.model, static_cast<unsigned long long>(p),
+                static_cast<unsigned long long>(d), ratio,
+                predicted->extrapolated ? "" : " (not extrapolated: traces did not pair)");
+    EXPECT_NEAR(ratio, 1.0, 0.05) << ref.model;
+  }
+  if (found == 0) GTEST_SKIP() << "no cv fixtures under " << FixtureDir() << "/cv";
+}
+
+// oneDNN on vs off, for the record (no assertion beyond success): slow, so disabled by
+// default; run with --gtest_also_run_disabled_tests.
+TEST(TorchDryRun, DISABLED_MkldnnComparison) {
+  std::printf("%-20s %5s %14s %14s %14s\n", "model", "batch", "native_peak", "onednn_peak",
+              "h200_peak");
+  for (const auto& ref : kH200Fp32) {
+    std::string path = CvFixture(ref.model);
+    if (path.empty()) continue;
+    const std::pair<int64_t, uint64_t> batches[] = {{1, ref.b1}, {8, ref.b8}, {32, ref.b32}};
+    for (auto [batch, gpu_bytes] : batches) {
+      auto native = DryRunAt(path, batch, true, /*disable_mkldnn=*/true);
+      auto onednn = DryRunAt(path, batch, true, /*disable_mkldnn=*/false);
+      ASSERT_TRUE(native.ok()) << native.status().ToString();
+      ASSERT_TRUE(onednn.ok()) << onednn.status().ToString();
+      std::printf("%-20s %5lld %14llu %14llu %14llu%s\n", ref.model, static_cast<long long>(batch),
+                  static_cast<unsigned long long>(native->trace.PeakLiveBytes()),
+                  static_cast<unsigned long long>(onednn->trace.PeakLiveBytes()),
+                  static_cast<unsigned long long>(gpu_bytes),
+                  onednn->extrapolated ? "" : " (oneDNN run not extrapolated)");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace modelgrid
+
+#else  // !MODELGRID_HAVE_TORCH
+
+TEST(TorchDryRun, SkippedWithoutLibTorch) {
+  GTEST_SKIP() << "LibTorch is not in this build: TorchScript dry runs are not compiled";
+}
+
+#endif  // MODELGRID_HAVE_TORCH
