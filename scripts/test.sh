@@ -8,5 +8,5 @@ scripts/build.sh
 scripts/make-fixtures.sh
 (cd build && ctest --output-on-failure -j "${MODELGRID_JOBS:-$(nproc)}" --timeout 900)
 # The accuracy tables, in full, for the log.
-build/tests/modelgrid_tests --gtest_filter='Paths/AccuracyTest.*'
+build/tests/modelgrid_tests --gtest_filter='Accuracy.*'
 scripts/fuzz.sh

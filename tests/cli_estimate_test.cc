@@ -43,8 +43,8 @@ TEST_F(CliEstimateTest, JsonObjectWithSummingTerms) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   uint64_t sum = 0;
-  for (const char* k : {"weights_bytes", "activation_bytes", "kv_cache_bytes",
-                        "workspace_bytes", "context_bytes"}) {
+  for (const char* k : {"weights_bytes", "activation_bytes", "kv_cache_bytes", "workspace_bytes",
+                        "context_bytes"}) {
     sum += j.at(k).get<uint64_t>();
   }
   EXPECT_EQ(j["total_bytes"].get<uint64_t>(), sum);
@@ -58,8 +58,8 @@ TEST_F(CliEstimateTest, JsonObjectWithSummingTerms) {
 TEST_F(CliEstimateTest, TableNamesEveryTerm) {
   auto r = RunCommand(kBinary + " estimate " + (dir_ / "llama").string());
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  for (const char* term : {"weights", "activations", "kv cache", "workspace", "context",
-                           "total", "assumptions"}) {
+  for (const char* term :
+       {"weights", "activations", "kv cache", "workspace", "context", "total", "assumptions"}) {
     EXPECT_NE(r.out.find(term), std::string::npos) << term;
   }
 }

@@ -105,22 +105,22 @@ TEST(GgufTest, EveryGgmlTypeHasTheSpecLayout) {
   };
   const DType q = DType::kBlockQuantized;
   const Case cases[] = {
-      {kGgmlF32, "F32", 1, 4, DType::kF32},      {kGgmlF16, "F16", 1, 2, DType::kF16},
-      {kGgmlQ4_0, "Q4_0", 32, 18, q},            {kGgmlQ4_1, "Q4_1", 32, 20, q},
-      {kGgmlQ5_0, "Q5_0", 32, 22, q},            {kGgmlQ5_1, "Q5_1", 32, 24, q},
-      {kGgmlQ8_0, "Q8_0", 32, 34, q},            {kGgmlQ8_1, "Q8_1", 32, 36, q},
-      {kGgmlQ2_K, "Q2_K", 256, 84, q},           {kGgmlQ3_K, "Q3_K", 256, 110, q},
-      {kGgmlQ4_K, "Q4_K", 256, 144, q},          {kGgmlQ5_K, "Q5_K", 256, 176, q},
-      {kGgmlQ6_K, "Q6_K", 256, 210, q},          {kGgmlQ8_K, "Q8_K", 256, 292, q},
-      {kGgmlIQ2_XXS, "IQ2_XXS", 256, 66, q},     {kGgmlIQ2_XS, "IQ2_XS", 256, 74, q},
-      {kGgmlIQ3_XXS, "IQ3_XXS", 256, 98, q},     {kGgmlIQ1_S, "IQ1_S", 256, 50, q},
-      {kGgmlIQ4_NL, "IQ4_NL", 32, 18, q},        {kGgmlIQ3_S, "IQ3_S", 256, 110, q},
-      {kGgmlIQ2_S, "IQ2_S", 256, 82, q},         {kGgmlIQ4_XS, "IQ4_XS", 256, 136, q},
-      {kGgmlI8, "I8", 1, 1, DType::kI8},         {kGgmlI16, "I16", 1, 2, DType::kI16},
-      {kGgmlI32, "I32", 1, 4, DType::kI32},      {kGgmlI64, "I64", 1, 8, DType::kI64},
-      {kGgmlF64, "F64", 1, 8, DType::kF64},      {kGgmlIQ1_M, "IQ1_M", 256, 56, q},
-      {kGgmlBF16, "BF16", 1, 2, DType::kBF16},   {kGgmlTQ1_0, "TQ1_0", 256, 54, q},
-      {kGgmlTQ2_0, "TQ2_0", 256, 66, q},         {kGgmlMXFP4, "MXFP4", 32, 17, q},
+      {kGgmlF32, "F32", 1, 4, DType::kF32},    {kGgmlF16, "F16", 1, 2, DType::kF16},
+      {kGgmlQ4_0, "Q4_0", 32, 18, q},          {kGgmlQ4_1, "Q4_1", 32, 20, q},
+      {kGgmlQ5_0, "Q5_0", 32, 22, q},          {kGgmlQ5_1, "Q5_1", 32, 24, q},
+      {kGgmlQ8_0, "Q8_0", 32, 34, q},          {kGgmlQ8_1, "Q8_1", 32, 36, q},
+      {kGgmlQ2_K, "Q2_K", 256, 84, q},         {kGgmlQ3_K, "Q3_K", 256, 110, q},
+      {kGgmlQ4_K, "Q4_K", 256, 144, q},        {kGgmlQ5_K, "Q5_K", 256, 176, q},
+      {kGgmlQ6_K, "Q6_K", 256, 210, q},        {kGgmlQ8_K, "Q8_K", 256, 292, q},
+      {kGgmlIQ2_XXS, "IQ2_XXS", 256, 66, q},   {kGgmlIQ2_XS, "IQ2_XS", 256, 74, q},
+      {kGgmlIQ3_XXS, "IQ3_XXS", 256, 98, q},   {kGgmlIQ1_S, "IQ1_S", 256, 50, q},
+      {kGgmlIQ4_NL, "IQ4_NL", 32, 18, q},      {kGgmlIQ3_S, "IQ3_S", 256, 110, q},
+      {kGgmlIQ2_S, "IQ2_S", 256, 82, q},       {kGgmlIQ4_XS, "IQ4_XS", 256, 136, q},
+      {kGgmlI8, "I8", 1, 1, DType::kI8},       {kGgmlI16, "I16", 1, 2, DType::kI16},
+      {kGgmlI32, "I32", 1, 4, DType::kI32},    {kGgmlI64, "I64", 1, 8, DType::kI64},
+      {kGgmlF64, "F64", 1, 8, DType::kF64},    {kGgmlIQ1_M, "IQ1_M", 256, 56, q},
+      {kGgmlBF16, "BF16", 1, 2, DType::kBF16}, {kGgmlTQ1_0, "TQ1_0", 256, 54, q},
+      {kGgmlTQ2_0, "TQ2_0", 256, 66, q},       {kGgmlMXFP4, "MXFP4", 32, 17, q},
   };
   GgufBuilder b;
   for (const Case& c : cases) {
@@ -239,13 +239,13 @@ std::string Key(const std::string& k, uint32_t type) { return Le(k.size(), 8) + 
 
 TEST(GgufTest, RejectsHugeStringsAndArrays) {
   const std::vector<std::string> bad_kvs = {
-      Le(uint64_t{1} << 62, 8) + "key",                                 // key length
+      Le(uint64_t{1} << 62, 8) + "key",                                    // key length
       Key("s", kGgufString) + Le((1 << 20) + 1, 8) + std::string(8, 'x'),  // > 1 MiB
       Key("a", kGgufArray) + Le(kGgufU32, 4) + Le(uint64_t{1} << 61, 8),   // u32 array
       Key("a", kGgufArray) + Le(kGgufString, 4) + Le(uint64_t{1} << 40, 8),
       Key("a", kGgufArray) + Le(kGgufU8, 4) + Le(100, 8) + std::string(50, '\0'),
-      Key("v", 13) + Le(0, 8),                                             // unknown type
-      Key("a", kGgufArray) + Le(77, 4) + Le(1, 8),                         // unknown elem
+      Key("v", 13) + Le(0, 8),                      // unknown type
+      Key("a", kGgufArray) + Le(77, 4) + Le(1, 8),  // unknown elem
   };
   for (size_t i = 0; i < bad_kvs.size(); ++i) {
     GgufBuilder b;
@@ -370,8 +370,13 @@ TEST(GgufTest, ConfigFallbacks) {
 }
 
 TEST(GgufTest, ParsesMultiGigabyteSparseFile) {
-  LlamaGgufShape shape{.layers = 32, .hidden = 4096, .heads = 32, .kv_heads = 8,
-                       .ffn = 14336, .vocab = 32000, .context = 8192};
+  LlamaGgufShape shape{.layers = 32,
+                       .hidden = 4096,
+                       .heads = 32,
+                       .kv_heads = 8,
+                       .ffn = 14336,
+                       .vocab = 32000,
+                       .context = 8192};
   const GgufBuilder b = LlamaGguf(shape);  // Llama-2-7B-like with GQA, Q4_K weights
   const std::string path = ::testing::TempDir() + "/gguf_test_sparse.gguf";
   std::string error;

@@ -71,7 +71,8 @@ TEST(OnnxWireTest, RejectsGroupsAndOverlongLengths) {
   pb::MessageReader m1(r1);
   EXPECT_EQ(m1.Next().status().code(), StatusCode::kCorruptData);
 
-  std::string overlong = ProtoBuilder().Tag(2, 2).bytes() + ProtoBuilder::EncodeVarint(1000) + "abc";
+  std::string overlong =
+      ProtoBuilder().Tag(2, 2).bytes() + ProtoBuilder::EncodeVarint(1000) + "abc";
   MemoryByteReader r2(overlong);
   pb::MessageReader m2(r2);
   EXPECT_EQ(m2.Next().status().code(), StatusCode::kCorruptData);
@@ -169,10 +170,10 @@ TEST(OnnxParseTest, SmallModel) {
 TEST(OnnxParseTest, ConstantTensorAttribute) {
   ob::Graph g;
   g.inputs.push_back(ob::ValueInfo("x", ob::kFloat, {2}));
-  g.nodes.push_back(ob::Node("Constant", {}, {"k"},
-                             {ob::AttrTensor("value", ob::Int64Tensor("", {5}, true))}));
-  g.nodes.push_back(ob::Node("Constant", {}, {"s"},
-                             {ob::AttrTensor("value", ob::FloatTensor("", {1.f, 2.f}))}));
+  g.nodes.push_back(
+      ob::Node("Constant", {}, {"k"}, {ob::AttrTensor("value", ob::Int64Tensor("", {5}, true))}));
+  g.nodes.push_back(
+      ob::Node("Constant", {}, {"s"}, {ob::AttrTensor("value", ob::FloatTensor("", {1.f, 2.f}))}));
   g.outputs.push_back(ob::ValueInfo("k", ob::kInt64, {}));
   std::string bytes = ob::Model(g);
   MemoryByteReader reader(bytes);

@@ -19,10 +19,10 @@ std::string Image(const std::string& header, uint64_t data_bytes) {
 }
 
 TEST(Safetensors, ParsesTensorsFromTheHeader) {
-  const std::string img = Image(
-      R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
-      R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[24,32]},"__metadata__":{"x":"y"}})",
-      32);
+  const std::string img =
+      Image(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+            R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[24,32]},"__metadata__":{"x":"y"}})",
+            32);
   auto file = ParseSafetensors(MemoryByteReader(img));
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   ASSERT_EQ(file->tensors.size(), 2u);
@@ -44,7 +44,8 @@ TEST(Safetensors, RejectsLyingHeaders) {
       {R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8, "negative dim"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8, "reversed offsets"},
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 16, "overlap"},
+       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+       16, "overlap"},
       {R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8,
        "absurd shape"},
       {R"({"a":{"dtype":"F32"}})", 8, "missing fields"},
@@ -67,8 +68,7 @@ TEST(Safetensors, RejectsHeaderLengthBeyondFileWithoutAllocating) {
 }
 
 TEST(Safetensors, EveryTruncationFailsCleanly) {
-  const std::string img =
-      Image(R"({"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]}})", 8);
+  const std::string img = Image(R"({"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]}})", 8);
   for (size_t n = 0; n < img.size(); ++n) {
     EXPECT_FALSE(ParseSafetensors(MemoryByteReader(img.data(), n)).ok()) << n;
   }
@@ -105,9 +105,11 @@ TEST(HfConfig, RejectsMissingOrAbsurdSizes) {
   EXPECT_FALSE(ParseHfConfig("not json").ok());
   EXPECT_FALSE(ParseHfConfig(R"({"model_type":"llama","hidden_size":4096})").ok());
   EXPECT_FALSE(ParseHfConfig(R"({"model_type":"llama","hidden_size":100,
-      "num_hidden_layers":2,"num_attention_heads":3})").ok());
+      "num_hidden_layers":2,"num_attention_heads":3})")
+                   .ok());
   EXPECT_FALSE(ParseHfConfig(R"({"model_type":"llama","hidden_size":4096,
-      "num_hidden_layers":2000000,"num_attention_heads":32})").ok());
+      "num_hidden_layers":2000000,"num_attention_heads":32})")
+                   .ok());
 }
 
 TEST(HfModelFolder, FollowsTheShardIndex) {

@@ -128,12 +128,12 @@ TEST_P(TorchArchiveSmall, MatchesTorch) {
   }
 }
 
-X TorchArchiveSmall,
+INSTANTIATE_TEST_SUITE_P(TorchArchive, TorchArchiveSmall,
                          ::testing::Values("state_dict.pth", "tied.pth", "fp16_module.pt",
                                            "whole_model.pth"),
                          [](const auto& info) {
-  std::string n = info.param;
-  return n.substr(0, n.find('.'));
+                           std::string n = info.param;
+                           return n.substr(0, n.find('.'));
                          });
 
 TEST(TorchArchive, EveryTruncationOfARealArchiveFails) {

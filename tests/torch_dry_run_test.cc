@@ -5,33 +5,17 @@
 #ifdef MODELGRID_HAVE_TORCH
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "backends/libtorch/dry_run.h"
+#include "support/fixtures.h"
 
 namespace modelgrid {
 namespace {
 
-std::string FixtureDir() {
-  const char* env = std::getenv("MODELGRID_FIXTURES");
-  return env != nullptr ? std::string(env) : std::string(MODELGRID_SOURCE_DIR "/.fixtures");
-}
-
 // Path of a cv fixture, or "" when absent.
-std::string CvFixture(const std::string& name) {
-  std::string path = FixtureDir() + "/cv/" + name + ".pt";
-  return std::filesystem::exists(path) ? path : "";
-}
-
-#define REQUIRE_FIXTURE(var, name)                                                     \
-  std::string var = CvFixture(name);                                                   \
-  if (var.empty()) {                                                                   \
-    GTEST_SKIP() << "TorchScript fixture " << FixtureDir() << "/cv/" << name           \
-                 << ".pt is missing: generate the fixtures or set MODELGRID_FIXTURES"; \
-  }
+std::string CvFixture(const std::string& name) { return testing::Fixture("cv/" + name + ".pt"); }
 
 // Peak activation + workspace bytes measured during forward on an NVIDIA H200 with
 // PyTorch 2.11, fp32 (peak allocated minus allocated before the forward).
@@ -47,7 +31,7 @@ constexpr GpuReference kH200Fp32[] = {
 };
 
 Result<DryRunResult> DryRunAt(const std::string& path, int64_t batch, bool extrapolate = true,
-                              bool disable_mkldnn = true, uint32_t activation_bytes = 4) {
+                              bool disable_mkldnn = false, uint32_t activation_bytes = 4) {
   DryRunOptions options;
   options.path = path;
   options.batch = batch;
@@ -66,7 +50,7 @@ TEST(TorchDryRun, MissingFileIsNotFound) {
 }
 
 TEST(TorchDryRun, NonTorchScriptFileIsInvalidArgument) {
-  std::string path = testing::TempDir() + "/not_torchscript.pt";
+  std::string path = ::testing::TempDir() + "/not_torchscript.pt";
   {
     std::ofstream out(path, std::ios::binary);
     out << "this is not a zip archive";
@@ -80,7 +64,7 @@ TEST(TorchDryRun, NonTorchScriptFileIsInvalidArgument) {
 }
 
 TEST(TorchDryRun, WrongInputShapeNamesTheShape) {
-  REQUIRE_FIXTURE(path, "resnet18");
+  MG_REQUIRE_FIXTURE(path, "cv/resnet18.pt");
   DryRunOptions options;
   options.path = path;
   options.input_shapes = {{5}};
@@ -99,27 +83,28 @@ TEST(TorchDryRun, BadOptionsAreInvalidArgument) {
   options.batch = 1;
   options.input_shapes = {{3, 224, 224}};
   options.input_dtypes = {"complex128"};
-  REQUIRE_FIXTURE(path, "resnet18");
+  MG_REQUIRE_FIXTURE(path, "cv/resnet18.pt");
   options.path = path;
   EXPECT_EQ(TorchScriptDryRun(options).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(TorchDryRun, GraphStatistics) {
-  REQUIRE_FIXTURE(resnet18, "resnet18");
+  MG_REQUIRE_FIXTURE(resnet18, "cv/resnet18.pt");
   auto result = DryRunAt(resnet18, 1);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->conv_count, 20u);   // stem + 16 in blocks + 3 downsample
   EXPECT_EQ(result->matmul_count, 1u);  // fc
-  EXPECT_GT(result->largest_conv_output_bytes, 0u);
+  EXPECT_EQ(result->largest_conv_output_bytes, 64u * 112 * 112 * 4);  // stem conv output
   EXPECT_EQ(result->trace.LiveBytesAtEnd(), 0u);
   EXPECT_FALSE(result->assumptions.empty());
   for (const auto& a : result->assumptions) std::printf("  assumption: %s\n", a.c_str());
 }
 
 TEST(TorchDryRun, HalfPrecisionHalvesThePeak) {
-  REQUIRE_FIXTURE(path, "resnet18");
+  MG_REQUIRE_FIXTURE(path, "cv/resnet18.pt");
   auto fp32 = DryRunAt(path, 2);
-  auto fp16 = DryRunAt(path, 2, true, true, 2);
+  auto fp16 =
+      DryRunAt(path, 2, /*extrapolate=*/true, /*disable_mkldnn=*/false, /*activation_bytes=*/2);
   ASSERT_TRUE(fp32.ok()) << fp32.status().ToString();
   ASSERT_TRUE(fp16.ok()) << fp16.status().ToString();
   double ratio = static_cast<double>(fp16->trace.PeakLiveBytes()) / fp32->trace.PeakLiveBytes();
@@ -147,30 +132,43 @@ TEST(TorchDryRun, PeaksTrackH200Measurements) {
       EXPECT_LE(ratio, 2.0) << ref.model << " batch " << batch;
     }
   }
-  if (found == 0) GTEST_SKIP() << "no cv fixtures under " << FixtureDir() << "/cv";
+  if (found == 0) GTEST_SKIP() << "no cv fixtures under " << testing::FixturesDir() << "/cv";
 }
 
-// Extrapolation from batches 1 and 2 against a forward run at batch 8.
+// Extrapolation from two small batches against a forward run at the batch itself. The
+// native mobilenet run takes batches 2 and 3 (grouped convolutions allocate differently at
+// batch 1). vit_b_16 matches too but is left out: its forward is slow on reference BLAS.
 TEST(TorchDryRun, ExtrapolationMatchesDirectRun) {
+  struct Case {
+    const char* model;
+    int64_t batch;
+    bool disable_mkldnn;
+  };
+  const Case cases[] = {{"resnet18", 8, false},
+                        {"resnet50", 8, false},
+                        {"mobilenet_v3_large", 8, false},
+                        {"mobilenet_v3_large", 4, true}};
   int found = 0;
-  std::printf("%-20s %16s %16s %7s\n", "model", "extrapolated_b8", "direct_b8", "ratio");
-  for (const auto& ref : kH200Fp32) {
-    std::string path = CvFixture(ref.model);
+  std::printf("%-20s %6s %5s %14s %14s %7s\n", "model", "kernel", "batch", "extrapolated", "direct",
+              "ratio");
+  for (const auto& c : cases) {
+    std::string path = CvFixture(c.model);
     if (path.empty()) continue;
     ++found;
-    auto predicted = DryRunAt(path, 8);
-    auto direct = DryRunAt(path, 8, /*extrapolate=*/false);
+    auto predicted = DryRunAt(path, c.batch, /*extrapolate=*/true, c.disable_mkldnn);
+    auto direct = DryRunAt(path, c.batch, /*extrapolate=*/false, c.disable_mkldnn);
     ASSERT_TRUE(predicted.ok()) << predicted.status().ToString();
     ASSERT_TRUE(direct.ok()) << direct.status().ToString();
-    EXPECT_FALSE(direct->extrapolated);
+    EXPECT_TRUE(predicted->extrapolated) << c.model;
+    EXPECT_FALSE(direct->extrapolated) << c.model;
     uint64_t p = predicted->trace.PeakLiveBytes(), d = direct->trace.PeakLiveBytes();
     double ratio = static_cast<double>(p) / static_cast<double>(d);
-    std::printf("%-20s %16llu %16llu %7.3f%s\n", ref.model, static_cast<unsigned long long>(p),
-                static_cast<unsigned long long>(d), ratio,
-                predicted->extrapolated ? "" : " (not extrapolated: traces did not pair)");
-    EXPECT_NEAR(ratio, 1.0, 0.05) << ref.model;
+    std::printf("%-20s %6s %5lld %14llu %14llu %7.3f\n", c.model,
+                c.disable_mkldnn ? "native" : "oneDNN", static_cast<long long>(c.batch),
+                static_cast<unsigned long long>(p), static_cast<unsigned long long>(d), ratio);
+    EXPECT_NEAR(ratio, 1.0, 0.02) << c.model;
   }
-  if (found == 0) GTEST_SKIP() << "no cv fixtures under " << FixtureDir() << "/cv";
+  if (found == 0) GTEST_SKIP() << "no cv fixtures under " << testing::FixturesDir() << "/cv";
 }
 
 // oneDNN on vs off, for the record (no assertion beyond success): slow, so disabled by

@@ -8,54 +8,57 @@ namespace modelgrid {
 namespace {
 
 constexpr char kRealistic[] = R"pb(
-# BERT served by the PyTorch backend.
-name: "bert_base"   # trailing comment
-platform: "pytorch_libtorch"
-backend: "pytorch"
-max_batch_size: 32
-version_policy: { latest { num_versions: 2 } }
-input [
-  {
+  # BERT served by the PyTorch backend.
+  name: "bert_base"  # trailing comment
+  platform: "pytorch_libtorch"
+  backend: "pytorch"
+  max_batch_size: 32
+  version_policy: { latest { num_versions: 2 } } input
+  [ {
     name: "INPUT__0"
     data_type: TYPE_INT64
     dims: [ -1 ]
     allow_ragged_batch: false
-  },
-  {
-    name: "INPUT__1"
-    data_type: TYPE_INT64
-    format: FORMAT_NONE
-    dims: [ -1 ]
-    reshape: { shape: [ 1, -1 ] }
   }
-]
-output [
-  {
+    , {
+      name: "INPUT__1"
+      data_type: TYPE_INT64
+      format: FORMAT_NONE
+      dims: [ -1 ]
+      reshape: { shape: [ 1, -1 ] }
+    }] output
+  [ {
     name: "OUTPUT__0"
     data_type: TYPE_FP32
     dims: [ -1, 768 ]
+  }] instance_group
+  [ {
+    count: 2,
+    kind: KIND_GPU,
+    gpus: [ 0, 1 ]
   }
-]
-instance_group [
-  { count: 2, kind: KIND_GPU, gpus: [ 0, 1 ] },
-  { kind: KIND_GPU }
-]
-dynamic_batching {
-  preferred_batch_size: [ 4, 8 ]
-  preferred_batch_size: 16
-  max_queue_delay_microseconds: 100
-  default_queue_policy { timeout_action: REJECT }
-}
-parameters: {
-  key: "INFERENCE_MODE"
-  value: { string_value: "true" }
-}
-parameters {
-  key: "path\twith \"escapes\""
-  value { string_value: 'single \x41\101' }
-}
-optimization { execution_accelerators { gpu_execution_accelerator : [ { name : "tensorrt" } ] } }
-model_warmup [ ]
+    , { kind: KIND_GPU }]
+  dynamic_batching {
+    preferred_batch_size: [ 4, 8 ]
+    preferred_batch_size: 16
+    max_queue_delay_microseconds: 100
+    default_queue_policy { timeout_action: REJECT }
+  }
+  parameters: {
+    key: "INFERENCE_MODE"
+    value: { string_value: "true" }
+  }
+  parameters {
+    key: "path\twith \"escapes\""
+    value { string_value: 'single \x41\101' }
+  }
+  optimization {
+    execution_accelerators {
+      gpu_execution_accelerator:
+      [ { name: "tensorrt" }]
+    }
+  } model_warmup
+  []
 )pb";
 
 TEST(TritonConfigTest, ParsesARealisticConfig) {

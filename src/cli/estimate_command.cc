@@ -76,8 +76,8 @@ bool ParseShape(const std::string& text, std::vector<int64_t>* dims) {
 
 void RegisterEstimate(CLI::App& app, Handler* handler) {
   auto args = std::make_shared<EstimateArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "estimate", "Predict the GPU memory a model needs, from its file alone");
+  CLI::App* cmd =
+      app.add_subcommand("estimate", "Predict the GPU memory a model needs, from its file alone");
   cmd->add_option("path", args->path,
                   "Model: .safetensors, HuggingFace folder, .gguf, .onnx, TorchScript "
                   ".pt/.pth/.ts, or a Triton model directory")

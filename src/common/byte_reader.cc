@@ -11,13 +11,13 @@ namespace modelgrid {
 
 namespace {
 std::string RangeText(uint64_t offset, uint64_t length, uint64_t size) {
-  return "range [" + std::to_string(offset) + ", +" + std::to_string(length) +
-         ") is outside the " + std::to_string(size) + "-byte input";
+  return "range [" + std::to_string(offset) + ", +" + std::to_string(length) + ") is outside the " +
+         std::to_string(size) + "-byte input";
 }
 }  // namespace
 
-Result<std::string> ByteReader::ReadString(uint64_t offset, uint64_t length,
-                                           std::string_view what, uint64_t max_length) const {
+Result<std::string> ByteReader::ReadString(uint64_t offset, uint64_t length, std::string_view what,
+                                           uint64_t max_length) const {
   if (length > max_length) {
     return CorruptData(std::string(what) + " claims " + std::to_string(length) +
                        " bytes, more than the limit of " + std::to_string(max_length));

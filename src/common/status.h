@@ -49,7 +49,9 @@ class Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status CorruptData(std::string m) { return {StatusCode::kCorruptData, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
@@ -63,7 +65,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(data_).ok() && "Result built from an OK status");
   }
@@ -88,16 +90,17 @@ class Result {
 }  // namespace modelgrid
 
 // Returns early from the enclosing function when `expr` (a Status) is not OK.
-#define MG_RETURN_IF_ERROR(expr)               \
-  do {                                         \
-    ::modelgrid::Status mg_status_ = (expr);   \
-    if (!mg_status_.ok()) return mg_status_;   \
+#define MG_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::modelgrid::Status mg_status_ = (expr); \
+    if (!mg_status_.ok()) return mg_status_; \
   } while (0)
 
 #define MG_CONCAT_INNER(a, b) a##b
 #define MG_CONCAT(a, b) MG_CONCAT_INNER(a, b)
 // `MG_ASSIGN_OR_RETURN(auto x, ResultExpr())`: binds the value or returns the error.
-#define MG_ASSIGN_OR_RETURN(lhs, expr) MG_ASSIGN_OR_RETURN_IMPL(MG_CONCAT(mg_result_, __LINE__), lhs, expr)
+#define MG_ASSIGN_OR_RETURN(lhs, expr) \
+  MG_ASSIGN_OR_RETURN_IMPL(MG_CONCAT(mg_result_, __LINE__), lhs, expr)
 #define MG_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

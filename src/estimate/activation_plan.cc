@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/byte_reader.h"
+#include "estimate/calibration.h"
 #include "estimate/onnx_activations.h"
 #include "estimate/transformer_activations.h"
 #include "formats/hf_config.h"
@@ -13,8 +14,6 @@
 namespace modelgrid {
 
 namespace {
-
-constexpr uint64_t kMiB = uint64_t{1} << 20;
 
 // Input shapes without batch: explicit ones first, then the Triton config's.
 std::vector<std::vector<int64_t>> InputShapes(const ActivationPlanInput& in) {
@@ -30,8 +29,8 @@ std::vector<std::vector<int64_t>> InputShapes(const ActivationPlanInput& in) {
   std::vector<std::string> dtypes;
   if (in.model.triton) {
     for (const auto& t : in.model.triton->inputs) {
-      const bool integer = t.data_type.find("INT") != std::string::npos ||
-                           t.data_type == "TYPE_BOOL";
+      const bool integer =
+          t.data_type.find("INT") != std::string::npos || t.data_type == "TYPE_BOOL";
       dtypes.push_back(integer ? "int64" : "float32");
     }
   }
@@ -56,10 +55,9 @@ Result<ActivationPlan> FromTransformer(const ActivationPlanInput& in,
   plan.uses_sequence = true;
   plan.assumptions = std::move(r.assumptions);
   plan.source = "closed form for a " + std::to_string(config.num_layers) + "-layer " +
-                (config.kind == TransformerKind::kEncoder ? "encoder" : "decoder") +
-                " (hidden " + std::to_string(config.hidden_size) + ", " +
-                std::to_string(config.num_heads) + " heads, " +
-                std::to_string(config.num_kv_heads) + " KV heads)";
+                (config.kind == TransformerKind::kEncoder ? "encoder" : "decoder") + " (hidden " +
+                std::to_string(config.hidden_size) + ", " + std::to_string(config.num_heads) +
+                " heads, " + std::to_string(config.num_kv_heads) + " KV heads)";
   return plan;
 }
 
@@ -69,12 +67,19 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   o.sequence = in.sequence;
   o.activation_bytes = ActivationElementBytes(in.dtype);
   o.input_shapes = InputShapes(in);
+  o.conv_workspace_fraction = calibration::kConvWorkspaceFraction;
   MG_ASSIGN_OR_RETURN(OnnxActivationResult r, BuildOnnxActivationTrace(*in.model.onnx, o));
   ActivationPlan plan;
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
-  plan.cudnn_workspace_bytes = r.conv_count > 0 ? CudnnWorkspaceBytes(r.largest_conv_output_bytes) : 0;
+  plan.cudnn_workspace_bytes = static_cast<uint64_t>(
+      static_cast<double>(r.largest_conv_output_bytes) * calibration::kConvWorkspaceFraction);
+  plan.graph_derived = true;
   plan.assumptions = std::move(r.assumptions);
+  if (r.conv_count > 0) {
+    plan.assumptions.push_back(
+        "each convolution takes a transient cuDNN workspace the size of its output");
+  }
   plan.source = "ONNX shape inference and tensor liveness over " +
                 std::to_string(in.model.onnx->nodes.size()) + " nodes";
   return plan;
@@ -92,7 +97,7 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   ActivationPlan plan;
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
-  plan.cudnn_workspace_bytes = r.conv_count > 0 ? CudnnWorkspaceBytes(r.largest_conv_output_bytes) : 0;
+  plan.graph_derived = true;
   plan.assumptions = std::move(r.assumptions);
   plan.source = "TorchScript dry run on the CPU, allocations replayed";
   return plan;
@@ -113,10 +118,6 @@ std::optional<TransformerConfig> SiblingConfig(const ModelSource& model, std::st
 
 }  // namespace
 
-uint64_t CudnnWorkspaceBytes(uint64_t largest_conv_output_bytes) {
-  return std::max<uint64_t>(16 * kMiB, largest_conv_output_bytes);
-}
-
 Result<ActivationPlan> PlanActivations(const ActivationPlanInput& in) {
   const ModelSource& model = in.model;
   if (model.transformer) return FromTransformer(in, *model.transformer);
@@ -125,7 +126,8 @@ Result<ActivationPlan> PlanActivations(const ActivationPlanInput& in) {
 #ifdef MODELGRID_HAVE_TORCH
     return FromDryRun(in);
 #else
-    return Unsupported(model.path + ": TorchScript activations need the LibTorch dry run, and "
+    return Unsupported(model.path +
+                       ": TorchScript activations need the LibTorch dry run, and "
                        "this build has no LibTorch (install libtorch-dev and rebuild)");
 #endif
   }

@@ -23,19 +23,17 @@ struct ActivationPlanInput {
 
 struct ActivationPlan {
   AllocationTrace trace;
-  uint64_t kv_cache_bytes = 0;        // part of the trace's peak
-  uint64_t cudnn_workspace_bytes = 0; // predicted cuDNN workspace (0 without convolutions)
-  bool uses_matmul = false;           // needs the cuBLAS workspace
-  bool uses_sequence = false;         // the sequence length matters for this model
-  std::string source;                 // one line: how the trace was derived
+  uint64_t kv_cache_bytes = 0;  // part of the trace's peak
+  // Largest transient cuDNN workspace. The workspaces are events of the trace, so this is
+  // reported, not added again.
+  uint64_t cudnn_workspace_bytes = 0;
+  bool uses_matmul = false;    // needs the cuBLAS workspace
+  bool uses_sequence = false;  // the sequence length matters for this model
+  bool graph_derived = false;  // from an ONNX graph or a dry run (not a closed form)
+  std::string source;          // one line: how the trace was derived
   std::vector<std::string> assumptions;
 };
 
 Result<ActivationPlan> PlanActivations(const ActivationPlanInput& input);
-
-// cuDNN workspace predicted from the largest convolution output (bytes at the compute
-// dtype): the heuristics of cuDNN 9 pick implicit-GEMM / Winograd algorithms whose
-// workspace scales with the output tile, bounded below by a fixed 16 MiB.
-uint64_t CudnnWorkspaceBytes(uint64_t largest_conv_output_bytes);
 
 }  // namespace modelgrid

@@ -25,8 +25,8 @@
 namespace modelgrid {
 
 struct AllocatorStats {
-  uint64_t allocated_bytes = 0;       // bytes in blocks handed out now (after rounding)
-  uint64_t reserved_bytes = 0;        // bytes in segments now
+  uint64_t allocated_bytes = 0;  // bytes in blocks handed out now (after rounding)
+  uint64_t reserved_bytes = 0;   // bytes in segments now
   uint64_t peak_allocated_bytes = 0;
   uint64_t peak_reserved_bytes = 0;
   uint64_t segments = 0;

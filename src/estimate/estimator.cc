@@ -5,6 +5,7 @@
 
 #include "estimate/activation_plan.h"
 #include "estimate/caching_allocator_model.h"
+#include "estimate/calibration.h"
 #include "gpu/gpu_catalog.h"
 
 namespace modelgrid {
@@ -12,7 +13,8 @@ namespace modelgrid {
 namespace {
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Normalisation statistics and counters are buffers, not parameters.
@@ -65,8 +67,8 @@ Result<Estimate> EstimateFootprint(const ModelSource& model, const EstimateOptio
   const GpuModel* gpu = FindGpu(options.gpu);
   if (gpu == nullptr) {
     gpu = &DefaultGpu();
-    e.assumptions.push_back("GPU '" + options.gpu + "' is not in the catalog: " +
-                            gpu->context_source);
+    e.assumptions.push_back("GPU '" + options.gpu +
+                            "' is not in the catalog: " + gpu->context_source);
   }
   e.gpu = gpu == &DefaultGpu() ? options.gpu : gpu->name;
   e.batch = options.batch.value_or(
@@ -99,10 +101,10 @@ Result<Estimate> EstimateFootprint(const ModelSource& model, const EstimateOptio
   }
   if (const uint64_t head = TransientTiedHeadBytes(model, e.dtype); head > 0) {
     allocator.Free(allocator.Malloc(head));
-    e.assumptions.push_back(
-        "tied LM head: building the model on the device allocates an untied " +
-        std::to_string(head >> 20) + " MiB head before tying it; the caching allocator keeps "
-        "that segment reserved");
+    e.assumptions.push_back("tied LM head: building the model on the device allocates an untied " +
+                            std::to_string(head >> 20) +
+                            " MiB head before tying it; the caching allocator keeps "
+                            "that segment reserved");
   }
   e.weights_source = std::to_string(model.tensors.size()) + " tensors from the " + e.format +
                      " header(s), loaded as " + std::string(ComputeDTypeName(e.dtype));
@@ -111,34 +113,53 @@ Result<Estimate> EstimateFootprint(const ModelSource& model, const EstimateOptio
   // Activations: one forward pass as an allocation trace.
   ActivationPlanInput in{model, e.batch, options.sequence, e.dtype, options.input_shapes};
   MG_ASSIGN_OR_RETURN(ActivationPlan plan, PlanActivations(in));
-  if (!plan.uses_sequence) e.sequence = 0; else e.sequence = options.sequence;
+  if (!plan.uses_sequence)
+    e.sequence = 0;
+  else
+    e.sequence = options.sequence;
   e.activation_source = plan.source;
   e.kv_cache_bytes = plan.kv_cache_bytes;
   for (auto& a : plan.assumptions) e.assumptions.push_back(std::move(a));
 
-  // Runtime: library workspaces go through the caching allocator too.
+  // Runtime: the cuBLAS workspace goes through the caching allocator too, allocated at the
+  // first matmul and kept.
+  const uint64_t weight_segments = allocator.stats().reserved_bytes;
   if (plan.uses_matmul) {
     e.cublas_workspace_bytes = gpu->cublas_workspace_bytes;
     allocator.Malloc(e.cublas_workspace_bytes);
   }
   e.cudnn_workspace_bytes = plan.cudnn_workspace_bytes;
-  if (e.cudnn_workspace_bytes > 0) allocator.Malloc(e.cudnn_workspace_bytes);
   allocator.Replay(plan.trace);
   const uint64_t trace_peak = plan.trace.PeakLiveBytes();
   e.activation_bytes = trace_peak > e.kv_cache_bytes ? trace_peak - e.kv_cache_bytes : 0;
-  e.peak_reserved_bytes = std::max(allocator.stats().peak_reserved_bytes,
-                                   e.weights_bytes + trace_peak + e.cublas_workspace_bytes +
-                                       e.cudnn_workspace_bytes);
-  const uint64_t accounted = e.weights_bytes + e.activation_bytes + e.kv_cache_bytes;
-  e.workspace_bytes = e.peak_reserved_bytes - accounted;
-  e.allocator_slack_bytes =
-      e.workspace_bytes - e.cublas_workspace_bytes - e.cudnn_workspace_bytes;
+  const double simulated = static_cast<double>(allocator.stats().peak_reserved_bytes);
+  double reserved = simulated;
+  if (plan.graph_derived) {
+    reserved = std::max(
+        reserved, static_cast<double>(weight_segments + e.cublas_workspace_bytes) +
+                      calibration::kGraphActivationSegmentFactor * static_cast<double>(trace_peak));
+  } else {
+    reserved *= calibration::kTransformerReservedFactor;
+  }
+  // Never below what is allocated at the activation peak.
+  e.peak_reserved_bytes = std::max(static_cast<uint64_t>(reserved),
+                                   e.weights_bytes + trace_peak + e.cublas_workspace_bytes);
+  e.workspace_bytes =
+      e.peak_reserved_bytes - e.weights_bytes - e.activation_bytes - e.kv_cache_bytes;
+  e.allocator_slack_bytes = e.workspace_bytes - e.cublas_workspace_bytes;
   e.context_bytes = gpu->context_bytes;
-  e.runtime_source = "caching-allocator replay (512 B rounding, 2/20 MiB segments); cuBLAS " +
-                     std::to_string(e.cublas_workspace_bytes >> 20) + " MiB; context " +
-                     std::to_string(e.context_bytes >> 20) + " MiB " + gpu->context_source;
-  e.total_bytes = e.weights_bytes + e.activation_bytes + e.kv_cache_bytes + e.workspace_bytes +
-                  e.context_bytes;
+  e.runtime_source =
+      std::string(
+          plan.graph_derived
+              ? "caching-allocator replay, activation segments at least " +
+                    std::to_string(calibration::kGraphActivationSegmentFactor).substr(0, 3) +
+                    "x the peak"
+              : "caching-allocator replay (512 B rounding, 2/20 MiB "
+                "segments)") +
+      "; cuBLAS " + std::to_string(e.cublas_workspace_bytes >> 20) + " MiB; context " +
+      std::to_string(e.context_bytes >> 20) + " MiB " + gpu->context_source;
+  e.total_bytes =
+      e.weights_bytes + e.activation_bytes + e.kv_cache_bytes + e.workspace_bytes + e.context_bytes;
   return e;
 }
 

@@ -23,10 +23,10 @@
 namespace modelgrid {
 
 struct EstimateOptions {
-  std::optional<int64_t> batch;         // default: Triton max_batch_size, else 1
-  int64_t sequence = 128;               // tokens per sequence for text models
-  std::optional<ComputeDType> dtype;    // default: the weights' own floating dtype
-  std::string gpu = "H100-80GB";        // catalog name; unknown names use DefaultGpu()
+  std::optional<int64_t> batch;       // default: Triton max_batch_size, else 1
+  int64_t sequence = 128;             // tokens per sequence for text models
+  std::optional<ComputeDType> dtype;  // default: the weights' own floating dtype
+  std::string gpu = "H100-80GB";      // catalog name; unknown names use DefaultGpu()
   // Input shapes without batch, overriding the model's or the Triton config's.
   std::vector<std::vector<int64_t>> input_shapes;
 };
@@ -35,7 +35,7 @@ struct Estimate {
   std::string format;
   std::string gpu;
   int64_t batch = 1;
-  int64_t sequence = 0;                 // 0 for models without a sequence axis
+  int64_t sequence = 0;  // 0 for models without a sequence axis
   ComputeDType dtype = ComputeDType::kFp32;
   uint64_t parameters = 0;
 
@@ -44,13 +44,15 @@ struct Estimate {
   uint64_t kv_cache_bytes = 0;
   uint64_t workspace_bytes = 0;
   uint64_t context_bytes = 0;
-  uint64_t total_bytes = 0;             // sum of the five terms above
+  uint64_t total_bytes = 0;  // sum of the five terms above
 
-  // Parts of workspace_bytes.
+  // Parts of workspace_bytes: cuBLAS and the allocator's slack (rounding, segment tails,
+  // fragmentation). cuDNN workspaces are transient and sit inside the activation peak;
+  // cudnn_workspace_bytes reports the largest one.
   uint64_t cublas_workspace_bytes = 0;
+  uint64_t allocator_slack_bytes = 0;
   uint64_t cudnn_workspace_bytes = 0;
-  uint64_t allocator_slack_bytes = 0;   // rounding, segment tails, fragmentation
-  uint64_t peak_reserved_bytes = 0;     // simulated caching-allocator peak (no context)
+  uint64_t peak_reserved_bytes = 0;  // simulated caching-allocator peak (no context)
 
   // Where each term came from, one line each.
   std::string weights_source;

@@ -38,7 +38,8 @@ Result<ModelSource> OpenFile(const std::string& path) {
              HasExtension(path, {".pt", ".pth", ".ts", ".bin"})) {
     auto archive = ParseTorchArchive(*reader);
     if (!archive.ok()) return archive.status().WithContext(path);
-    src.format = archive->is_torchscript ? ModelFormat::kTorchScript : ModelFormat::kTorchCheckpoint;
+    src.format =
+        archive->is_torchscript ? ModelFormat::kTorchScript : ModelFormat::kTorchCheckpoint;
     src.tensors = std::move(archive->tensors);
     src.stored_weight_bytes = archive->storage_bytes;
   } else if (HasExtension(path, {".onnx"})) {
@@ -53,7 +54,8 @@ Result<ModelSource> OpenFile(const std::string& path) {
     src.format = ModelFormat::kSafetensors;
     src.tensors = std::move(st->tensors);
   } else {
-    return Unsupported(path + ": unrecognised model file (expected .safetensors, .gguf, "
+    return Unsupported(path +
+                       ": unrecognised model file (expected .safetensors, .gguf, "
                        ".onnx, or a PyTorch .pt/.pth/.ts zip archive)");
   }
   if (src.stored_weight_bytes == 0) src.stored_weight_bytes = SumTensors(src.tensors).bytes;
@@ -75,8 +77,8 @@ Result<std::string> TritonModelFile(const std::string& dir, const TritonModelCon
   }
   if (best < 0) return NotFound(dir + " has config.pbtxt but no numeric version folder");
   const std::string version_dir = dir + "/" + std::to_string(best);
-  for (const char* file : {"model.pt", "model.onnx", "model.safetensors", "model.gguf",
-                           "model.pth", "model.ts"}) {
+  for (const char* file :
+       {"model.pt", "model.onnx", "model.safetensors", "model.gguf", "model.pth", "model.ts"}) {
     if (fs::exists(version_dir + "/" + file, ec)) return version_dir + "/" + file;
   }
   if (fs::exists(version_dir + "/config.json", ec)) return version_dir;
@@ -88,12 +90,18 @@ Result<std::string> TritonModelFile(const std::string& dir, const TritonModelCon
 
 const char* ModelFormatName(ModelFormat format) {
   switch (format) {
-    case ModelFormat::kSafetensors: return "safetensors";
-    case ModelFormat::kHuggingFace: return "huggingface";
-    case ModelFormat::kGguf: return "gguf";
-    case ModelFormat::kOnnx: return "onnx";
-    case ModelFormat::kTorchScript: return "torchscript";
-    case ModelFormat::kTorchCheckpoint: return "pytorch";
+    case ModelFormat::kSafetensors:
+      return "safetensors";
+    case ModelFormat::kHuggingFace:
+      return "huggingface";
+    case ModelFormat::kGguf:
+      return "gguf";
+    case ModelFormat::kOnnx:
+      return "onnx";
+    case ModelFormat::kTorchScript:
+      return "torchscript";
+    case ModelFormat::kTorchCheckpoint:
+      return "pytorch";
   }
   return "unknown";
 }

@@ -22,7 +22,7 @@ enum class ModelFormat { kSafetensors, kHuggingFace, kGguf, kOnnx, kTorchScript,
 const char* ModelFormatName(ModelFormat format);
 
 struct ModelSource {
-  std::string path;                  // the file or folder the tensors came from
+  std::string path;  // the file or folder the tensors came from
   ModelFormat format = ModelFormat::kSafetensors;
   std::vector<TensorInfo> tensors;   // every stored weight tensor
   uint64_t stored_weight_bytes = 0;  // bytes in the file(s); shared storages counted once
@@ -30,7 +30,7 @@ struct ModelSource {
   bool tie_word_embeddings = false;  // HF: lm_head shares the token embedding
   std::shared_ptr<const OnnxModel> onnx;
   std::optional<TritonModelConfig> triton;  // when PATH was a Triton model directory
-  std::vector<std::string> notes;    // facts about how the source was read
+  std::vector<std::string> notes;           // facts about how the source was read
 };
 
 // Detects the format of `path` (a file by magic bytes and extension; a folder by

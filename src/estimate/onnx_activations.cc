@@ -27,9 +27,9 @@ struct Storage {
 // Views share their input's buffer; initializers have none (weights are counted apart).
 struct Plan {
   std::vector<Storage> storages;
-  std::vector<int> input_storage;                   // per graph input
-  std::vector<std::vector<int>> node_out_storage;   // per node, per output
-  std::vector<std::vector<int>> frees_after;        // per node: storages to free after it
+  std::vector<int> input_storage;                  // per graph input
+  std::vector<std::vector<int>> node_out_storage;  // per node, per output
+  std::vector<std::vector<int>> frees_after;       // per node: storages to free after it
 };
 
 Plan MakePlan(const OnnxModel& model) {
@@ -156,6 +156,48 @@ bool IsMatMul(const std::string& op) {
          op == "FusedMatMul";
 }
 
+bool IsScoreElementwise(const std::string& op) {
+  return op == "Div" || op == "Mul" || op == "Add" || op == "Where" || op == "Cast";
+}
+
+// Nodes inside an attention pattern MatMul -> [Div|Mul|Add|Where|Cast]* -> Softmax ->
+// MatMul. Runtimes run these as one fused kernel (PyTorch SDPA, ONNX Runtime's
+// attention fusion), so the scores and probabilities are never materialised.
+std::vector<bool> FusedAttentionNodes(const OnnxModel& model) {
+  std::unordered_map<std::string, size_t> producer;
+  std::unordered_map<std::string, std::vector<size_t>> consumers;
+  for (size_t i = 0; i < model.nodes.size(); ++i) {
+    for (const auto& out : model.nodes[i].outputs) producer[out] = i;
+    for (const auto& in : model.nodes[i].inputs) consumers[in].push_back(i);
+  }
+  std::vector<bool> fused(model.nodes.size(), false);
+  for (size_t i = 0; i < model.nodes.size(); ++i) {
+    const OnnxNode& softmax = model.nodes[i];
+    if (softmax.op_type != "Softmax" || softmax.inputs.empty() || softmax.outputs.empty()) continue;
+    const auto& users = consumers[softmax.outputs[0]];
+    if (users.size() != 1 || model.nodes[users[0]].op_type != "MatMul") continue;
+    std::vector<size_t> chain = {i};
+    std::string value = softmax.inputs[0];
+    bool found = false;
+    for (int depth = 0; depth < 6; ++depth) {
+      auto it = producer.find(value);
+      if (it == producer.end()) break;
+      const OnnxNode& n = model.nodes[it->second];
+      if (consumers[value].size() != 1) break;  // the scores are used elsewhere
+      chain.push_back(it->second);
+      if (n.op_type == "MatMul") {
+        found = true;
+        break;
+      }
+      if (!IsScoreElementwise(n.op_type) || n.inputs.empty()) break;
+      value = n.inputs[0];
+    }
+    if (!found) continue;
+    for (size_t n : chain) fused[n] = true;
+  }
+  return fused;
+}
+
 }  // namespace
 
 Result<OnnxActivationResult> BuildOnnxActivationTrace(const OnnxModel& model,
@@ -205,6 +247,11 @@ Result<OnnxActivationResult> BuildOnnxActivationTrace(const OnnxModel& model,
     }
   }
 
+  const std::vector<bool> fused =
+      options.fuse_attention ? FusedAttentionNodes(model) : std::vector<bool>(model.nodes.size());
+  if (std::find(fused.begin(), fused.end(), true) != fused.end()) {
+    notes.push_back("attention (MatMul, Softmax, MatMul) runs fused: scores are not materialised");
+  }
   std::vector<const OnnxValue*> inputs;
   std::vector<OnnxValue> outputs;
   std::set<std::string> unknown_shape_ops;
@@ -223,13 +270,19 @@ Result<OnnxActivationResult> BuildOnnxActivationTrace(const OnnxModel& model,
           unknown_shape_ops.insert(node.op_type).second) {
         notes.push_back("op " + node.op_type + ": some output shapes unknown, counted as 0 bytes");
       }
-      if (s != kNoStorage && plan.storages[size_t(s)].owner == static_cast<int64_t>(i)) {
+      if (s != kNoStorage && plan.storages[size_t(s)].owner == static_cast<int64_t>(i) &&
+          !fused[i]) {
         uint64_t bytes = ValueBytes(outputs[k], options);
         Storage& storage = plan.storages[size_t(s)];
         storage.trace_id = trace.Alloc(bytes);
         storage.allocated = true;
         if (IsConv(node.op_type) && k == 0) {
           result.largest_conv_output_bytes = std::max(result.largest_conv_output_bytes, bytes);
+          if (options.conv_workspace_fraction > 0 && bytes > 0) {
+            // cuDNN takes a workspace for the convolution while its output is live.
+            trace.Free(trace.Alloc(static_cast<uint64_t>(static_cast<double>(bytes) *
+                                                         options.conv_workspace_fraction)));
+          }
         }
       }
     }

@@ -24,10 +24,10 @@ inline constexpr uint64_t kMaxKnownValues = 64;
 struct OnnxValue {
   DType dtype = DType::kUnknown;
   bool shape_known = false;
-  std::vector<int64_t> shape;    // valid when shape_known
-  bool values_known = false;     // int64 values (integers and bools), row-major
+  std::vector<int64_t> shape;  // valid when shape_known
+  bool values_known = false;   // int64 values (integers and bools), row-major
   std::vector<int64_t> values;
-  bool fvalues_known = false;    // float values (Resize scales and similar)
+  bool fvalues_known = false;  // float values (Resize scales and similar)
   std::vector<double> fvalues;
 };
 

@@ -67,6 +67,12 @@ bool Broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
 // Saturating product of dims (stops at kMaxDim + 1).
 int64_t SaturatingProduct(const std::vector<int64_t>& dims, size_t begin, size_t end);
 
+// True for integer and bool element types.
+bool IsIntegral(DType t);
+
+// Rules for tensor-shaping operators (onnx_shapes_tensor.cc): Shape, Reshape, Slice, ...
+bool InferTensorOp(NodeCtx& ctx);
+
 // Rules for neural-network operators (onnx_shapes_nn.cc). Each returns true when it
 // handled the op type.
 bool InferNnOp(NodeCtx& ctx);

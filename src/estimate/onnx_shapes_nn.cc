@@ -9,9 +9,7 @@ namespace modelgrid::onnx_shapes {
 
 namespace {
 
-int64_t Clamp(__int128 v) {
-  return static_cast<int64_t>(std::clamp<__int128>(v, -1, kMaxDim + 1));
-}
+int64_t Clamp(__int128 v) { return static_cast<int64_t>(std::clamp<__int128>(v, -1, kMaxDim + 1)); }
 
 // Spatial output sizes of Conv and the pools. `kernel` has one entry per spatial dim.
 bool SpatialOut(NodeCtx& c, const std::vector<int64_t>& in, const std::vector<int64_t>& kernel,
@@ -70,7 +68,8 @@ void InferConvTranspose(NodeCtx& c) {
   const auto& w = c.Shape(1);
   if (x.size() < 3 || w.size() != x.size()) return c.Note("bad ranks");
   size_t n = x.size() - 2;
-  std::vector<int64_t> out = {x[0], Clamp(__int128(w[1]) * std::max<int64_t>(1, c.AttrInt("group", 1)))};
+  std::vector<int64_t> out = {x[0],
+                              Clamp(__int128(w[1]) * std::max<int64_t>(1, c.AttrInt("group", 1)))};
   std::vector<int64_t> output_shape = c.AttrInts("output_shape");
   if (output_shape.size() == n) {
     out.insert(out.end(), output_shape.begin(), output_shape.end());
@@ -94,8 +93,8 @@ void InferConvTranspose(NodeCtx& c) {
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       y = __int128(x[i + 2]) * strides[i];
     } else {
-      y = __int128(strides[i]) * (x[i + 2] - 1) + opad[i] +
-          (__int128(kernel[i]) - 1) * dil[i] + 1 - pads[i] - pads[i + n];
+      y = __int128(strides[i]) * (x[i + 2] - 1) + opad[i] + (__int128(kernel[i]) - 1) * dil[i] + 1 -
+          pads[i] - pads[i + n];
     }
     out.push_back(Clamp(y));
   }
@@ -262,8 +261,8 @@ void InferSpaceDepth(NodeCtx& c, bool to_depth) {
   if (to_depth) {
     c.SetOut(0, c.InDType(0), {x[0], Clamp(__int128(x[1]) * b * b), x[2] / b, x[3] / b});
   } else {
-    c.SetOut(0, c.InDType(0), {x[0], x[1] / (b * b), Clamp(__int128(x[2]) * b),
-                               Clamp(__int128(x[3]) * b)});
+    c.SetOut(0, c.InDType(0),
+             {x[0], x[1] / (b * b), Clamp(__int128(x[2]) * b), Clamp(__int128(x[3]) * b)});
   }
 }
 

@@ -68,9 +68,11 @@ std::string EstimateToTable(const std::string& path, const Estimate& e) {
   row("activations", e.activation_bytes, e.activation_source);
   row("kv cache", e.kv_cache_bytes, e.kv_cache_bytes ? "keys and values of every layer" : "-");
   row("workspace", e.workspace_bytes,
-      "cuBLAS " + HumanBytes(e.cublas_workspace_bytes) + " + cuDNN " +
-          HumanBytes(e.cudnn_workspace_bytes) + " + allocator slack " +
-          HumanBytes(e.allocator_slack_bytes));
+      "cuBLAS " + HumanBytes(e.cublas_workspace_bytes) + " + allocator slack " +
+          HumanBytes(e.allocator_slack_bytes) +
+          (e.cudnn_workspace_bytes
+               ? " (cuDNN up to " + HumanBytes(e.cudnn_workspace_bytes) + ", inside activations)"
+               : ""));
   row("context", e.context_bytes, "one CUDA context per worker process");
   out += "  ------------------------------------------------\n";
   row("total", e.total_bytes, "");

@@ -20,7 +20,7 @@ class LayerEmitter {
   uint64_t Rows(int64_t width) const { return tokens_ * static_cast<uint64_t>(width) * elem_; }
 
   uint32_t Embeddings() {
-    const uint32_t ids = trace_.Alloc(tokens_ * 8);  // input_ids, int64
+    const uint32_t ids = trace_.Alloc(tokens_ * 8);     // input_ids, int64
     uint32_t sum = trace_.Alloc(Rows(c_.hidden_size));  // token embeddings
     if (c_.kind == TransformerKind::kEncoder || c_.model_type == "gpt2") {
       const uint32_t pos = trace_.Alloc(Rows(c_.hidden_size));  // learned positions
@@ -192,7 +192,8 @@ TransformerTraceResult BuildTransformerTrace(const TransformerConfig& c,
   }
   t.Free(emit.input_ids());
   if (decoder) {
-    r.kv_cache_bytes = 2ull * static_cast<uint64_t>(c.num_layers) * emit.Rows(c.num_kv_heads * c.head_dim);
+    r.kv_cache_bytes =
+        2ull * static_cast<uint64_t>(c.num_layers) * emit.Rows(c.num_kv_heads * c.head_dim);
     r.assumptions.push_back("KV cache holds " + std::to_string(o.sequence) +
                             " tokens per sequence for all " + std::to_string(c.num_layers) +
                             " layers (" + std::to_string(c.num_kv_heads) + " KV heads)");

@@ -16,7 +16,6 @@ constexpr uint64_t kMaxStringBytes = uint64_t{1} << 20;
 constexpr uint32_t kMaxDims = 8;
 constexpr uint64_t kMaxKeptArrayItems = 64;
 constexpr uint64_t kMaxScannedIntArray = 4096;
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint64_t kMaxAlignment = uint64_t{1} << 30;
 // Smallest encodings, used to refuse counts that cannot fit in the remaining bytes before
 // anything is reserved: a kv pair is key length (8) + value type (4) + a u8 value (1); a
@@ -46,16 +45,21 @@ uint32_t FixedValueSize(uint32_t type) {
   switch (type) {
     case kU8:
     case kI8:
-    case kBool: return 1;
+    case kBool:
+      return 1;
     case kU16:
-    case kI16: return 2;
+    case kI16:
+      return 2;
     case kU32:
     case kI32:
-    case kF32: return 4;
+    case kF32:
+      return 4;
     case kU64:
     case kI64:
-    case kF64: return 8;
-    default: return 0;
+    case kF64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -75,46 +79,46 @@ struct GgmlLayout {
 
 constexpr DType kQ = DType::kBlockQuantized;
 constexpr GgmlLayout kGgmlLayouts[] = {
-    {"F32", 1, 4, DType::kF32},        // 0
-    {"F16", 1, 2, DType::kF16},        // 1
-    {"Q4_0", 32, 18, kQ},              // 2
-    {"Q4_1", 32, 20, kQ},              // 3
-    {"Q4_2", 0, 0, kQ},                // 4 (removed)
-    {"Q4_3", 0, 0, kQ},                // 5 (removed)
-    {"Q5_0", 32, 22, kQ},              // 6
-    {"Q5_1", 32, 24, kQ},              // 7
-    {"Q8_0", 32, 34, kQ},              // 8
-    {"Q8_1", 32, 36, kQ},              // 9
-    {"Q2_K", 256, 84, kQ},             // 10
-    {"Q3_K", 256, 110, kQ},            // 11
-    {"Q4_K", 256, 144, kQ},            // 12
-    {"Q5_K", 256, 176, kQ},            // 13
-    {"Q6_K", 256, 210, kQ},            // 14
-    {"Q8_K", 256, 292, kQ},            // 15
-    {"IQ2_XXS", 256, 66, kQ},          // 16
-    {"IQ2_XS", 256, 74, kQ},           // 17
-    {"IQ3_XXS", 256, 98, kQ},          // 18
-    {"IQ1_S", 256, 50, kQ},            // 19
-    {"IQ4_NL", 32, 18, kQ},            // 20
-    {"IQ3_S", 256, 110, kQ},           // 21
-    {"IQ2_S", 256, 82, kQ},            // 22
-    {"IQ4_XS", 256, 136, kQ},          // 23
-    {"I8", 1, 1, DType::kI8},          // 24
-    {"I16", 1, 2, DType::kI16},        // 25
-    {"I32", 1, 4, DType::kI32},        // 26
-    {"I64", 1, 8, DType::kI64},        // 27
-    {"F64", 1, 8, DType::kF64},        // 28
-    {"IQ1_M", 256, 56, kQ},            // 29
-    {"BF16", 1, 2, DType::kBF16},      // 30
-    {"Q4_0_4_4", 0, 0, kQ},            // 31 (removed)
-    {"Q4_0_4_8", 0, 0, kQ},            // 32 (removed)
-    {"Q4_0_8_8", 0, 0, kQ},            // 33 (removed)
-    {"TQ1_0", 256, 54, kQ},            // 34
-    {"TQ2_0", 256, 66, kQ},            // 35
-    {"IQ4_NL_4_4", 0, 0, kQ},          // 36 (removed)
-    {"IQ4_NL_4_8", 0, 0, kQ},          // 37 (removed)
-    {"IQ4_NL_8_8", 0, 0, kQ},          // 38 (removed)
-    {"MXFP4", 32, 17, kQ},             // 39
+    {"F32", 1, 4, DType::kF32},    // 0
+    {"F16", 1, 2, DType::kF16},    // 1
+    {"Q4_0", 32, 18, kQ},          // 2
+    {"Q4_1", 32, 20, kQ},          // 3
+    {"Q4_2", 0, 0, kQ},            // 4 (removed)
+    {"Q4_3", 0, 0, kQ},            // 5 (removed)
+    {"Q5_0", 32, 22, kQ},          // 6
+    {"Q5_1", 32, 24, kQ},          // 7
+    {"Q8_0", 32, 34, kQ},          // 8
+    {"Q8_1", 32, 36, kQ},          // 9
+    {"Q2_K", 256, 84, kQ},         // 10
+    {"Q3_K", 256, 110, kQ},        // 11
+    {"Q4_K", 256, 144, kQ},        // 12
+    {"Q5_K", 256, 176, kQ},        // 13
+    {"Q6_K", 256, 210, kQ},        // 14
+    {"Q8_K", 256, 292, kQ},        // 15
+    {"IQ2_XXS", 256, 66, kQ},      // 16
+    {"IQ2_XS", 256, 74, kQ},       // 17
+    {"IQ3_XXS", 256, 98, kQ},      // 18
+    {"IQ1_S", 256, 50, kQ},        // 19
+    {"IQ4_NL", 32, 18, kQ},        // 20
+    {"IQ3_S", 256, 110, kQ},       // 21
+    {"IQ2_S", 256, 82, kQ},        // 22
+    {"IQ4_XS", 256, 136, kQ},      // 23
+    {"I8", 1, 1, DType::kI8},      // 24
+    {"I16", 1, 2, DType::kI16},    // 25
+    {"I32", 1, 4, DType::kI32},    // 26
+    {"I64", 1, 8, DType::kI64},    // 27
+    {"F64", 1, 8, DType::kF64},    // 28
+    {"IQ1_M", 256, 56, kQ},        // 29
+    {"BF16", 1, 2, DType::kBF16},  // 30
+    {"Q4_0_4_4", 0, 0, kQ},        // 31 (removed)
+    {"Q4_0_4_8", 0, 0, kQ},        // 32 (removed)
+    {"Q4_0_8_8", 0, 0, kQ},        // 33 (removed)
+    {"TQ1_0", 256, 54, kQ},        // 34
+    {"TQ2_0", 256, 66, kQ},        // 35
+    {"IQ4_NL_4_4", 0, 0, kQ},      // 36 (removed)
+    {"IQ4_NL_4_8", 0, 0, kQ},      // 37 (removed)
+    {"IQ4_NL_8_8", 0, 0, kQ},      // 38 (removed)
+    {"MXFP4", 32, 17, kQ},         // 39
 };
 constexpr uint32_t kGgmlTypeCount = sizeof(kGgmlLayouts) / sizeof(kGgmlLayouts[0]);
 
@@ -204,11 +208,16 @@ GgufScalar DecodeFixed(uint32_t type, const uint8_t* p) {
   const uint32_t size = FixedValueSize(type);
   for (int i = static_cast<int>(size) - 1; i >= 0; --i) raw = (raw << 8) | p[i];
   switch (type) {
-    case kI8: return int64_t{static_cast<int8_t>(raw)};
-    case kI16: return int64_t{static_cast<int16_t>(raw)};
-    case kI32: return int64_t{static_cast<int32_t>(raw)};
-    case kI64: return static_cast<int64_t>(raw);
-    case kBool: return raw != 0;
+    case kI8:
+      return int64_t{static_cast<int8_t>(raw)};
+    case kI16:
+      return int64_t{static_cast<int16_t>(raw)};
+    case kI32:
+      return int64_t{static_cast<int32_t>(raw)};
+    case kI64:
+      return static_cast<int64_t>(raw);
+    case kBool:
+      return raw != 0;
     case kF32: {
       float f;
       uint32_t bits = static_cast<uint32_t>(raw);
@@ -220,7 +229,8 @@ GgufScalar DecodeFixed(uint32_t type, const uint8_t* p) {
       std::memcpy(&d, &raw, 8);
       return d;
     }
-    default: return raw;  // the unsigned types
+    default:
+      return raw;  // the unsigned types
   }
 }
 
@@ -303,8 +313,9 @@ Result<GgufValue> ReadValue(WindowCursor& cur, uint32_t type) {
 Status ReadMetadata(WindowCursor& cur, uint64_t kv_count, GgufFile& file) {
   for (uint64_t i = 0; i < kv_count; ++i) {
     const uint64_t start = cur.offset();
-    auto context = [&] { return "kv pair " + std::to_string(i) + " at offset " +
-                                std::to_string(start); };
+    auto context = [&] {
+      return "kv pair " + std::to_string(i) + " at offset " + std::to_string(start);
+    };
     auto key = cur.ReadString();
     if (!key.ok()) return key.status().WithContext(context());
     auto type = cur.ReadLe<uint32_t>();
@@ -455,9 +466,9 @@ Result<GgufFile> ParseGguf(const ByteReader& reader) {
     return CorruptData("metadata count " + std::to_string(kv_count) + " exceeds 2^20");
   }
   if (kv_count * kMinKvBytes + tensor_count * kMinTensorInfoBytes > cur.remaining()) {
-    return CorruptData(std::to_string(kv_count) + " kv pairs and " +
-                       std::to_string(tensor_count) + " tensor infos cannot fit in the " +
-                       std::to_string(cur.remaining()) + " remaining bytes");
+    return CorruptData(std::to_string(kv_count) + " kv pairs and " + std::to_string(tensor_count) +
+                       " tensor infos cannot fit in the " + std::to_string(cur.remaining()) +
+                       " remaining bytes");
   }
   MG_RETURN_IF_ERROR(ReadMetadata(cur, kv_count, file));
   MG_RETURN_IF_ERROR(ReadAlignment(file));
@@ -493,8 +504,8 @@ const TensorInfo* FindTensor(const GgufFile& file, std::string_view name) {
 // Architectures whose llama.cpp graph is a bidirectional encoder without an LM head.
 bool IsEncoderArch(std::string_view arch) {
   static constexpr std::string_view kEncoders[] = {
-      "bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3",
-      "roberta", "xlm-roberta", "modern-bert", "neo-bert", "t5encoder"};
+      "bert",    "nomic-bert",  "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3",
+      "roberta", "xlm-roberta", "modern-bert",    "neo-bert",     "t5encoder"};
   return std::find(std::begin(kEncoders), std::end(kEncoders), arch) != std::end(kEncoders);
 }
 

@@ -26,17 +26,18 @@ bool Contains(std::string_view haystack, std::string_view needle) {
 }
 
 bool IsEncoderType(const std::string& model_type) {
-  static const char* kEncoders[] = {"bert",    "distilbert", "roberta", "xlm-roberta",
-                                    "electra", "deberta",    "deberta-v2", "albert",
-                                    "camembert", "mpnet",    "modernbert", "nomic_bert"};
+  static const char* kEncoders[] = {"bert",      "distilbert", "roberta",    "xlm-roberta",
+                                    "electra",   "deberta",    "deberta-v2", "albert",
+                                    "camembert", "mpnet",      "modernbert", "nomic_bert"};
   return std::find(std::begin(kEncoders), std::end(kEncoders), model_type) != std::end(kEncoders);
 }
 
 bool IsGatedType(const std::string& model_type) {
-  static const char* kGated[] = {"llama",  "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe",
-                                 "gemma",  "gemma2",  "gemma3_text", "phi3", "olmo", "olmo2",
-                                 "internlm2", "deepseek_v2", "deepseek_v3", "granite", "cohere",
-                                 "stablelm", "yi", "baichuan", "smollm3", "exaone"};
+  static const char* kGated[] = {"llama",     "mistral", "mixtral",   "qwen2",       "qwen3",
+                                 "qwen2_moe", "gemma",   "gemma2",    "gemma3_text", "phi3",
+                                 "olmo",      "olmo2",   "internlm2", "deepseek_v2", "deepseek_v3",
+                                 "granite",   "cohere",  "stablelm",  "yi",          "baichuan",
+                                 "smollm3",   "exaone"};
   return std::find(std::begin(kGated), std::end(kGated), model_type) != std::end(kGated);
 }
 
@@ -48,8 +49,8 @@ Result<TransformerConfig> ParseHfConfig(std::string_view json_text) {
     return InvalidArgument("config.json is not a JSON object");
   }
   // Multimodal wrappers keep the language model under text_config.
-  if (auto tc = config.find("text_config"); tc != config.end() && tc->is_object() &&
-                                           FirstInt(config, {"hidden_size", "n_embd"}) == 0) {
+  if (auto tc = config.find("text_config");
+      tc != config.end() && tc->is_object() && FirstInt(config, {"hidden_size", "n_embd"}) == 0) {
     json merged = *tc;
     if (config.contains("architectures")) merged["architectures"] = config["architectures"];
     config = std::move(merged);
@@ -89,11 +90,10 @@ Result<TransformerConfig> ParseHfConfig(std::string_view json_text) {
   if (c.hidden_size > (1 << 20) || c.num_layers > 10000 || c.vocab_size > 10'000'000 ||
       c.intermediate_size > (1 << 22) || c.num_heads > 65536 || c.head_dim > 65536 ||
       c.num_kv_heads > c.num_heads) {
-    return InvalidArgument("config.json has implausible sizes (hidden " +
-                           std::to_string(c.hidden_size) + ", layers " +
-                           std::to_string(c.num_layers) + ", vocab " +
-                           std::to_string(c.vocab_size) + ", kv heads " +
-                           std::to_string(c.num_kv_heads) + ")");
+    return InvalidArgument(
+        "config.json has implausible sizes (hidden " + std::to_string(c.hidden_size) + ", layers " +
+        std::to_string(c.num_layers) + ", vocab " + std::to_string(c.vocab_size) + ", kv heads " +
+        std::to_string(c.num_kv_heads) + ")");
   }
   const std::string& arch = c.architecture;
   c.kind = IsEncoderType(c.model_type) ? TransformerKind::kEncoder : TransformerKind::kDecoder;

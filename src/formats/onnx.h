@@ -49,7 +49,7 @@ struct OnnxNode {
   std::string op_type;
   std::string domain;
   std::string name;
-  std::vector<std::string> inputs;   // "" marks an omitted optional input
+  std::vector<std::string> inputs;  // "" marks an omitted optional input
   std::vector<std::string> outputs;
   std::vector<OnnxAttribute> attributes;
   const OnnxAttribute* FindAttribute(const std::string& name) const;
@@ -59,17 +59,17 @@ struct OnnxModel {
   int64_t ir_version = 0;
   std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version
   std::string producer_name;
-  std::vector<TensorInfo> initializers;   // weights: name, dtype, dims, bytes
+  std::vector<TensorInfo> initializers;  // weights: name, dtype, dims, bytes
   // For int64 initializers of at most 64 elements stored inline: their values (Reshape
   // shapes and similar), keyed by name.
   std::map<std::string, std::vector<int64_t>> small_int64_initializers;
   // Likewise for float/double initializers of at most 64 elements (Resize scales).
   std::map<std::string, std::vector<double>> small_float_initializers;
-  std::vector<OnnxValueInfo> inputs;      // graph inputs that are not initializers
+  std::vector<OnnxValueInfo> inputs;  // graph inputs that are not initializers
   std::vector<OnnxValueInfo> outputs;
-  std::vector<OnnxValueInfo> value_infos; // intermediate shapes when the file has them
-  std::vector<OnnxNode> nodes;            // main graph, in file (topological) order
-  std::vector<std::string> notes;         // what was skipped (sparse initializers, ...)
+  std::vector<OnnxValueInfo> value_infos;  // intermediate shapes when the file has them
+  std::vector<OnnxNode> nodes;             // main graph, in file (topological) order
+  std::vector<std::string> notes;          // what was skipped (sparse initializers, ...)
 };
 
 // Parses an ONNX model from `reader`. `base_dir` is the folder of the .onnx file, used to

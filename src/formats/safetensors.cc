@@ -13,11 +13,11 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
 Result<DType> SafetensorsDType(const std::string& s) {
   static const std::map<std::string, DType> kTypes = {
-      {"F64", DType::kF64},   {"F32", DType::kF32},       {"F16", DType::kF16},
+      {"F64", DType::kF64},   {"F32", DType::kF32},        {"F16", DType::kF16},
       {"BF16", DType::kBF16}, {"F8_E4M3", DType::kF8E4M3}, {"F8_E5M2", DType::kF8E5M2},
-      {"I64", DType::kI64},   {"I32", DType::kI32},       {"I16", DType::kI16},
-      {"I8", DType::kI8},     {"U64", DType::kU64},       {"U32", DType::kU32},
-      {"U16", DType::kU16},   {"U8", DType::kU8},         {"BOOL", DType::kBool},
+      {"I64", DType::kI64},   {"I32", DType::kI32},        {"I16", DType::kI16},
+      {"I8", DType::kI8},     {"U64", DType::kU64},        {"U32", DType::kU32},
+      {"U16", DType::kU16},   {"U8", DType::kU8},          {"BOOL", DType::kBool},
       {"C64", DType::kC64}};
   auto it = kTypes.find(s);
   if (it == kTypes.end()) return Unsupported("unknown safetensors dtype '" + s + "'");

@@ -22,8 +22,13 @@ struct TorchArchive {
 
 // Parses the archive in `reader`. Fails with kCorruptData on a malformed zip (bad end
 // record, entries outside the file, compressed data records) or a pickle that is
-// truncated or uses opcodes outside the safe subset, and never allocates more than the
-// input can justify. Limits: 1M zip entries, pickle stacks of 1M items.
+// truncated or uses opcodes outside the safe subset, a storage larger than its data/
+// record or a tensor view outside its storage; kUnsupported for the legacy (non-zip)
+// torch.save format and unknown storage classes; kResourceExhausted when shared pickle
+// subtrees would make the walk explode. Never allocates more than the input can justify.
+// Limits: 1M zip entries, pickle stacks and memos of 1M items, nesting depth 512.
+// Tensors the walk does not recognise (sparse, nested, wrapper subclasses) are left out of
+// `tensors` but their storages still count in `storage_bytes`. `reader` is borrowed.
 Result<TorchArchive> ParseTorchArchive(const ByteReader& reader);
 
 }  // namespace modelgrid

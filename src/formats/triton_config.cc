@@ -27,9 +27,7 @@ Status SyntaxError(int line, const std::string& message) {
   return InvalidArgument("config.pbtxt line " + std::to_string(line) + ": " + message);
 }
 
-bool IsIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -48,8 +46,8 @@ class Tokenizer {
     if (c == '"' || c == '\'') {
       out.kind = TokenKind::kString;
       MG_RETURN_IF_ERROR(ReadString(out.text));
-      for (SkipSpaceAndComments(); pos_ < text_.size() && (text_[pos_] == '"' ||
-                                                          text_[pos_] == '\'');
+      for (SkipSpaceAndComments();
+           pos_ < text_.size() && (text_[pos_] == '"' || text_[pos_] == '\'');
            SkipSpaceAndComments()) {
         MG_RETURN_IF_ERROR(ReadString(out.text));
       }
@@ -120,21 +118,37 @@ class Tokenizer {
       if (pos_ >= text_.size()) return SyntaxError(start_line, "unterminated string");
       c = text_[pos_++];
       switch (c) {
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'a': out.push_back('\a'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'v': out.push_back('\v'); break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 'a':
+          out.push_back('\a');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'v':
+          out.push_back('\v');
+          break;
         case '\\':
         case '\'':
         case '"':
-        case '?': out.push_back(c); break;
+        case '?':
+          out.push_back(c);
+          break;
         case 'x': {
           int value = 0, digits = 0;
-          while (digits < 2 && pos_ < text_.size() && std::isxdigit(
-                                                          static_cast<unsigned char>(text_[pos_]))) {
+          while (digits < 2 && pos_ < text_.size() &&
+                 std::isxdigit(static_cast<unsigned char>(text_[pos_]))) {
             const char h = text_[pos_++];
             value = value * 16 + (IsDigit(h) ? h - '0' : (h | 0x20) - 'a' + 10);
             ++digits;
@@ -146,9 +160,8 @@ class Tokenizer {
         default:
           if (c >= '0' && c <= '7') {
             int value = c - '0';
-            for (int i = 0; i < 2 && pos_ < text_.size() && text_[pos_] >= '0' &&
-                            text_[pos_] <= '7';
-                 ++i) {
+            for (int i = 0;
+                 i < 2 && pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '7'; ++i) {
               value = value * 8 + (text_[pos_++] - '0');
             }
             out.push_back(static_cast<char>(value & 0xff));
@@ -207,8 +220,8 @@ class Parser {
     while (true) {
       if (tok_.kind == TokenKind::kEnd) {
         if (close.empty()) return Status::Ok();
-        return SyntaxError(tok_.line, "missing '" + std::string(close) + "' for the block at line " +
-                                          std::to_string(msg.line));
+        return SyntaxError(tok_.line, "missing '" + std::string(close) +
+                                          "' for the block at line " + std::to_string(msg.line));
       }
       if (!close.empty() && IsPunct(close)) return Advance();
       if (tok_.kind != TokenKind::kIdentifier) {

@@ -34,23 +34,46 @@ std::string Normalize(std::string_view s) {
 
 const std::vector<GpuModel>& GpuCatalog() {
   static const std::vector<GpuModel> kCatalog = {
-      {"H200", {"H200-141GB", "H200 141GB HBM3e", "H200 NVL"}, 143771 * kMiB, 90,
-       kHopperContext, kHopperCublas, kMeasured},
-      {"H100-80GB", {"H100", "H100 80GB HBM3", "H100 SXM", "H100 PCIe", "H100-SXM5-80GB"},
-       81559 * kMiB, 90, kHopperContext, kHopperCublas, kAssumed},
+      {"H200",
+       {"H200-141GB", "H200 141GB HBM3e", "H200 NVL"},
+       143771 * kMiB,
+       90,
+       kHopperContext,
+       kHopperCublas,
+       kMeasured},
+      {"H100-80GB",
+       {"H100", "H100 80GB HBM3", "H100 SXM", "H100 PCIe", "H100-SXM5-80GB"},
+       81559 * kMiB,
+       90,
+       kHopperContext,
+       kHopperCublas,
+       kAssumed},
       {"H100-94GB", {"H100 NVL"}, 95830 * kMiB, 90, kHopperContext, kHopperCublas, kAssumed},
-      {"A100-80GB", {"A100 80GB PCIe", "A100-SXM4-80GB", "A100 SXM4 80GB"}, 81920 * kMiB, 80,
-       kHopperContext, kPreHopperCublas, kAssumed},
-      {"A100-40GB", {"A100", "A100-SXM4-40GB", "A100 PCIe 40GB", "A100 SXM4 40GB"},
-       40960 * kMiB, 80, kHopperContext, kPreHopperCublas, kAssumed},
+      {"A100-80GB",
+       {"A100 80GB PCIe", "A100-SXM4-80GB", "A100 SXM4 80GB"},
+       81920 * kMiB,
+       80,
+       kHopperContext,
+       kPreHopperCublas,
+       kAssumed},
+      {"A100-40GB",
+       {"A100", "A100-SXM4-40GB", "A100 PCIe 40GB", "A100 SXM4 40GB"},
+       40960 * kMiB,
+       80,
+       kHopperContext,
+       kPreHopperCublas,
+       kAssumed},
       {"L40S", {"L40S 48GB"}, 46068 * kMiB, 89, kHopperContext, kPreHopperCublas, kAssumed},
       {"L4", {"L4 24GB"}, 23034 * kMiB, 89, kHopperContext, kPreHopperCublas, kAssumed},
-      {"A10G", {"A10", "A10G 24GB"}, 23028 * kMiB, 86, kHopperContext, kPreHopperCublas,
+      {"A10G", {"A10", "A10G 24GB"}, 23028 * kMiB, 86, kHopperContext, kPreHopperCublas, kAssumed},
+      {"T4", {"Tesla T4", "T4 16GB"}, 15360 * kMiB, 75, kHopperContext, kPreHopperCublas, kAssumed},
+      {"RTX4090",
+       {"GeForce RTX 4090", "RTX 4090", "4090"},
+       24564 * kMiB,
+       89,
+       kHopperContext,
+       kPreHopperCublas,
        kAssumed},
-      {"T4", {"Tesla T4", "T4 16GB"}, 15360 * kMiB, 75, kHopperContext, kPreHopperCublas,
-       kAssumed},
-      {"RTX4090", {"GeForce RTX 4090", "RTX 4090", "4090"}, 24564 * kMiB, 89, kHopperContext,
-       kPreHopperCublas, kAssumed},
   };
   return kCatalog;
 }
@@ -69,7 +92,12 @@ const GpuModel* FindGpu(std::string_view name) {
 
 const GpuModel& DefaultGpu() {
   static const GpuModel kDefault = {
-      "unknown", {}, 80ull * 1024 * kMiB, 90, kHopperContext, kHopperCublas,
+      "unknown",
+      {},
+      80ull * 1024 * kMiB,
+      90,
+      kHopperContext,
+      kHopperCublas,
       "unknown GPU: Hopper defaults (686 MiB context measured on H200, 32 MiB cuBLAS "
       "workspace, 80 GiB)"};
   return kDefault;

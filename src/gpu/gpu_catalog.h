@@ -10,13 +10,13 @@
 namespace modelgrid {
 
 struct GpuModel {
-  std::string name;                // canonical catalog name: "H100-80GB"
-  std::vector<std::string> aliases;  // other spellings accepted (case-insensitive)
-  uint64_t memory_bytes = 0;       // total memory as NVML reports it
-  int compute_capability = 0;      // 90 for Hopper, 80 for A100, 89 for Ada, 75 for Turing
-  uint64_t context_bytes = 0;      // CUDA context + LibTorch kernels, per process
+  std::string name;                     // canonical catalog name: "H100-80GB"
+  std::vector<std::string> aliases;     // other spellings accepted (case-insensitive)
+  uint64_t memory_bytes = 0;            // total memory as NVML reports it
+  int compute_capability = 0;           // 90 for Hopper, 80 for A100, 89 for Ada, 75 for Turing
+  uint64_t context_bytes = 0;           // CUDA context + LibTorch kernels, per process
   uint64_t cublas_workspace_bytes = 0;  // PyTorch's default cuBLAS workspace on this arch
-  std::string context_source;      // where context_bytes comes from
+  std::string context_source;           // where context_bytes comes from
 };
 
 // All catalog entries.

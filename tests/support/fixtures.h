@@ -22,10 +22,10 @@ inline std::string Fixture(const std::string& relative) {
 }  // namespace modelgrid::testing
 
 // Skips the current test loudly when a fixture is missing.
-#define MG_REQUIRE_FIXTURE(var, relative)                                                   \
-  const std::string var = ::modelgrid::testing::Fixture(relative);                          \
-  if (var.empty()) {                                                                        \
-    GTEST_SKIP() << "SKIPPED: fixture " << (relative) << " is missing under "               \
-                 << ::modelgrid::testing::FixturesDir()                                     \
-                 << " (run scripts/test.sh, which generates it with /usr/bin/python3)";     \
+#define MG_REQUIRE_FIXTURE(var, relative)                                               \
+  const std::string var = ::modelgrid::testing::Fixture(relative);                      \
+  if (var.empty()) {                                                                    \
+    GTEST_SKIP() << "SKIPPED: fixture " << (relative) << " is missing under "           \
+                 << ::modelgrid::testing::FixturesDir()                                 \
+                 << " (run scripts/test.sh, which generates it with /usr/bin/python3)"; \
   }

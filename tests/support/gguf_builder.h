@@ -84,39 +84,72 @@ struct GgmlBlock {
 // Elements and bytes per block, from the block_* structs in ggml-common.h.
 inline GgmlBlock GgmlBlockOf(uint32_t type) {
   switch (type) {
-    case kGgmlF32: return {1, 4};
-    case kGgmlF16: return {1, 2};
-    case kGgmlQ4_0: return {32, 2 + 16};
-    case kGgmlQ4_1: return {32, 4 + 16};
-    case kGgmlQ5_0: return {32, 2 + 4 + 16};
-    case kGgmlQ5_1: return {32, 4 + 4 + 16};
-    case kGgmlQ8_0: return {32, 2 + 32};
-    case kGgmlQ8_1: return {32, 4 + 32};
-    case kGgmlQ2_K: return {256, 16 + 64 + 4};
-    case kGgmlQ3_K: return {256, 32 + 64 + 12 + 2};
-    case kGgmlQ4_K: return {256, 4 + 12 + 128};
-    case kGgmlQ5_K: return {256, 4 + 12 + 32 + 128};
-    case kGgmlQ6_K: return {256, 128 + 64 + 16 + 2};
-    case kGgmlQ8_K: return {256, 4 + 256 + 32};
-    case kGgmlIQ2_XXS: return {256, 2 + 64};
-    case kGgmlIQ2_XS: return {256, 2 + 64 + 8};
-    case kGgmlIQ3_XXS: return {256, 2 + 96};
-    case kGgmlIQ1_S: return {256, 2 + 32 + 16};
-    case kGgmlIQ4_NL: return {32, 2 + 16};
-    case kGgmlIQ3_S: return {256, 2 + 64 + 8 + 32 + 4};
-    case kGgmlIQ2_S: return {256, 2 + 64 + 8 + 8};
-    case kGgmlIQ4_XS: return {256, 2 + 2 + 4 + 128};
-    case kGgmlI8: return {1, 1};
-    case kGgmlI16: return {1, 2};
-    case kGgmlI32: return {1, 4};
-    case kGgmlI64: return {1, 8};
-    case kGgmlF64: return {1, 8};
-    case kGgmlIQ1_M: return {256, 32 + 16 + 8};
-    case kGgmlBF16: return {1, 2};
-    case kGgmlTQ1_0: return {256, 48 + 4 + 2};
-    case kGgmlTQ2_0: return {256, 64 + 2};
-    case kGgmlMXFP4: return {32, 1 + 16};
-    default: return {};
+    case kGgmlF32:
+      return {1, 4};
+    case kGgmlF16:
+      return {1, 2};
+    case kGgmlQ4_0:
+      return {32, 2 + 16};
+    case kGgmlQ4_1:
+      return {32, 4 + 16};
+    case kGgmlQ5_0:
+      return {32, 2 + 4 + 16};
+    case kGgmlQ5_1:
+      return {32, 4 + 4 + 16};
+    case kGgmlQ8_0:
+      return {32, 2 + 32};
+    case kGgmlQ8_1:
+      return {32, 4 + 32};
+    case kGgmlQ2_K:
+      return {256, 16 + 64 + 4};
+    case kGgmlQ3_K:
+      return {256, 32 + 64 + 12 + 2};
+    case kGgmlQ4_K:
+      return {256, 4 + 12 + 128};
+    case kGgmlQ5_K:
+      return {256, 4 + 12 + 32 + 128};
+    case kGgmlQ6_K:
+      return {256, 128 + 64 + 16 + 2};
+    case kGgmlQ8_K:
+      return {256, 4 + 256 + 32};
+    case kGgmlIQ2_XXS:
+      return {256, 2 + 64};
+    case kGgmlIQ2_XS:
+      return {256, 2 + 64 + 8};
+    case kGgmlIQ3_XXS:
+      return {256, 2 + 96};
+    case kGgmlIQ1_S:
+      return {256, 2 + 32 + 16};
+    case kGgmlIQ4_NL:
+      return {32, 2 + 16};
+    case kGgmlIQ3_S:
+      return {256, 2 + 64 + 8 + 32 + 4};
+    case kGgmlIQ2_S:
+      return {256, 2 + 64 + 8 + 8};
+    case kGgmlIQ4_XS:
+      return {256, 2 + 2 + 4 + 128};
+    case kGgmlI8:
+      return {1, 1};
+    case kGgmlI16:
+      return {1, 2};
+    case kGgmlI32:
+      return {1, 4};
+    case kGgmlI64:
+      return {1, 8};
+    case kGgmlF64:
+      return {1, 8};
+    case kGgmlIQ1_M:
+      return {256, 32 + 16 + 8};
+    case kGgmlBF16:
+      return {1, 2};
+    case kGgmlTQ1_0:
+      return {256, 48 + 4 + 2};
+    case kGgmlTQ2_0:
+      return {256, 64 + 2};
+    case kGgmlMXFP4:
+      return {32, 1 + 16};
+    default:
+      return {};
   }
 }
 
@@ -211,9 +244,18 @@ class GgufBuilder {
   }
 
   // ---- overrides for malformed files ----
-  GgufBuilder& Magic(uint32_t magic) { magic_ = magic; return *this; }
-  GgufBuilder& TensorCount(uint64_t n) { tensor_count_ = n; return *this; }
-  GgufBuilder& KvCount(uint64_t n) { kv_count_override_ = n; return *this; }
+  GgufBuilder& Magic(uint32_t magic) {
+    magic_ = magic;
+    return *this;
+  }
+  GgufBuilder& TensorCount(uint64_t n) {
+    tensor_count_ = n;
+    return *this;
+  }
+  GgufBuilder& KvCount(uint64_t n) {
+    kv_count_override_ = n;
+    return *this;
+  }
 
   // Header, kv pairs and tensor infos, zero-padded to the start of the data section.
   std::string Header() const {
@@ -283,10 +325,19 @@ class GgufBuilder {
 
   static uint32_t FixedSize(uint32_t type) {
     switch (type) {
-      case kGgufU8: case kGgufI8: case kGgufBool: return 1;
-      case kGgufU16: case kGgufI16: return 2;
-      case kGgufU32: case kGgufI32: case kGgufF32: return 4;
-      default: return 8;
+      case kGgufU8:
+      case kGgufI8:
+      case kGgufBool:
+        return 1;
+      case kGgufU16:
+      case kGgufI16:
+        return 2;
+      case kGgufU32:
+      case kGgufI32:
+      case kGgufF32:
+        return 4;
+      default:
+        return 8;
     }
   }
   static void Le(std::string& out, uint64_t v, int bytes) {
@@ -328,6 +379,7 @@ struct LlamaGgufShape {
   uint32_t vocab = 1024;
   uint32_t context = 4096;
   uint32_t weight_type = kGgmlQ4_K;  // attention and MLP matrices
+  uint32_t output_type = kGgmlQ6_K;  // output.weight, as llama.cpp's Q4_K_M mixes do
   bool with_vocab = true;            // write tokenizer.ggml.tokens ("t0", "t1", ...)
 };
 
@@ -368,7 +420,7 @@ inline GgufBuilder LlamaGguf(const LlamaGgufShape& s, uint32_t version = 3) {
         .Tensor(p + "ffn_down.weight", {s.ffn, s.hidden}, s.weight_type);
   }
   b.Tensor("output_norm.weight", {s.hidden}, kGgmlF32)
-      .Tensor("output.weight", {s.hidden, s.vocab}, kGgmlQ6_K);
+      .Tensor("output.weight", {s.hidden, s.vocab}, s.output_type);
   return b;
 }
 

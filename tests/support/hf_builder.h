@@ -73,20 +73,21 @@ inline std::vector<FakeTensor> LlamaTensors(int64_t layers, int64_t hidden, int6
   return t;
 }
 
-inline std::string LlamaConfigJson(int64_t layers, int64_t hidden, int64_t heads,
-                                   int64_t kv_heads, int64_t inter, int64_t vocab) {
+inline std::string LlamaConfigJson(int64_t layers, int64_t hidden, int64_t heads, int64_t kv_heads,
+                                   int64_t inter, int64_t vocab) {
   return "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"hidden_size\":" +
          std::to_string(hidden) + ",\"num_hidden_layers\":" + std::to_string(layers) +
-         ",\"num_attention_heads\":" + std::to_string(heads) + ",\"num_key_value_heads\":" +
-         std::to_string(kv_heads) + ",\"intermediate_size\":" + std::to_string(inter) +
+         ",\"num_attention_heads\":" + std::to_string(heads) +
+         ",\"num_key_value_heads\":" + std::to_string(kv_heads) +
+         ",\"intermediate_size\":" + std::to_string(inter) +
          ",\"vocab_size\":" + std::to_string(vocab) +
          ",\"max_position_embeddings\":8192,\"tie_word_embeddings\":false}";
 }
 
 // Writes a sharded Llama folder: config.json, `shards` safetensors files and the index.
-inline void WriteShardedLlama(const std::string& dir, int64_t layers, int64_t hidden,
-                              int64_t heads, int64_t kv_heads, int64_t inter, int64_t vocab,
-                              int shards, const std::string& dtype = "BF16") {
+inline void WriteShardedLlama(const std::string& dir, int64_t layers, int64_t hidden, int64_t heads,
+                              int64_t kv_heads, int64_t inter, int64_t vocab, int shards,
+                              const std::string& dtype = "BF16") {
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/config.json")
       << LlamaConfigJson(layers, hidden, heads, kv_heads, inter, vocab);

@@ -71,10 +71,14 @@ enum : int64_t { kFloat = 1, kUint8 = 2, kInt32 = 6, kInt64 = 7, kBool = 9, kFlo
 inline size_t ElemSize(int64_t type) {
   switch (type) {
     case kUint8:
-    case kBool: return 1;
-    case kFloat16: return 2;
-    case kInt64: return 8;
-    default: return 4;
+    case kBool:
+      return 1;
+    case kFloat16:
+      return 2;
+    case kInt64:
+      return 8;
+    default:
+      return 4;
   }
 }
 
@@ -108,7 +112,8 @@ inline ProtoBuilder Int64Tensor(const std::string& name, const std::vector<int64
       name, kInt64, scalar ? std::vector<int64_t>{} : std::vector<int64_t>{int64_t(values.size())});
   std::string raw;
   for (int64_t v : values) {
-    for (int i = 0; i < 8; ++i) raw.push_back(static_cast<char>(static_cast<uint64_t>(v) >> (8 * i)));
+    for (int i = 0; i < 8; ++i)
+      raw.push_back(static_cast<char>(static_cast<uint64_t>(v) >> (8 * i)));
   }
   t.Bytes(9, raw);
   return t;
@@ -131,8 +136,8 @@ inline ProtoBuilder FloatTensor(const std::string& name, const std::vector<float
 struct Dim {
   int64_t value = -1;
   std::string param;
-  Dim(int64_t v) : value(v) {}                // NOLINT: implicit for brevity
-  Dim(const char* p) : param(p) {}            // NOLINT
+  Dim(int64_t v) : value(v) {}      // NOLINT: implicit for brevity
+  Dim(const char* p) : param(p) {}  // NOLINT
 };
 
 inline ProtoBuilder ValueInfo(const std::string& name, int64_t elem_type,

@@ -3,6 +3,7 @@
 #include "backends/libtorch/dry_run.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/core/CPUAllocator.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
@@ -401,6 +402,40 @@ void CountGraphNodes(torch::jit::Module& module, DryRunResult& result) {
   CountNodes(graph->block(), result);
 }
 
+// Observes operator outputs on the calling thread and keeps the largest convolution output
+// (the allocation inside a convolution that the GPU also makes; the CPU's im2col buffers
+// are larger and have no GPU counterpart).
+class ScopedConvOutputObserver {
+ public:
+  ScopedConvOutputObserver() {
+    largest_bytes_ = 0;
+    handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&OnStart, &OnEnd)
+                                             .needsOutputs(true)
+                                             .scopes({at::RecordScope::FUNCTION}));
+  }
+  ~ScopedConvOutputObserver() { at::removeCallback(handle_); }
+  ScopedConvOutputObserver(const ScopedConvOutputObserver&) = delete;
+  ScopedConvOutputObserver& operator=(const ScopedConvOutputObserver&) = delete;
+
+  uint64_t largest_bytes() const { return largest_bytes_; }
+
+ private:
+  static std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction&) { return nullptr; }
+  static void OnEnd(const at::RecordFunction& fn, at::ObserverContext*) {
+    if (!IsConv(fn.name())) return;
+    for (const c10::IValue& output : fn.outputs()) {
+      if (output.isTensor()) {
+        largest_bytes_ = std::max<uint64_t>(largest_bytes_, output.toTensor().nbytes());
+      }
+    }
+  }
+
+  static thread_local uint64_t largest_bytes_;
+  at::CallbackHandle handle_;
+};
+
+thread_local uint64_t ScopedConvOutputObserver::largest_bytes_ = 0;
+
 // ---------------------------------------------------------------------------------------
 
 Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
@@ -431,8 +466,14 @@ Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
   c10::InferenceMode inference_mode;
   ScopedRecordingAllocator recorder;
 
-  // Warm-up outside the recording: one-time initialisation and input validation.
-  MG_RETURN_IF_ERROR(RecordForward(module, specs, 1, nullptr).status());
+  // Warm-up outside the recording: one-time initialisation, input validation, and the
+  // largest convolution output at batch 1 (conv outputs are linear in the batch).
+  uint64_t conv_output_bytes_b1 = 0;
+  {
+    ScopedConvOutputObserver observer;
+    MG_RETURN_IF_ERROR(RecordForward(module, specs, 1, nullptr).status());
+    conv_output_bytes_b1 = observer.largest_bytes();
+  }
 
   const int64_t batch = options.batch;
   AllocationTrace trace;
@@ -464,17 +505,21 @@ Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
     result.assumptions.push_back("dry run in float32: every allocation scaled by " +
                                  std::to_string(num) + "/4 and rounded up to 8 bytes");
   }
-  if (result.conv_count > 0) {
+  if (conv_output_bytes_b1 > 0) {
+    result.largest_conv_output_bytes = RoundUp8(ScaleBytes(
+        conv_output_bytes_b1 * static_cast<uint64_t>(batch), options.activation_bytes, 4));
+  } else if (result.conv_count > 0) {
     for (const auto& e : trace.events()) {
       result.largest_conv_output_bytes = std::max(result.largest_conv_output_bytes, e.bytes);
     }
     result.assumptions.push_back(
-        "largest_conv_output_bytes approximated by the largest allocation of the forward");
+        "convolution outputs not observed: largest_conv_output_bytes is the largest "
+        "allocation of the forward");
   }
-  if (options.disable_mkldnn) {
-    result.assumptions.push_back(
-        "oneDNN disabled: convolutions use ATen's native CPU kernels (im2col buffers)");
-  }
+  result.assumptions.push_back(
+      options.disable_mkldnn
+          ? "oneDNN disabled: convolutions use ATen's native CPU kernels (im2col buffers)"
+          : "convolutions use oneDNN on the CPU; its buffers stand in for cuDNN's");
   result.assumptions.push_back(
       "CPU allocations stand in for GPU ones: cuDNN/cuBLAS workspaces are not in the trace");
   result.trace = std::move(trace);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The built-in demo on a fresh machine: installs packages, builds, creates demo models
+# (HuggingFace folders with sparse weights, torchvision TorchScript/ONNX exports) and shows
+# what ModelGrid predicts for them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh modelgrid
+scripts/make-fixtures.sh >/dev/null
+fx=${MODELGRID_FIXTURES:-$PWD/.fixtures}
+mg=build/modelgrid
+
+echo
+echo "== Llama-3-70B shapes, 30 safetensors shards (141 GB, sparse), 4096 tokens, one H200"
+time $mg estimate "$fx/hf/llama3_70b" --seq 4096 --gpu H200
+echo
+echo "== GPT-2 in fp16 at batch 8, 128 tokens, on an H100"
+$mg estimate "$fx/hf/gpt2" --batch 8 --dtype fp16 --gpu H100-80GB
+echo
+echo "== ResNet-50 as ONNX, fp16, batch 32, on an L4"
+$mg estimate "$fx/cv/resnet50.onnx" --batch 32 --dtype fp16 --gpu L4
+echo
+echo "== The same eight architectures as the measured H200 data, batch 8 fp16 (JSON totals)"
+for m in hf/bert_base hf/distilbert hf/gpt2 hf/gpt2_medium cv/resnet18.onnx cv/resnet50.onnx \
+         cv/mobilenet_v3_large.onnx cv/vit_b_16.onnx; do
+  total=$($mg estimate "$fx/$m" --batch 8 --dtype fp16 --gpu H200 --json |
+          /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print("%8.1f MiB  (context %.0f MiB)" % (j["total_bytes"]/2**20, j["context_bytes"]/2**20))')
+  printf "  %-28s %s\n" "$m" "$total"
+done

@@ -1,0 +1,251 @@
+#include "gpu/inventory.h"
+
+#include <dlfcn.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "gpu/gpu_catalog.h"
+
+namespace modelgrid {
+
+namespace {
+
+constexpr uint64_t kMaxGpuBytes = uint64_t{64} << 40;  // 64 TiB: no GPU is near this
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+bool AllDigits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// "80GiB", "24 GB", "1.5TiB" -> bytes; returns false when `s` is not a number with a unit,
+// sets *error when it is one but out of range.
+bool ParseSize(const std::string& s, uint64_t* bytes, std::string* error) {
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' ||
+                          s[i] == '-' || s[i] == '+')) {
+    ++i;
+  }
+  if (i == 0) return false;
+  std::string number = s.substr(0, i);
+  std::string unit = Trim(s.substr(i));
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  double scale = 0;
+  if (unit == "gib")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "gb")
+    scale = 1e9;
+  else if (unit == "mib")
+    scale = 1024.0 * 1024;
+  else if (unit == "mb")
+    scale = 1e6;
+  else if (unit == "tib")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "tb")
+    scale = 1e12;
+  else
+    return false;
+  char* end = nullptr;
+  const double value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !std::isfinite(value)) {
+    *error = "'" + number + "' is not a number";
+    return true;
+  }
+  const double total = value * scale;
+  if (total < 1024.0 * 1024 || total > static_cast<double>(kMaxGpuBytes)) {
+    *error = "size " + s + " is out of range (1 MiB .. 64 TiB)";
+    return true;
+  }
+  *bytes = static_cast<uint64_t>(total);
+  return true;
+}
+
+std::string KnownNames() {
+  std::string out;
+  for (const auto& gpu : GpuCatalog()) out += (out.empty() ? "" : ", ") + gpu.name;
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<GpuDevice>> ParseGpuSpec(std::string_view spec) {
+  std::vector<GpuDevice> gpus;
+  if (Trim(spec).empty()) {
+    return InvalidArgument("empty GPU spec; expected e.g. 2xH100-80GB,1xL4 or 4x80GiB");
+  }
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t comma = spec.find(',', pos);
+    if (comma == std::string_view::npos) comma = spec.size();
+    const std::string term = Trim(spec.substr(pos, comma - pos));
+    pos = comma + 1;
+    auto bad = [&](const std::string& why) {
+      return InvalidArgument("GPU spec term '" + term + "': " + why);
+    };
+    if (term.empty()) return bad("empty term (stray comma?)");
+    // Optional COUNTx prefix.
+    int64_t count = 1;
+    std::string body = term;
+    size_t x = 0;
+    while (x < term.size() && (std::isdigit(static_cast<unsigned char>(term[x])) ||
+                               term[x] == '-' || term[x] == '+')) {
+      ++x;
+    }
+    if (x > 0 && x < term.size() && (term[x] == 'x' || term[x] == 'X')) {
+      const std::string digits = term.substr(0, x);
+      if (!AllDigits(digits)) return bad("count '" + digits + "' must be a positive integer");
+      if (digits.size() > 6 || std::stoll(digits) > kMaxGpus) {
+        return bad("count " + digits + " exceeds " + std::to_string(kMaxGpus));
+      }
+      count = std::stoll(digits);
+      if (count <= 0) return bad("count must be at least 1");
+      body = Trim(term.substr(x + 1));
+    }
+    if (body.empty()) return bad("missing GPU name or size after the count");
+    GpuDevice device;
+    std::string error;
+    uint64_t bytes = 0;
+    if (ParseSize(body, &bytes, &error)) {
+      if (!error.empty()) return bad(error);
+      device.name = body;
+      device.capacity_bytes = bytes;
+      device.context_bytes = DefaultGpu().context_bytes;
+    } else if (const GpuModel* model = FindGpu(body)) {
+      device.name = model->name;
+      device.capacity_bytes = model->memory_bytes;
+      device.context_bytes = model->context_bytes;
+    } else {
+      return bad("unknown GPU '" + body + "'; use a size such as 80GiB or one of: " + KnownNames());
+    }
+    device.free_bytes = device.capacity_bytes;
+    if (static_cast<int64_t>(gpus.size()) + count > kMaxGpus) {
+      return bad("the spec describes more than " + std::to_string(kMaxGpus) + " GPUs");
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      device.index = static_cast<int>(gpus.size());
+      gpus.push_back(device);
+    }
+  }
+  return gpus;
+}
+
+namespace {
+
+// Minimal NVML declarations (nvml.h is not needed at build time). Layouts follow NVML's
+// stable v1 structs.
+using nvmlReturn_t = int;
+using nvmlDevice_t = struct nvmlDevice_st*;
+struct NvmlMemory {
+  unsigned long long total;
+  unsigned long long free;
+  unsigned long long used;
+};
+struct NvmlUtilization {
+  unsigned int gpu;
+  unsigned int memory;
+};
+constexpr nvmlReturn_t kNvmlSuccess = 0;
+
+class NvmlLibrary {
+ public:
+  NvmlLibrary() : handle_(::dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)) {}
+  ~NvmlLibrary() {
+    if (handle_) ::dlclose(handle_);
+  }
+  NvmlLibrary(const NvmlLibrary&) = delete;
+  NvmlLibrary& operator=(const NvmlLibrary&) = delete;
+  bool loaded() const { return handle_ != nullptr; }
+  template <typename Fn>
+  Fn Symbol(const char* name) const {
+    return reinterpret_cast<Fn>(::dlsym(handle_, name));
+  }
+
+ private:
+  void* handle_;
+};
+
+}  // namespace
+
+Result<std::vector<GpuDevice>> DiscoverNvmlGpus() {
+  NvmlLibrary lib;
+  if (!lib.loaded()) {
+    return Status(StatusCode::kUnavailable,
+                  "no NVIDIA driver found (cannot load libnvidia-ml.so.1); pass a virtual "
+                  "GPU spec such as --gpus 2xH100-80GB or --gpus 4x80GiB");
+  }
+  auto init = lib.Symbol<nvmlReturn_t (*)()>("nvmlInit_v2");
+  auto shutdown = lib.Symbol<nvmlReturn_t (*)()>("nvmlShutdown");
+  auto get_count = lib.Symbol<nvmlReturn_t (*)(unsigned int*)>("nvmlDeviceGetCount_v2");
+  auto get_handle =
+      lib.Symbol<nvmlReturn_t (*)(unsigned int, nvmlDevice_t*)>("nvmlDeviceGetHandleByIndex_v2");
+  auto get_name =
+      lib.Symbol<nvmlReturn_t (*)(nvmlDevice_t, char*, unsigned int)>("nvmlDeviceGetName");
+  auto get_memory =
+      lib.Symbol<nvmlReturn_t (*)(nvmlDevice_t, NvmlMemory*)>("nvmlDeviceGetMemoryInfo");
+  auto get_util =
+      lib.Symbol<nvmlReturn_t (*)(nvmlDevice_t, NvmlUtilization*)>("nvmlDeviceGetUtilizationRates");
+  if (!init || !shutdown || !get_count || !get_handle || !get_name || !get_memory) {
+    return Status(StatusCode::kUnavailable,
+                  "libnvidia-ml.so.1 lacks the NVML functions ModelGrid needs (driver too old?)");
+  }
+  if (init() != kNvmlSuccess) {
+    return Status(StatusCode::kUnavailable,
+                  "NVML failed to initialise (is the NVIDIA driver loaded?); pass a virtual "
+                  "GPU spec such as --gpus 4x80GiB");
+  }
+  std::vector<GpuDevice> gpus;
+  unsigned int count = 0;
+  Status status;
+  if (get_count(&count) != kNvmlSuccess) {
+    status = Status(StatusCode::kUnavailable, "NVML could not count the GPUs");
+  }
+  for (unsigned int i = 0; status.ok() && i < count; ++i) {
+    nvmlDevice_t device = nullptr;
+    NvmlMemory memory{};
+    char name[96] = {};
+    if (get_handle(i, &device) != kNvmlSuccess || get_memory(device, &memory) != kNvmlSuccess) {
+      status = Status(StatusCode::kUnavailable, "NVML cannot query GPU " + std::to_string(i));
+      break;
+    }
+    GpuDevice gpu;
+    gpu.index = static_cast<int>(i);
+    gpu.name = get_name(device, name, sizeof(name)) == kNvmlSuccess ? name : "unknown";
+    gpu.capacity_bytes = memory.total;
+    gpu.free_bytes = memory.free;
+    NvmlUtilization util{};
+    if (get_util && get_util(device, &util) == kNvmlSuccess) {
+      gpu.utilization_percent = static_cast<int>(util.gpu);
+    }
+    const GpuModel* model = FindGpu(gpu.name);
+    gpu.context_bytes = model ? model->context_bytes : DefaultGpu().context_bytes;
+    gpu.is_virtual = false;
+    gpus.push_back(gpu);
+  }
+  shutdown();
+  if (!status.ok()) return status;
+  if (gpus.empty()) {
+    return Status(StatusCode::kUnavailable,
+                  "NVML reports no GPUs on this machine; pass a virtual GPU spec such as "
+                  "--gpus 4x80GiB");
+  }
+  return gpus;
+}
+
+Result<std::vector<GpuDevice>> ResolveGpus(std::string_view spec) {
+  if (Trim(spec) == "auto") return DiscoverNvmlGpus();
+  return ParseGpuSpec(spec);
+}
+
+}  // namespace modelgrid

@@ -1,0 +1,70 @@
+// What the planner takes and what it returns. Plain data; see planner.h for the contract.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace modelgrid {
+
+enum class Isolation {
+  kShared,   // shares the one shared worker (one CUDA context) of its GPU
+  kProcess,  // gets a worker process, and a CUDA context, of its own
+};
+
+// "shared" / "process".
+const char* IsolationName(Isolation isolation);
+
+struct ModelRequest {
+  std::string name;              // unique within one plan
+  uint64_t footprint_bytes = 0;  // one instance's GPU memory without the CUDA context
+  Isolation isolation = Isolation::kShared;
+  bool latency_sensitive = false;
+  int replicas = 1;            // instances, each on a distinct GPU
+  double expected_load = 1.0;  // relative request rate of the model (all replicas)
+};
+
+enum class Strategy {
+  kFillFirst,         // first fit in the given order: fill each GPU before the next
+  kBalanceLoad,       // largest first onto the GPU with the least memory + load share
+  kMemoryOptimized,   // best-fit decreasing: most models in the least memory
+  kLatencySensitive,  // latency-sensitive models first, alone on the least contended GPUs
+  kOptimal,           // exact branch and bound on GPUs used, within a time limit
+  kConventional,      // one process per model, first fit: what common servers do
+};
+
+struct PlannedWorker {
+  Isolation isolation = Isolation::kShared;
+  uint64_t context_bytes = 0;
+  std::vector<std::string> models;    // instance names ("bert" or "bert#2" for replicas)
+  std::vector<uint64_t> model_bytes;  // footprint of each, same order
+};
+
+struct PlannedGpu {
+  int index = 0;
+  std::string name;
+  uint64_t capacity_bytes = 0;
+  uint64_t reserve_bytes = 0;          // counted in planned_bytes once the GPU hosts a worker
+  uint64_t planned_bytes = 0;          // contexts + footprints + reserve; <= capacity_bytes
+  double load = 0;                     // sum of expected load of the instances here
+  std::vector<PlannedWorker> workers;  // shared worker first, then one per process model
+};
+
+struct UnplacedModel {
+  std::string name;  // instance name, as in PlannedWorker::models
+  std::string reason;
+};
+
+struct Plan {
+  std::string strategy;          // "fill-first", ...
+  std::vector<PlannedGpu> gpus;  // every GPU of the inventory, in index order
+  std::vector<UnplacedModel> unplaced;
+  int lower_bound_gpus = 0;     // no plan placing every instance uses fewer GPUs
+  bool proven_optimal = false;  // every instance placed on lower-bound-proven GPUs
+  int placed_instances = 0;
+  int gpus_used = 0;
+  int contexts = 0;  // workers in all
+  double elapsed_seconds = 0;
+};
+
+}  // namespace modelgrid

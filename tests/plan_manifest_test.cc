@@ -1,0 +1,134 @@
+// Loading the models to plan: JSON manifests, Triton repositories, and their errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "estimate/estimator.h"
+#include "plan/manifest.h"
+#include "support/hf_builder.h"
+
+namespace modelgrid {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PlanManifestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mg_plan_manifest_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    testing::WriteShardedLlama((dir_ / "llama").string(), 2, 256, 4, 2, 512, 1000, 1, "F16");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  Result<std::vector<ModelRequest>> Parse(const std::string& text) {
+    return ParseManifest(text, dir_.string(), {});
+  }
+  fs::path dir_;
+};
+
+TEST_F(PlanManifestTest, ReadsEveryKey) {
+  auto models = Parse(R"({"models": [
+    {"name": "a", "memory_bytes": 1000, "isolation": "process", "latency_sensitive": true,
+     "replicas": 3, "expected_load": 2.5},
+    {"name": "b", "path": "llama", "batch": 2, "seq": 64, "dtype": "fp16"},
+    {"path": "llama"}]})");
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  ASSERT_EQ(models->size(), 3u);
+  const auto& a = (*models)[0];
+  EXPECT_EQ(a.footprint_bytes, 1000u);
+  EXPECT_EQ(a.isolation, Isolation::kProcess);
+  EXPECT_TRUE(a.latency_sensitive);
+  EXPECT_EQ(a.replicas, 3);
+  EXPECT_DOUBLE_EQ(a.expected_load, 2.5);
+  EXPECT_GT((*models)[1].footprint_bytes, 0u);
+  EXPECT_EQ((*models)[2].name, "llama");  // named after its path
+  // The footprint excludes the context: the planner adds one per worker.
+  EstimateOptions eo;
+  eo.batch = 2;
+  eo.sequence = 64;
+  eo.dtype = ComputeDType::kFp16;
+  auto e = EstimatePath((dir_ / "llama").string(), eo);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ((*models)[1].footprint_bytes, e->total_bytes - e->context_bytes);
+}
+
+TEST_F(PlanManifestTest, ErrorsNameTheCulprit) {
+  struct Case {
+    const char* json;
+    const char* needle;
+  } cases[] = {
+      {R"({"models": [{"name": "a", "memory_bytes": 1, "colour": "red"}]})",
+       "unknown key 'colour'"},
+      {R"({"models": [{"name": "a", "memory_bytes": 1}, {"name": "a", "memory_bytes": 2}]})",
+       "duplicate model name 'a'"},
+      {R"({"models": [{"name": "neg", "memory_bytes": -5}]})", "model 'neg'"},
+      {R"({"models": [{"name": "big", "memory_bytes": 9000000000000000000}]})", "model 'big'"},
+      {R"({"models": [{"name": "z", "memory_bytes": 0}]})", "model 'z'"},
+      {R"({"models": [{"name": "f", "memory_bytes": 1.5}]})", "memory_bytes must be an integer"},
+      {R"({"models": []})", "empty"},
+      {R"({"modelz": []})", "unknown top-level key 'modelz'"},
+      {R"({"models": [{"name": "i", "memory_bytes": 1, "isolation": "vm"}]})", "isolation 'vm'"},
+      {R"({"models": [{"name": "r", "memory_bytes": 1, "replicas": 0}]})", "replicas 0"},
+      {R"({"models": [{"name": "m", "path": "missing.onnx"}]})", "model 'm'"},
+      {R"({"models": [{"name": "n"}]})", "needs a path"},
+      {R"({"models": [{"name": "d", "path": "llama", "dtype": "fp8"}]})", "model 'd'"},
+      {R"({"models": [{"name": "b", "path": "llama", "batch": 0}]})", "batch 0"},
+      {"{not json", "not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    auto models = Parse(c.json);
+    ASSERT_FALSE(models.ok()) << c.json;
+    EXPECT_NE(models.status().message().find(c.needle), std::string::npos)
+        << c.json << " -> " << models.status().message();
+  }
+}
+
+TEST_F(PlanManifestTest, EstimatorRejectionsAreErrors) {
+  std::ofstream(dir_ / "garbage.onnx") << "this is not protobuf \x01\x02";
+  auto models = Parse(R"({"models": [{"name": "g", "path": "garbage.onnx"}]})");
+  ASSERT_FALSE(models.ok());
+  EXPECT_NE(models.status().message().find("model 'g'"), std::string::npos);
+}
+
+TEST_F(PlanManifestTest, TritonRepositoryUsesParametersAndMaxBatch) {
+  const fs::path repo = dir_ / "repo";
+  for (const char* name : {"small", "llm"}) fs::create_directories(repo / name / "1");
+  std::ofstream(repo / "small" / "config.pbtxt") << R"(name: "small"
+platform: "pytorch_libtorch"
+max_batch_size: 4
+parameters { key: "memory_bytes" value: { string_value: "123456" } }
+parameters { key: "isolation" value: { string_value: "process" } }
+parameters { key: "latency_sensitive" value: { string_value: "true" } }
+parameters { key: "replicas" value: { string_value: "2" } }
+)";
+  testing::WriteShardedLlama((repo / "llm" / "1").string(), 2, 256, 4, 2, 512, 1000, 1, "F16");
+  std::ofstream(repo / "llm" / "config.pbtxt") << "name: \"llm\"\nmax_batch_size: 3\n";
+  auto models = LoadModels(repo.string(), {});
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  ASSERT_EQ(models->size(), 2u);
+  const auto& llm = (*models)[0];
+  const auto& small = (*models)[1];
+  EXPECT_EQ(small.name, "small");
+  EXPECT_EQ(small.footprint_bytes, 123456u);
+  EXPECT_EQ(small.isolation, Isolation::kProcess);
+  EXPECT_TRUE(small.latency_sensitive);
+  EXPECT_EQ(small.replicas, 2);
+  EstimateOptions eo;
+  eo.batch = 3;
+  auto e = EstimatePath((repo / "llm" / "1").string(), eo);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(llm.footprint_bytes, e->total_bytes - e->context_bytes);
+
+  std::ofstream(repo / "small" / "config.pbtxt")
+      << "name: \"small\"\nparameters { key: \"memory_bytes\" value: { string_value: \"-3\" } }\n";
+  auto bad = LoadModels(repo.string(), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("memory_bytes"), std::string::npos);
+  EXPECT_FALSE(LoadModels((dir_ / "nothing-here").string(), {}).ok());
+}
+
+}  // namespace
+}  // namespace modelgrid
