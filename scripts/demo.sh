@@ -27,3 +27,13 @@ for m in hf/bert_base hf/distilbert hf/gpt2 hf/gpt2_medium cv/resnet18.onnx cv/r
           /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print("%8.1f MiB  (context %.0f MiB)" % (j["total_bytes"]/2**20, j["context_bytes"]/2**20))')
   printf "  %-28s %s\n" "$m" "$total"
 done
+
+echo
+echo "== Plan: the same mix round-robin, 600 models requested, on one H200 (--strategy all)"
+manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 600 8 fp16)
+$mg plan --models "$manifest" --gpus H200 --strategy all --svg "$fx/mix-600.svg"
+echo "(drawing: $fx/mix-600.svg)"
+echo
+echo "== Plan: 32 models over a virtual cluster 2xH100-80GB,1xL4, memory-optimized"
+manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 32 8 fp16)
+$mg plan --models "$manifest" --gpus 2xH100-80GB,1xL4 --strategy memory-optimized

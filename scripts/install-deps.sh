@@ -9,6 +9,7 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev python3-torch python3-torchvision python3-onnx
+  libopenblas0-pthread  # fast BLAS for the CPU dry runs (Debian's default is the reference BLAS)
 )
 
 missing=()

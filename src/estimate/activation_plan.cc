@@ -74,7 +74,7 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   plan.uses_matmul = r.matmul_count > 0;
   plan.cudnn_workspace_bytes = static_cast<uint64_t>(
       static_cast<double>(r.largest_conv_output_bytes) * calibration::kConvWorkspaceFraction);
-  plan.graph_derived = true;
+  plan.activation_segment_factor = calibration::kGraphActivationSegmentFactor;
   plan.assumptions = std::move(r.assumptions);
   if (r.conv_count > 0) {
     plan.assumptions.push_back(
@@ -97,7 +97,8 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   ActivationPlan plan;
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
-  plan.graph_derived = true;
+  plan.activation_segment_factor = calibration::kDryRunActivationSegmentFactor;
+  plan.cudnn_workspace_bytes = 0;
   plan.assumptions = std::move(r.assumptions);
   plan.source = "TorchScript dry run on the CPU, allocations replayed";
   return plan;

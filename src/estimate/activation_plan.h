@@ -29,7 +29,9 @@ struct ActivationPlan {
   uint64_t cudnn_workspace_bytes = 0;
   bool uses_matmul = false;    // needs the cuBLAS workspace
   bool uses_sequence = false;  // the sequence length matters for this model
-  bool graph_derived = false;  // from an ONNX graph or a dry run (not a closed form)
+  // Graph-derived traces (ONNX, dry run): activation segments are at least this multiple
+  // of the trace's peak (calibration.h). 0 for closed forms, which are replayed as they are.
+  double activation_segment_factor = 0;
   std::string source;          // one line: how the trace was derived
   std::vector<std::string> assumptions;
 };

@@ -134,10 +134,9 @@ Result<Estimate> EstimateFootprint(const ModelSource& model, const EstimateOptio
   e.activation_bytes = trace_peak > e.kv_cache_bytes ? trace_peak - e.kv_cache_bytes : 0;
   const double simulated = static_cast<double>(allocator.stats().peak_reserved_bytes);
   double reserved = simulated;
-  if (plan.graph_derived) {
-    reserved = std::max(
-        reserved, static_cast<double>(weight_segments + e.cublas_workspace_bytes) +
-                      calibration::kGraphActivationSegmentFactor * static_cast<double>(trace_peak));
+  if (plan.activation_segment_factor > 0) {
+    reserved = std::max(reserved, static_cast<double>(weight_segments + e.cublas_workspace_bytes) +
+                                      plan.activation_segment_factor * static_cast<double>(trace_peak));
   } else {
     reserved *= calibration::kTransformerReservedFactor;
   }
@@ -150,9 +149,9 @@ Result<Estimate> EstimateFootprint(const ModelSource& model, const EstimateOptio
   e.context_bytes = gpu->context_bytes;
   e.runtime_source =
       std::string(
-          plan.graph_derived
+          plan.activation_segment_factor > 0
               ? "caching-allocator replay, activation segments at least " +
-                    std::to_string(calibration::kGraphActivationSegmentFactor).substr(0, 3) +
+                    std::to_string(plan.activation_segment_factor).substr(0, 4) +
                     "x the peak"
               : "caching-allocator replay (512 B rounding, 2/20 MiB "
                 "segments)") +
