@@ -1,0 +1,47 @@
+// A Triton model directory: config.pbtxt supplies the default batch and input shapes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "estimate/estimator.h"
+#include "support/fixtures.h"
+
+namespace modelgrid {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(TritonEstimate, MaxBatchSizeIsTheDefaultBatch) {
+  MG_REQUIRE_FIXTURE(onnx, "cv/resnet18.onnx");
+  const fs::path dir = fs::temp_directory_path() / ("mg_triton_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "1");
+  fs::copy_file(onnx, dir / "1" / "model.onnx");
+  std::ofstream(dir / "config.pbtxt") << R"(name: "resnet18"
+platform: "onnxruntime_onnx"
+max_batch_size: 16
+input [ { name: "input" data_type: TYPE_FP32 dims: [ 3, 224, 224 ] } ]
+output [ { name: "output" data_type: TYPE_FP32 dims: [ 1000 ] } ]
+)";
+  auto e = EstimatePath(dir.string(), {});
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->batch, 16);
+  EXPECT_EQ(e->format, "onnx");
+  EstimateOptions o;
+  o.batch = 1;
+  auto one = EstimatePath(dir.string(), o);
+  ASSERT_TRUE(one.ok());
+  EXPECT_GT(e->activation_bytes, 8 * one->activation_bytes);
+  EXPECT_EQ(e->weights_bytes, one->weights_bytes);
+
+  fs::remove(dir / "1" / "model.onnx");
+  auto missing = EstimatePath(dir.string(), {});
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  std::ofstream(dir / "config.pbtxt") << "max_batch_size: -4\n";
+  EXPECT_FALSE(EstimatePath(dir.string(), {}).ok());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace modelgrid
