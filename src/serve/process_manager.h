@@ -1,0 +1,99 @@
+// ProcessManager: starts worker processes, notices at once when one exits (pidfd + epoll),
+// and restarts it with exponential backoff.
+//
+// Workers are started with PR_SET_PDEATHSIG(SIGKILL), so they never outlive the server
+// even when it is killed with -9. Thread-safe: every method may be called from any thread;
+// callbacks run on the manager's watcher thread and must not block for long.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+
+namespace modelgrid {
+
+// What to run for one worker start.
+struct WorkerCommand {
+  std::vector<std::string> argv;   // argv[0] is the executable path
+  std::vector<int> inherit_fds;    // descriptors the child keeps (FD_CLOEXEC cleared)
+};
+
+struct RestartPolicy {
+  bool restart = true;             // restart workers that exit while wanted
+  uint32_t initial_backoff_ms = 100;
+  uint32_t max_backoff_ms = 10'000;
+  // A worker that ran this long before exiting restarts with the initial backoff again.
+  uint32_t stable_after_ms = 30'000;
+};
+
+class ProcessManager {
+ public:
+  // Builds the command for a (re)start of worker `name`: called before every start, so
+  // the caller can create fresh resources (a new shared-memory segment) each time.
+  using CommandFactory = std::function<Result<WorkerCommand>(const std::string& name)>;
+  // Called after a worker exited (status as from waitid: si_code and si_status) and before
+  // any restart. `will_restart` says whether a restart is scheduled.
+  using ExitCallback =
+      std::function<void(const std::string& name, pid_t pid, int si_code, int si_status,
+                         bool will_restart)>;
+  // Called after every successful start, with the new pid.
+  using StartCallback = std::function<void(const std::string& name, pid_t pid)>;
+
+  ProcessManager(RestartPolicy policy, ExitCallback on_exit, StartCallback on_start = nullptr);
+  // Stops every worker (SIGTERM, then SIGKILL after 2 s) and joins the watcher.
+  ~ProcessManager();
+  ProcessManager(const ProcessManager&) = delete;
+  ProcessManager& operator=(const ProcessManager&) = delete;
+
+  // Starts worker `name` now; fails if the name is running or the start fails.
+  Result<pid_t> Start(const std::string& name, CommandFactory factory);
+  // Stops a worker for good: SIGTERM, SIGKILL after `grace_ms`; waits until it is reaped.
+  Status Stop(const std::string& name, uint32_t grace_ms);
+  // Sends SIGKILL (a worker that stopped answering); it restarts per the policy.
+  Status Kill(const std::string& name);
+
+  // The running pid, or -1.
+  pid_t Pid(const std::string& name) const;
+  // How many times `name` was restarted after an exit.
+  uint32_t Restarts(const std::string& name) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  struct Worker {
+    CommandFactory factory;
+    pid_t pid = -1;
+    int pidfd = -1;
+    bool wanted = true;
+    uint32_t restarts = 0;
+    uint32_t backoff_ms = 0;
+    uint64_t started_ms = 0;
+    uint64_t restart_at_ms = 0;  // 0: no restart pending
+  };
+
+  Status Spawn(const std::string& name, Worker& worker);  // requires mu_
+  void WatchLoop();
+  void Wake();
+
+  const RestartPolicy policy_;
+  const ExitCallback on_exit_;
+  const StartCallback on_start_;
+  mutable std::mutex mu_;
+  std::condition_variable reaped_;
+  std::map<std::string, Worker> workers_;  // GUARDED_BY(mu_)
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread watcher_;
+};
+
+}  // namespace modelgrid
