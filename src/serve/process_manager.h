@@ -24,12 +24,12 @@ namespace modelgrid {
 
 // What to run for one worker start.
 struct WorkerCommand {
-  std::vector<std::string> argv;   // argv[0] is the executable path
-  std::vector<int> inherit_fds;    // descriptors the child keeps (FD_CLOEXEC cleared)
+  std::vector<std::string> argv;  // argv[0] is the executable path
+  std::vector<int> inherit_fds;   // descriptors the child keeps (FD_CLOEXEC cleared)
 };
 
 struct RestartPolicy {
-  bool restart = true;             // restart workers that exit while wanted
+  bool restart = true;  // restart workers that exit while wanted
   uint32_t initial_backoff_ms = 100;
   uint32_t max_backoff_ms = 10'000;
   // A worker that ran this long before exiting restarts with the initial backoff again.
@@ -43,9 +43,8 @@ class ProcessManager {
   using CommandFactory = std::function<Result<WorkerCommand>(const std::string& name)>;
   // Called after a worker exited (status as from waitid: si_code and si_status) and before
   // any restart. `will_restart` says whether a restart is scheduled.
-  using ExitCallback =
-      std::function<void(const std::string& name, pid_t pid, int si_code, int si_status,
-                         bool will_restart)>;
+  using ExitCallback = std::function<void(const std::string& name, pid_t pid, int si_code,
+                                          int si_status, bool will_restart)>;
   // Called after every successful start, with the new pid.
   using StartCallback = std::function<void(const std::string& name, pid_t pid)>;
 

@@ -1,0 +1,84 @@
+#include "serve/model_repository.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/byte_reader.h"
+
+namespace modelgrid {
+
+namespace {
+namespace fs = std::filesystem;
+}  // namespace
+
+bool IsValidModelName(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name) {
+  if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
+  const fs::path dir = fs::path(repo) / name;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return NotFound("model " + name + " is not in " + repo);
+  auto text = ReadSmallFile((dir / "config.pbtxt").string(), 1 << 20);
+  if (!text.ok()) return text.status().WithContext("model " + name);
+  auto config = ParseTritonConfig(*text);
+  if (!config.ok()) return config.status().WithContext((dir / "config.pbtxt").string());
+  ServedModel m;
+  m.name = name;
+  m.config = std::move(config).value();
+  if (!m.config.name.empty() && m.config.name != name) {
+    return InvalidArgument("model " + name + ": config name '" + m.config.name +
+                           "' differs from its folder name");
+  }
+  const bool torch = m.config.platform == "pytorch_libtorch" || m.config.backend == "pytorch" ||
+                     (m.config.platform.empty() && m.config.backend.empty());
+  if (!torch) {
+    return InvalidArgument("model " + name + ": platform '" + m.config.platform + "' backend '" +
+                           m.config.backend +
+                           "' is not served (ModelGrid serves pytorch_libtorch TorchScript)");
+  }
+  for (const auto& field : m.config.ignored_fields) {
+    m.warnings.push_back("model " + name + ": config field '" + field + "' is ignored");
+  }
+  int64_t best = -1;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string v = entry.path().filename().string();
+    if (!entry.is_directory() || v.empty() || v.size() > 18 ||
+        !std::all_of(v.begin(), v.end(), ::isdigit)) {
+      continue;
+    }
+    best = std::max(best, static_cast<int64_t>(std::stoll(v)));
+  }
+  if (best < 0) return InvalidArgument("model " + name + " has no numeric version folder");
+  m.version = best;
+  m.model_path = (dir / std::to_string(best) / "model.pt").string();
+  if (!fs::is_regular_file(m.model_path, ec)) {
+    return InvalidArgument("model " + name + ": " + m.model_path + " is missing");
+  }
+  return m;
+}
+
+Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo) {
+  std::error_code ec;
+  if (!fs::is_directory(repo, ec)) return NotFound("model repository " + repo + " is not a folder");
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(repo, ec)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "config.pbtxt", ec)) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  if (names.empty()) return NotFound("model repository " + repo + " has no <model>/config.pbtxt");
+  std::sort(names.begin(), names.end());
+  std::vector<ServedModel> models;
+  for (const auto& name : names) {
+    MG_ASSIGN_OR_RETURN(ServedModel m, ReadServedModel(repo, name));
+    models.push_back(std::move(m));
+  }
+  return models;
+}
+
+}  // namespace modelgrid

@@ -1,0 +1,35 @@
+// Reads a Triton-style model repository for serving: REPO/<model>/config.pbtxt and
+// REPO/<model>/<version>/model.pt (TorchScript; platform "pytorch_libtorch" or backend
+// "pytorch"). The highest numeric version is served (Triton's default version policy).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "formats/triton_config.h"
+
+namespace modelgrid {
+
+struct ServedModel {
+  std::string name;        // the folder name (config "name" must match when given)
+  int64_t version = 0;     // the served version folder
+  std::string model_path;  // <repo>/<name>/<version>/model.pt
+  TritonModelConfig config;
+  std::vector<std::string> warnings;  // fields ModelGrid ignores, and similar
+};
+
+// True for names that are safe as a path component and in URLs: 1..128 characters of
+// [A-Za-z0-9_.-], not "." or "..".
+bool IsValidModelName(const std::string& name);
+
+// Reads every model of `repo`. Fails with kInvalidArgument naming the model on a bad
+// config, an unsupported platform, an invalid name, or a missing version or model file;
+// kNotFound when `repo` has no model folder at all.
+Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo);
+
+// Reads one model folder (for loads at run time).
+Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name);
+
+}  // namespace modelgrid
