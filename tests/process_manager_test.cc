@@ -62,9 +62,8 @@ TEST(ProcessManager, StopIsFinalAndUnknownNamesAreErrors) {
 
 TEST(ProcessManager, FailingFactoryIsReported) {
   ProcessManager pm({}, nullptr);
-  auto r = pm.Start("x", [](const std::string&) -> Result<WorkerCommand> {
-    return Internal("no segment");
-  });
+  auto r = pm.Start(
+      "x", [](const std::string&) -> Result<WorkerCommand> { return Internal("no segment"); });
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("no segment"), std::string::npos);
 }

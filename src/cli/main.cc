@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   });
   modelgrid::cli::RegisterEstimate(app, &handler);
   modelgrid::cli::RegisterPlan(app, &handler);
+  modelgrid::cli::RegisterServe(app, &handler);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -20,7 +20,12 @@ std::vector<std::vector<int64_t>> InputShapes(const ActivationPlanInput& in) {
   if (!in.input_shapes.empty()) return in.input_shapes;
   std::vector<std::vector<int64_t>> shapes;
   if (in.model.triton) {
-    for (const auto& t : in.model.triton->inputs) shapes.push_back(t.dims);
+    // Variable dims (-1) take the sequence length.
+    for (const auto& t : in.model.triton->inputs) {
+      std::vector<int64_t> dims = t.dims;
+      for (int64_t& d : dims) d = d < 0 ? in.sequence : d;
+      shapes.push_back(dims);
+    }
   }
   return shapes;
 }

@@ -67,6 +67,12 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+    // The server blocks SIGINT/SIGTERM to take them synchronously and ignores SIGPIPE;
+    // masks and ignored dispositions survive exec, so a worker starts with clean ones.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     for (int fd : command->inherit_fds) ::fcntl(fd, F_SETFD, 0);
     ::execv(argv[0], argv.data());
     ::_exit(127);

@@ -41,10 +41,10 @@ class ProcessManager {
   // Builds the command for a (re)start of worker `name`: called before every start, so
   // the caller can create fresh resources (a new shared-memory segment) each time.
   using CommandFactory = std::function<Result<WorkerCommand>(const std::string& name)>;
-  // Called after a worker exited (status as from waitid: si_code and si_status) and before
+  // Called after a worker exited (exit_code/exit_status as waitid si_code/si_status) and before
   // any restart. `will_restart` says whether a restart is scheduled.
-  using ExitCallback = std::function<void(const std::string& name, pid_t pid, int si_code,
-                                          int si_status, bool will_restart)>;
+  using ExitCallback = std::function<void(const std::string& name, pid_t pid, int exit_code,
+                                          int exit_status, bool will_restart)>;
   // Called after every successful start, with the new pid.
   using StartCallback = std::function<void(const std::string& name, pid_t pid)>;
 

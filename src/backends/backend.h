@@ -1,0 +1,355 @@
+// The backend interface: how a worker loads a model file and runs inference on it, whatever
+// the framework behind it. Only a backend's own .cc files include framework headers; this
+// header and everything that uses it stay framework-free.
+//
+// Lifecycle: Backend::Load() -> ModelInstance (optionally WarmUp()) -> Infer()... -> destroy
+// the instance to unload it. Tensors cross this interface as row-major host bytes.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace modelgrid {
+
+// Element types a backend accepts, named as KServe v2 names them ("FP32", "BOOL").
+enum class TensorDType { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFp16, kBf16, kFp32, kFp64 };
+
+// Bytes per element (BOOL is one byte: 0 or 1).
+inline size_t TensorDTypeSize(TensorDType dtype) {
+  switch (dtype) {
+    case TensorDType::kBool:
+    case TensorDType::kUInt8:
+    case TensorDType::kInt8:
+      return 1;
+    case TensorDType::kInt16:
+    case TensorDType::kFp16:
+    case TensorDType::kBf16:
+      return 2;
+    case TensorDType::kInt32:
+    case TensorDType::kFp32:
+      return 4;
+    case TensorDType::kInt64:
+    case TensorDType::kFp64:
+      return 8;
+  }
+  return 0;
+}
+
+// The KServe v2 name: "BOOL", "UINT8", ..., "FP16", "BF16", "FP32", "FP64".
+inline std::string_view TensorDTypeName(TensorDType dtype) {
+  switch (dtype) {
+    case TensorDType::kBool:
+      return "BOOL";
+    case TensorDType::kUInt8:
+      return "UINT8";
+    case TensorDType::kInt8:
+      return "INT8";
+    case TensorDType::kInt16:
+      return "INT16";
+    case TensorDType::kInt32:
+      return "INT32";
+    case TensorDType::kInt64:
+      return "INT64";
+    case TensorDType::kFp16:
+      return "FP16";
+    case TensorDType::kBf16:
+      return "BF16";
+    case TensorDType::kFp32:
+      return "FP32";
+    case TensorDType::kFp64:
+      return "FP64";
+  }
+  return "?";
+}
+
+// Parses a KServe name ("FP32") or a Triton config.pbtxt one ("TYPE_FP32"). kInvalidArgument
+// for anything else (strings and unsigned types above 8 bits are not supported).
+inline Result<TensorDType> ParseTensorDType(std::string_view text) {
+  if (text.substr(0, 5) == "TYPE_") text.remove_prefix(5);
+  for (int i = 0; i <= static_cast<int>(TensorDType::kFp64); ++i) {
+    auto dtype = static_cast<TensorDType>(i);
+    if (text == TensorDTypeName(dtype)) return dtype;
+  }
+  return InvalidArgument("unsupported tensor dtype '" + std::string(text) + "'");
+}
+
+// Elements in `shape`; 1 for a scalar (empty shape).
+inline int64_t ShapeElementCount(const std::vector<int64_t>& shape) {
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  return count;
+}
+
+// "[2, 3, 4]".
+inline std::string ShapeToString(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+// A tensor that owns its bytes: what Infer() returns.
+struct HostTensor {
+  std::string name;
+  TensorDType dtype = TensorDType::kFp32;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;  // row-major, ShapeElementCount(shape) * TensorDTypeSize bytes
+};
+
+// A tensor that borrows its bytes (a request body, a shared-memory arena slot): what Infer()
+// takes. The bytes must outlive the call that receives the view.
+struct HostTensorView {
+  std::string name;
+  TensorDType dtype = TensorDType::kFp32;
+  std::vector<int64_t> shape;
+  const uint8_t* data = nullptr;  // row-major; borrowed
+  size_t byte_size = 0;           // must equal ShapeElementCount(shape) * TensorDTypeSize
+};
+
+// A view of `tensor`, valid while `tensor` lives and is not resized.
+inline HostTensorView ViewOf(const HostTensor& tensor) {
+  return {tensor.name, tensor.dtype, tensor.shape, tensor.data.data(), tensor.data.size()};
+}
+
+// One input or output of a model, as config.pbtxt declares it.
+struct IoSpec {
+  std::string name;  // "INPUT__0" (forward argument 0), a forward argument name, a dict key
+  TensorDType dtype = TensorDType::kFp32;
+  // Without the batch dimension when max_batch_size > 0; -1 marks a variable dimension.
+  std::vector<int64_t> dims;
+};
+
+struct ModelInstanceConfig {
+  std::string path;            // the model file (TorchScript for the LibTorch backend)
+  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  // Triton's meaning: > 0 means every input and output has a leading batch dimension of at
+  // most this size, not listed in `dims`; 0 means the model takes no batch dimension.
+  int64_t max_batch_size = 0;
+  // Inputs in forward-argument order (INPUT__i names override the order). Empty: requests
+  // are passed positionally as given (INPUT__i names still pick positions) and only the
+  // model itself validates them; WarmUp() then fails.
+  std::vector<IoSpec> inputs;
+  // Outputs to return, in this order. Empty: all of them, named OUTPUT__i (or by dict key).
+  // Only `name` and `dtype` are checked against what the model produces; `dims` (empty when
+  // not declared) serve the CPU memory cap's output estimate.
+  std::vector<IoSpec> outputs;
+  // Memory cap of the instance in bytes, 0 for none. On CUDA it becomes the caching
+  // allocator's per-process memory fraction of the device (so instances sharing a worker
+  // should pass the worker's cap); on the CPU Load() rejects weights above it and Infer()
+  // rejects requests whose weights + inputs + estimated outputs exceed it (outputs from
+  // `outputs` dims when all are declared, else the largest bytes per sample seen so far).
+  uint64_t memory_limit_bytes = 0;
+};
+
+// Memory an instance uses, in bytes.
+struct MemoryStats {
+  uint64_t weights_bytes = 0;  // parameters and buffers of the loaded model
+  // CUDA: the caching allocator's allocated bytes now. CPU: process RSS growth since the
+  // load began (an estimate: other instances loaded since then count too).
+  uint64_t allocated_bytes = 0;
+  uint64_t reserved_bytes = 0;  // CUDA: the allocator's reserved (cached) bytes; CPU: = allocated
+  // CUDA: the allocator's peak allocated since load or the last WarmUp(). CPU: the process's
+  // peak RSS (VmHWM, reset before warm-up when the kernel allows) minus RSS before load, at
+  // least the largest growth any Memory() call has seen.
+  uint64_t peak_bytes = 0;
+  std::string source;  // how the numbers were measured, e.g. "cuda caching allocator"
+};
+
+// One loaded model on one device. Destroying it unloads the model and releases its memory
+// (on CUDA the allocator's cache is emptied too). Methods are thread-safe: Infer() and
+// WarmUp() calls are serialised per instance; run several instances for concurrency.
+class ModelInstance {
+ public:
+  virtual ~ModelInstance() = default;
+
+  // Runs one forward pass. `inputs` are validated against the config: count, names, dtypes,
+  // shapes and the batch dimension (<= max_batch_size when it is > 0); a mismatch gives
+  // kInvalidArgument naming the input. kResourceExhausted when the request would exceed
+  // memory_limit_bytes; kInternal when the model itself fails. Blocks for the forward pass.
+  // On the CPU the model reads the caller's bytes in place (no copy) when they are aligned,
+  // so models must not modify their inputs in place.
+  virtual Result<std::vector<HostTensor>> Infer(const std::vector<HostTensorView>& inputs) = 0;
+
+  // Runs one forward pass at the maximum batch (1 without a batch dimension) with zero inputs,
+  // variable dims set to 1, and returns the memory measured around it (peak_bytes is the
+  // number the planner wants). kInvalidArgument when the config lists no inputs.
+  virtual Result<MemoryStats> WarmUp() = 0;
+
+  // The instance's memory now. Does not block on a running Infer().
+  virtual MemoryStats Memory() = 0;
+
+  virtual const ModelInstanceConfig& config() const = 0;
+};
+
+// Checks one input against its spec (nullptr: no spec, only self-consistency): dtype, dims
+// (-1 matches any size), the batch dimension (present and <= max_batch_size when that is
+// > 0), no negative dims, and byte_size = elements * dtype size. kInvalidArgument naming the
+// input otherwise. For backends; framework-independent.
+inline Status CheckInputTensor(const HostTensorView& view, const IoSpec* spec,
+                               int64_t max_batch_size) {
+  const std::string what = "input '" + view.name + "'";
+  const bool batched = max_batch_size > 0;
+  if (spec != nullptr && view.dtype != spec->dtype) {
+    return InvalidArgument(what + " has dtype " + std::string(TensorDTypeName(view.dtype)) +
+                           ", the model expects " + std::string(TensorDTypeName(spec->dtype)));
+  }
+  bool shape_ok = spec == nullptr || view.shape.size() == spec->dims.size() + (batched ? 1 : 0);
+  for (size_t d = 0; spec != nullptr && shape_ok && d < spec->dims.size(); ++d) {
+    const int64_t got = view.shape[d + (batched ? 1 : 0)];
+    shape_ok = spec->dims[d] < 0 || got == spec->dims[d];
+  }
+  for (int64_t d : view.shape) shape_ok = shape_ok && d >= 0;
+  if (!shape_ok || (batched && view.shape.empty())) {
+    return InvalidArgument(what + " has shape " + ShapeToString(view.shape) +
+                           ", the model expects " + (batched ? "[batch] + " : "") +
+                           (spec ? ShapeToString(spec->dims) : "non-negative dims"));
+  }
+  if (batched && view.shape[0] > max_batch_size) {
+    return InvalidArgument(what + " has batch " + std::to_string(view.shape[0]) +
+                           ", above max_batch_size " + std::to_string(max_batch_size));
+  }
+  const size_t bytes =
+      static_cast<size_t>(ShapeElementCount(view.shape)) * TensorDTypeSize(view.dtype);
+  if (bytes != view.byte_size || (bytes > 0 && view.data == nullptr)) {
+    return InvalidArgument(what + " has " + std::to_string(view.byte_size) + " bytes, shape " +
+                           ShapeToString(view.shape) + " needs " + std::to_string(bytes));
+  }
+  return Status::Ok();
+}
+
+// Zero-filled inputs at the maximum batch (none without a batch dimension), variable dims
+// set to 1: what WarmUp() runs.
+inline std::vector<HostTensor> WarmUpInputs(const ModelInstanceConfig& config) {
+  std::vector<HostTensor> zeros;
+  for (const IoSpec& spec : config.inputs) {
+    HostTensor t{spec.name, spec.dtype, {}, {}};
+    if (config.max_batch_size > 0) t.shape.push_back(config.max_batch_size);
+    for (int64_t d : spec.dims) t.shape.push_back(d < 0 ? 1 : d);
+    t.data.assign(static_cast<size_t>(ShapeElementCount(t.shape)) * TensorDTypeSize(t.dtype), 0);
+    zeros.push_back(std::move(t));
+  }
+  return zeros;
+}
+
+// Bytes of all config outputs at `batch` (-1: no batch dimension), or 0 when any output
+// leaves its dims undeclared (empty) or variable.
+inline uint64_t DeclaredOutputBytes(const ModelInstanceConfig& config, int64_t batch) {
+  uint64_t total = 0;
+  for (const IoSpec& spec : config.outputs) {
+    if (spec.dims.empty()) return 0;
+    for (int64_t d : spec.dims) {
+      if (d < 0) return 0;
+    }
+    total += static_cast<uint64_t>(std::max<int64_t>(batch, 1) * ShapeElementCount(spec.dims)) *
+             TensorDTypeSize(spec.dtype);
+  }
+  return total;
+}
+
+// A framework. Thread-safe; it may be destroyed while instances it loaded are alive.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Loads `config.path` onto `config.device`. kNotFound when the file does not exist;
+  // kUnavailable when the device does not exist in this build or machine; kInvalidArgument
+  // when the file is not a model the backend can load or its inputs disagree with the config;
+  // kResourceExhausted when the weights exceed memory_limit_bytes. Blocks while loading.
+  virtual Result<std::unique_ptr<ModelInstance>> Load(const ModelInstanceConfig& config) = 0;
+
+  virtual std::string Name() const = 0;  // "pytorch"
+};
+
+#if defined(MODELGRID_HAVE_TORCH)
+// The LibTorch (TorchScript) backend; see backends/libtorch/torch_backend.h.
+std::unique_ptr<Backend> CreateTorchBackend();
+#endif
+
+// ---------------------------------------------------------------------------------------
+// Dynamic batching: several requests become one forward pass along dimension 0.
+
+struct BatchedInputs {
+  std::vector<HostTensor> inputs;    // one per input, requests concatenated along dim 0
+  std::vector<int64_t> batch_sizes;  // dim 0 of each request, in order
+};
+
+// Concatenates requests along dimension 0. requests[r][i] is input i of request r; every
+// request must list the same names and dtypes in the same order with the same dims after
+// dim 0, and all inputs of one request must share dim 0. kInvalidArgument otherwise.
+inline Result<BatchedInputs> ConcatenateBatch(
+    const std::vector<std::vector<HostTensorView>>& requests) {
+  if (requests.empty()) return InvalidArgument("no requests to batch");
+  const std::vector<HostTensorView>& first = requests.front();
+  BatchedInputs out;
+  for (const HostTensorView& view : first) {
+    if (view.shape.empty()) return InvalidArgument("input " + view.name + " has no batch dim");
+    out.inputs.push_back({view.name, view.dtype, view.shape, {}});
+    out.inputs.back().shape[0] = 0;
+  }
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const std::vector<HostTensorView>& request = requests[r];
+    if (request.size() != first.size()) {
+      return InvalidArgument("request " + std::to_string(r) + " has " +
+                             std::to_string(request.size()) + " inputs, the first has " +
+                             std::to_string(first.size()));
+    }
+    for (size_t i = 0; i < request.size(); ++i) {
+      const HostTensorView& view = request[i];
+      HostTensor& batched = out.inputs[i];
+      const bool same_tail =
+          view.shape.size() == batched.shape.size() &&
+          std::equal(view.shape.begin() + 1, view.shape.end(), batched.shape.begin() + 1);
+      if (view.name != batched.name || view.dtype != batched.dtype || !same_tail ||
+          view.shape[0] != request[0].shape[0]) {
+        return InvalidArgument("input " + view.name + " of request " + std::to_string(r) + " (" +
+                               std::string(TensorDTypeName(view.dtype)) + " " +
+                               ShapeToString(view.shape) + ") does not batch with request 0");
+      }
+      if (view.byte_size !=
+          static_cast<size_t>(ShapeElementCount(view.shape)) * TensorDTypeSize(view.dtype)) {
+        return InvalidArgument("input " + view.name + " of request " + std::to_string(r) + " has " +
+                               std::to_string(view.byte_size) +
+                               " bytes, its shape needs another size");
+      }
+      batched.shape[0] += view.shape[0];
+      batched.data.insert(batched.data.end(), view.data, view.data + view.byte_size);
+    }
+    out.batch_sizes.push_back(request.empty() ? 0 : request[0].shape[0]);
+  }
+  return out;
+}
+
+// Splits batched outputs back into one output list per request, by `batch_sizes` (from
+// ConcatenateBatch). kInvalidArgument when an output's dim 0 is not their sum.
+inline Result<std::vector<std::vector<HostTensor>>> SplitBatch(
+    const std::vector<HostTensor>& outputs, const std::vector<int64_t>& batch_sizes) {
+  int64_t total = 0;
+  for (int64_t b : batch_sizes) total += b;
+  std::vector<std::vector<HostTensor>> out(batch_sizes.size());
+  for (const HostTensor& output : outputs) {
+    if (output.shape.empty() || output.shape[0] != total) {
+      return InvalidArgument("output " + output.name + " has shape " + ShapeToString(output.shape) +
+                             ", expected dim 0 = " + std::to_string(total));
+    }
+    const size_t row_bytes = total == 0 ? 0 : output.data.size() / static_cast<size_t>(total);
+    size_t offset = 0;
+    for (size_t r = 0; r < batch_sizes.size(); ++r) {
+      HostTensor part{output.name, output.dtype, output.shape, {}};
+      part.shape[0] = batch_sizes[r];
+      const size_t bytes = row_bytes * static_cast<size_t>(batch_sizes[r]);
+      part.data.assign(output.data.begin() + offset, output.data.begin() + offset + bytes);
+      offset += bytes;
+      out[r].push_back(std::move(part));
+    }
+  }
+  return out;
+}
+
+}  // namespace modelgrid

@@ -1,0 +1,144 @@
+#include "serve/worker_protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace modelgrid {
+
+namespace {
+
+struct DTypeRow {
+  TensorDType dtype;
+  const char* kserve;
+  ipc::WireDType wire;
+};
+
+constexpr DTypeRow kRows[] = {
+    {TensorDType::kBool, "BOOL", ipc::WireDType::kBool},
+    {TensorDType::kUInt8, "UINT8", ipc::WireDType::kU8},
+    {TensorDType::kInt8, "INT8", ipc::WireDType::kI8},
+    {TensorDType::kInt16, "INT16", ipc::WireDType::kI16},
+    {TensorDType::kInt32, "INT32", ipc::WireDType::kI32},
+    {TensorDType::kInt64, "INT64", ipc::WireDType::kI64},
+    {TensorDType::kFp16, "FP16", ipc::WireDType::kF16},
+    {TensorDType::kBf16, "BF16", ipc::WireDType::kBF16},
+    {TensorDType::kFp32, "FP32", ipc::WireDType::kF32},
+    {TensorDType::kFp64, "FP64", ipc::WireDType::kF64},
+};
+
+nlohmann::json SpecsToJson(const std::vector<IoSpec>& specs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : specs) {
+    out.push_back({{"name", s.name},
+                   {"dtype", std::string(KServeFromTensorDType(s.dtype))},
+                   {"dims", s.dims}});
+  }
+  return out;
+}
+
+Result<std::vector<IoSpec>> SpecsFromJson(const nlohmann::json& j) {
+  std::vector<IoSpec> specs;
+  if (!j.is_array() || j.size() > 64) return InvalidArgument("io specs must be an array");
+  for (const auto& e : j) {
+    if (!e.is_object() || !e.value("name", nlohmann::json()).is_string() ||
+        !e.value("dtype", nlohmann::json()).is_string() ||
+        !e.value("dims", nlohmann::json()).is_array()) {
+      return InvalidArgument("io spec needs name, dtype and dims");
+    }
+    IoSpec s;
+    s.name = e["name"].get<std::string>();
+    MG_ASSIGN_OR_RETURN(s.dtype, TensorDTypeFromKServe(e["dtype"].get<std::string>()));
+    for (const auto& d : e["dims"]) {
+      if (!d.is_number_integer()) return InvalidArgument("io spec dims must be integers");
+      s.dims.push_back(d.get<int64_t>());
+    }
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
+
+}  // namespace
+
+Result<TensorDType> TensorDTypeFromKServe(std::string_view datatype) {
+  if (datatype.substr(0, 5) == "TYPE_") datatype.remove_prefix(5);
+  for (const auto& r : kRows) {
+    if (datatype == r.kserve) return r.dtype;
+  }
+  return InvalidArgument("datatype '" + std::string(datatype) + "' is not served");
+}
+
+std::string_view KServeFromTensorDType(TensorDType dtype) {
+  for (const auto& r : kRows) {
+    if (r.dtype == dtype) return r.kserve;
+  }
+  return "FP32";
+}
+
+ipc::WireDType WireFromTensorDType(TensorDType dtype) {
+  for (const auto& r : kRows) {
+    if (r.dtype == dtype) return r.wire;
+  }
+  return ipc::WireDType::kF32;
+}
+
+Result<TensorDType> TensorDTypeFromWire(uint8_t wire) {
+  for (const auto& r : kRows) {
+    if (static_cast<uint8_t>(r.wire) == wire) return r.dtype;
+  }
+  return CorruptData("wire dtype " + std::to_string(wire) + " has no tensor dtype");
+}
+
+Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& config,
+                                                     const std::string& model_path,
+                                                     const std::string& device,
+                                                     uint64_t memory_limit_bytes) {
+  ModelInstanceConfig c;
+  c.path = model_path;
+  c.device = device;
+  c.max_batch_size = config.max_batch_size;
+  c.memory_limit_bytes = memory_limit_bytes;
+  auto convert = [](const std::vector<TritonTensorConfig>& in, std::vector<IoSpec>* out) -> Status {
+    for (const auto& t : in) {
+      IoSpec s;
+      s.name = t.name;
+      auto dtype = TensorDTypeFromKServe(t.data_type);
+      if (!dtype.ok()) return dtype.status().WithContext("tensor " + t.name);
+      s.dtype = *dtype;
+      s.dims = t.dims;
+      out->push_back(std::move(s));
+    }
+    return Status::Ok();
+  };
+  MG_RETURN_IF_ERROR(convert(config.inputs, &c.inputs));
+  MG_RETURN_IF_ERROR(convert(config.outputs, &c.outputs));
+  return c;
+}
+
+std::string LoadConfigToJson(const ModelInstanceConfig& c) {
+  nlohmann::json j = {{"path", c.path},
+                      {"device", c.device},
+                      {"max_batch_size", c.max_batch_size},
+                      {"memory_limit_bytes", c.memory_limit_bytes},
+                      {"inputs", SpecsToJson(c.inputs)},
+                      {"outputs", SpecsToJson(c.outputs)}};
+  return j.dump();
+}
+
+Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.value("path", nlohmann::json()).is_string() ||
+      !j.value("device", nlohmann::json()).is_string() ||
+      !j.value("max_batch_size", nlohmann::json()).is_number_integer() ||
+      !j.value("memory_limit_bytes", nlohmann::json()).is_number_unsigned()) {
+    return InvalidArgument("malformed load config");
+  }
+  ModelInstanceConfig c;
+  c.path = j["path"].get<std::string>();
+  c.device = j["device"].get<std::string>();
+  c.max_batch_size = j["max_batch_size"].get<int64_t>();
+  c.memory_limit_bytes = j["memory_limit_bytes"].get<uint64_t>();
+  MG_ASSIGN_OR_RETURN(c.inputs, SpecsFromJson(j.value("inputs", nlohmann::json::array())));
+  MG_ASSIGN_OR_RETURN(c.outputs, SpecsFromJson(j.value("outputs", nlohmann::json::array())));
+  return c;
+}
+
+}  // namespace modelgrid

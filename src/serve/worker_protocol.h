@@ -1,0 +1,40 @@
+// What the server and a worker say to each other over the shared-memory rings (on top of
+// ipc/shm_layout.h), and the type mappings between the HTTP API, the wire and backends.
+//
+//   kLoad   slot = model slot; tensor 0 "config" (kBytes) holds LoadConfigToJson(). The
+//           response text holds {"peak_bytes", "weights_bytes"} from the warm-up.
+//   kInfer  slot = model slot; tensors are the inputs by name; the response's tensors are
+//           the outputs, written into the request's response region.
+//   kUnload slot = model slot.
+//   kPing   answered at once.
+//   kShutdown answered, then the worker exits 0.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "backends/backend.h"
+#include "common/status.h"
+#include "formats/triton_config.h"
+#include "ipc/shm_layout.h"
+
+namespace modelgrid {
+
+// KServe datatype ("FP32") <-> backend dtype <-> wire dtype.
+Result<TensorDType> TensorDTypeFromKServe(std::string_view datatype);
+std::string_view KServeFromTensorDType(TensorDType dtype);
+ipc::WireDType WireFromTensorDType(TensorDType dtype);
+Result<TensorDType> TensorDTypeFromWire(uint8_t wire);
+
+// A Triton model config as a backend instance config (dims without the batch dimension,
+// Triton TYPE_* names converted).
+Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& config,
+                                                     const std::string& model_path,
+                                                     const std::string& device,
+                                                     uint64_t memory_limit_bytes);
+
+std::string LoadConfigToJson(const ModelInstanceConfig& config);
+Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view json);
+
+}  // namespace modelgrid

@@ -1,0 +1,430 @@
+#include "server/http_server.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "server/router.h"
+
+namespace modelgrid::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
+// After an error reply the connection is closed; unread request bytes are drained first
+// (up to these limits) so that closing does not reset the connection before the client
+// has read the reply.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = size_t{8} << 20;
+
+class Session;
+
+// Lets Infer callbacks reach a session only while the I/O threads can still run it.
+struct Gate {
+  std::mutex mu;
+  bool open = true;  // guarded by mu
+};
+
+// Everything the sessions share. Member order matters: sessions may be destroyed inside
+// ~io_context (their pending handlers own them) and unregister themselves then, so the
+// registry is declared before `ioc` and outlives it.
+struct Core {
+  Core(const ServerOptions& opts, InferenceService& service)
+      : options(opts),
+        router(service),
+        ioc(opts.io_threads),
+        acceptor(net::make_strand(ioc)),
+        accept_retry(acceptor.get_executor()) {}
+
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  uint64_t Register(std::weak_ptr<Session> session);
+  void Unregister(uint64_t id);
+  void BeginRequest();
+  void EndRequest();
+  std::vector<std::shared_ptr<Session>> LiveSessions();
+
+  const ServerOptions options;
+  Router router;
+  std::atomic<bool> stopping{false};
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+
+  mutable std::mutex mu;
+  std::condition_variable idle_cv;                      // signalled when in_flight drops
+  int in_flight = 0;                                    // guarded by mu
+  uint64_t next_session_id = 0;                         // guarded by mu
+  std::map<uint64_t, std::weak_ptr<Session>> sessions;  // guarded by mu
+
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  tcp::acceptor acceptor;
+  net::steady_timer accept_retry;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool stopped = false;  // only touched by HttpServer's owner thread
+};
+
+// One connection. Runs on its own strand; serves one request at a time.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Core& core) : core_(core), stream_(std::move(socket)) {}
+  ~Session() {
+    if (counted_) core_.EndRequest();
+    core_.Unregister(id_);
+  }
+
+  void Start() {
+    id_ = core_.Register(weak_from_this());
+    DoRead();
+  }
+
+  // Called on the strand when the server stops: an idle connection closes now, a busy one
+  // after its reply.
+  void OnStop() {
+    if (state_ == State::kReading || state_ == State::kLingering) stream_.cancel();
+  }
+
+  // The session's strand.
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+  // Drops the self-reference taken while the service works. Only after the I/O threads
+  // have stopped and the gate is closed.
+  void ReleaseHold() { hold_.reset(); }
+
+ private:
+  enum class State { kReading, kHandling, kWriting, kLingering, kClosed };
+
+  void DoRead() {
+    if (core_.stopping) return Close(false);
+    state_ = State::kReading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(core_.options.max_header_bytes));
+    parser_->body_limit(core_.options.max_body_bytes);
+    stream_.expires_after(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    auto expect = parser_->get().find(http::field::expect);
+    if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue") &&
+        !parser_->is_done()) {
+      continue_ = {};
+      continue_.version(11);
+      continue_.result(http::status::continue_);
+      return http::async_write(stream_, continue_,
+                               [self = shared_from_this()](beast::error_code wec, size_t) {
+                                 if (wec) return self->Close(false);
+                                 self->ReadBody();
+                               });
+    }
+    ReadBody();
+  }
+
+  // Reads the body piece by piece so that the idle timeout restarts whenever bytes arrive:
+  // a large upload on a slow link is fine, a stalled one is not.
+  void ReadBody() {
+    if (parser_->is_done()) return OnBody({}, 0);
+    stream_.expires_after(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) return self->OnReadError(ec);
+                            self->ReadBody();
+                          });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return WriteError(413, "request body exceeds the limit of " +
+                                 std::to_string(core_.options.max_body_bytes) + " bytes");
+    }
+    if (ec == http::error::header_limit) {
+      return WriteError(431, "request headers exceed the limit of " +
+                                 std::to_string(core_.options.max_header_bytes) + " bytes");
+    }
+    const bool parse_error =
+        &ec.category() == &http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message;
+    if (parse_error) return WriteError(400, "malformed HTTP request: " + ec.message());
+    Close(false);  // end of stream, timeout, reset, cancelled by Stop
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    state_ = State::kHandling;
+    stream_.expires_never();  // the service's time is not idle time
+    auto& req = parser_->get();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    if (auto it = req.find("Inference-Header-Content-Length"); it != req.end()) {
+      request.inference_header_length = std::string(it->value());
+    }
+    request.body = std::move(req.body());
+    parser_.reset();
+
+    core_.BeginRequest();
+    counted_ = true;
+    hold_ = shared_from_this();
+    std::weak_ptr<Session> weak = hold_;
+    std::shared_ptr<Gate> gate = core_.gate;
+    core_.router.Handle(std::move(request), [weak, gate](HttpReply reply) {
+      std::lock_guard<std::mutex> lock(gate->mu);
+      if (!gate->open) return;  // the server has stopped: nobody to answer
+      std::shared_ptr<Session> self = weak.lock();
+      if (!self) return;
+      net::post(self->stream_.get_executor(),
+                [self, reply = std::move(reply)]() mutable { self->OnReply(std::move(reply)); });
+    });
+  }
+
+  void OnReply(HttpReply reply) {
+    hold_.reset();
+    Write(std::move(reply), keep_alive_ && !core_.stopping, false);
+  }
+
+  void WriteError(int status, const std::string& message) {
+    version_ = 11;
+    Write(ErrorReply(status, message), false, true);
+  }
+
+  void Write(HttpReply reply, bool keep_alive, bool linger) {
+    state_ = State::kWriting;
+    response_ = {};
+    response_.version(version_);
+    response_.result(static_cast<unsigned>(reply.status));
+    response_.set(http::field::server, "modelgrid");
+    response_.set(http::field::content_type, reply.content_type);
+    if (reply.inference_header_length) {
+      response_.set("Inference-Header-Content-Length",
+                    std::to_string(*reply.inference_header_length));
+    }
+    if (!reply.allow.empty()) response_.set(http::field::allow, reply.allow);
+    response_.body() = std::move(reply.body);
+    response_.keep_alive(keep_alive);
+    response_.prepare_payload();
+    stream_.expires_after(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    http::async_write(stream_, response_,
+                      [self = shared_from_this(), keep_alive, linger](
+                          beast::error_code ec, size_t) { self->OnWrite(ec, keep_alive, linger); });
+  }
+
+  void OnWrite(beast::error_code ec, bool keep_alive, bool linger) {
+    response_ = {};
+    if (ec || !keep_alive) {
+      Close(linger && !ec);
+    } else {
+      DoRead();
+    }
+    if (counted_) {
+      counted_ = false;
+      core_.EndRequest();
+    }
+  }
+
+  // Half-closes; with `linger`, reads and discards what the client still sends for a
+  // while so that the kernel does not reset the connection under the reply.
+  void Close(bool linger) {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (!linger || core_.stopping) {
+      state_ = State::kClosed;
+      stream_.socket().close(ec);
+      return;
+    }
+    state_ = State::kLingering;
+    lingered_bytes_ = 0;
+    stream_.expires_after(kLingerTime);
+    Drain();
+  }
+
+  void Drain() {
+    drain_buffer_.resize(64 << 10);
+    stream_.async_read_some(net::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->lingered_bytes_ += n;
+                              if (ec || self->lingered_bytes_ > kLingerBytes) {
+                                beast::error_code ignored;
+                                self->state_ = State::kClosed;
+                                self->stream_.socket().close(ignored);
+                                return;
+                              }
+                              self->Drain();
+                            });
+  }
+
+  Core& core_;
+  uint64_t id_ = 0;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::empty_body> continue_;
+  http::response<http::string_body> response_;
+  std::vector<char> drain_buffer_;
+  size_t lingered_bytes_ = 0;
+  State state_ = State::kReading;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool counted_ = false;           // this session holds one in_flight count
+  std::shared_ptr<Session> hold_;  // alive while the service works on a request
+};
+
+void Core::DoAccept() {
+  acceptor.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Core::OnAccept, this));
+}
+
+void Core::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || stopping || !acceptor.is_open()) return;
+  if (ec) {  // e.g. out of file descriptors: back off instead of spinning
+    accept_retry.expires_after(kAcceptRetryDelay);
+    accept_retry.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && !stopping) DoAccept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::make_shared<Session>(std::move(socket), *this)->Start();
+  DoAccept();
+}
+
+uint64_t Core::Register(std::weak_ptr<Session> session) {
+  std::lock_guard<std::mutex> lock(mu);
+  const uint64_t id = ++next_session_id;
+  sessions.emplace(id, std::move(session));
+  return id;
+}
+
+void Core::Unregister(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu);
+  sessions.erase(id);
+}
+
+void Core::BeginRequest() {
+  std::lock_guard<std::mutex> lock(mu);
+  ++in_flight;
+}
+
+void Core::EndRequest() {
+  std::lock_guard<std::mutex> lock(mu);
+  if (--in_flight == 0) idle_cv.notify_all();
+}
+
+std::vector<std::shared_ptr<Session>> Core::LiveSessions() {
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<std::shared_ptr<Session>> live;
+  for (auto& [id, weak] : sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  return live;
+}
+
+void RunLoop(net::io_context& ioc) {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (...) {
+      // A handler threw (out of memory, a bug): that connection is lost, the server is not.
+    }
+  }
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(const ServerOptions& options, InferenceService& service) : core(options, service) {}
+  Core core;
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& options,
+                                                      InferenceService& service) {
+  if (options.io_threads < 1) return InvalidArgument("io_threads must be at least 1");
+  if (options.max_header_bytes == 0 || options.max_header_bytes > UINT32_MAX) {
+    return InvalidArgument("max_header_bytes must be between 1 and 2^32-1");
+  }
+  if (options.idle_timeout_ms <= 0) return InvalidArgument("idle_timeout_ms must be positive");
+  beast::error_code ec;
+  const net::ip::address address = net::ip::make_address(options.address, ec);
+  if (ec) return InvalidArgument("bad listen address \"" + options.address + "\"");
+
+  auto impl = std::make_unique<Impl>(options, service);
+  Core& core = impl->core;
+  const tcp::endpoint endpoint(address, options.port);
+  const std::string where = options.address + ":" + std::to_string(options.port);
+  core.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) core.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) core.acceptor.bind(endpoint, ec);
+  if (!ec) core.acceptor.listen(options.listen_backlog, ec);
+  if (ec)
+    return Status(StatusCode::kUnavailable, "cannot listen on " + where + ": " + ec.message());
+  core.port = core.acceptor.local_endpoint(ec).port();
+  if (ec) return Internal("cannot read the bound port: " + ec.message());
+
+  core.work.emplace(core.ioc.get_executor());
+  core.DoAccept();
+  for (int i = 0; i < options.io_threads; ++i) {
+    core.threads.emplace_back([&core] { RunLoop(core.ioc); });
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const { return impl_->core.port; }
+
+int HttpServer::in_flight() const {
+  std::lock_guard<std::mutex> lock(impl_->core.mu);
+  return impl_->core.in_flight;
+}
+
+void HttpServer::Stop(std::chrono::milliseconds deadline) {
+  Core& core = impl_->core;
+  if (core.stopped) return;
+  core.stopped = true;
+  core.stopping = true;
+  net::post(core.acceptor.get_executor(), [&core] {
+    beast::error_code ignored;
+    core.acceptor.close(ignored);
+    core.accept_retry.cancel();
+  });
+  for (auto& session : core.LiveSessions()) {
+    net::post(session->executor(), [session] { session->OnStop(); });
+  }
+  {
+    std::unique_lock<std::mutex> lock(core.mu);
+    core.idle_cv.wait_for(lock, deadline, [&core] { return core.in_flight == 0; });
+  }
+  core.work.reset();
+  core.ioc.stop();
+  for (std::thread& t : core.threads) t.join();
+  core.threads.clear();
+  {
+    std::lock_guard<std::mutex> lock(core.gate->mu);
+    core.gate->open = false;
+  }
+  for (auto& session : core.LiveSessions()) session->ReleaseHold();
+}
+
+}  // namespace modelgrid::server

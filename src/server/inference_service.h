@@ -1,0 +1,91 @@
+// InferenceService: the only thing the HTTP front end talks to.
+//
+// The front end (http_server, router) parses KServe v2 requests into these plain structs,
+// calls the service, and encodes what it returns. It never sees workers, queues or
+// backends: the serve/ component implements this interface on top of them, and tests
+// implement it with a fake.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace modelgrid::server {
+
+// One tensor in KServe v2 terms.
+struct Tensor {
+  std::string name;
+  // KServe datatype: BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16,
+  // FP32, FP64, BF16 or BYTES.
+  std::string datatype;
+  std::vector<int64_t> shape;
+  // Raw little-endian element bytes in row-major order. BOOL is one byte per element (0 or
+  // 1). BYTES is, per element, a 4-byte little-endian length followed by that many bytes
+  // (the layout of the KServe binary tensor extension).
+  std::string data;
+};
+
+struct InferRequest {
+  std::string model;
+  std::string version;         // empty: the service picks (usually the latest)
+  std::string id;              // echoed back in the response; may be empty
+  std::vector<Tensor> inputs;  // validated: data matches shape and datatype
+  // Names of the outputs the client asked for; empty means all outputs. The front end
+  // emits only these (in this order) when the list is not empty, so the service must
+  // return at least these and report kInvalidArgument for names the model lacks.
+  std::vector<std::string> requested_outputs;
+  // Whether an output is sent as raw bytes (binary tensor extension) rather than JSON, per
+  // output name, with "" as the default for all outputs. Informational for the service.
+  std::map<std::string, bool> binary_outputs;
+  nlohmann::json parameters = nlohmann::json::object();  // request-level "parameters"
+};
+
+struct InferResponse {
+  std::string model;            // empty: the front end uses the request's model
+  std::string version;          // empty: the front end uses the request's version
+  std::string id;               // empty: the front end uses the request's id
+  std::vector<Tensor> outputs;  // each must be consistent (data size matches shape)
+};
+
+// Implementations must be thread-safe: every method may be called concurrently from any of
+// the server's I/O threads. The synchronous methods should be quick (they run on an I/O
+// thread). Errors map to HTTP statuses through HttpStatusFor: kNotFound for an unknown
+// model or version (404), kUnavailable for a model that is not ready (503),
+// kInvalidArgument for a request the model cannot take (400).
+class InferenceService {
+ public:
+  virtual ~InferenceService() = default;
+
+  // Whether the server process is alive / ready to serve (GET /v2/health/live, ready).
+  virtual bool Live() = 0;
+  virtual bool Ready() = 0;
+
+  // KServe server metadata: {"name", "version", "extensions": [...]}.
+  virtual Result<nlohmann::json> ServerMetadata() = 0;
+
+  // KServe model metadata: {"name", "versions", "platform", "inputs": [{"name", "datatype",
+  // "shape"}], "outputs": [...]}. `version` empty means the default version.
+  virtual Result<nlohmann::json> ModelMetadata(const std::string& model,
+                                               const std::string& version) = 0;
+
+  // Whether the model (version) can take requests now; kNotFound when it does not exist.
+  virtual Result<bool> ModelReady(const std::string& model, const std::string& version) = 0;
+
+  // Triton-shaped statistics: {"model_stats": [{"name", "version", "inference_count",
+  // "execution_count", "inference_stats": {...}}]}. `model` empty means all models.
+  virtual Result<nlohmann::json> ModelStats(const std::string& model,
+                                            const std::string& version) = 0;
+
+  // Runs one inference asynchronously. `done` is called exactly once, on any thread
+  // (possibly inside Infer itself), with the response or the error. The service owns
+  // `request` from here on; `done` must not be called after the service is destroyed.
+  virtual void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) = 0;
+};
+
+}  // namespace modelgrid::server

@@ -1,0 +1,226 @@
+#include "server/router.h"
+
+#include <atomic>
+#include <charconv>
+#include <exception>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "server/tensor_codec.h"
+
+namespace modelgrid::server {
+namespace {
+
+using nlohmann::json;
+
+HttpReply JsonReply(int http_status, const json& body) {
+  HttpReply reply;
+  reply.status = http_status;
+  reply.body = DumpJson(body);
+  return reply;
+}
+
+HttpReply FromResult(const Result<json>& result) {
+  if (!result.ok()) return ErrorReply(result.status());
+  return JsonReply(200, *result);
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Splits the path of `target` into percent-decoded segments; nullopt when malformed.
+std::optional<std::vector<std::string>> SplitPath(std::string_view target) {
+  if (size_t q = target.find_first_of("?#"); q != std::string_view::npos) {
+    target = target.substr(0, q);
+  }
+  if (target.empty() || target[0] != '/') return std::nullopt;
+  std::vector<std::string> segments;
+  std::string current;
+  for (size_t i = 1; i <= target.size(); ++i) {
+    if (i == target.size() || target[i] == '/') {
+      if (current.empty()) {
+        if (i == target.size()) break;  // tolerate one trailing slash
+        return std::nullopt;            // empty segment such as "//"
+      }
+      segments.push_back(std::move(current));
+      current.clear();
+      continue;
+    }
+    if (target[i] == '%') {
+      if (i + 2 >= target.size()) return std::nullopt;
+      const int hi = HexDigit(target[i + 1]);
+      const int lo = HexDigit(target[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      current.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+      continue;
+    }
+    current.push_back(target[i]);
+  }
+  return segments;
+}
+
+enum class Endpoint { kLive, kReady, kServerMetadata, kModelMetadata, kModelReady, kStats, kInfer };
+
+struct Route {
+  Endpoint endpoint;
+  std::string model;
+  std::string version;
+};
+
+// Matches /v2/models/{m}[/versions/{v}][/ready|/stats|/infer] and the server routes.
+std::optional<Route> Match(const std::vector<std::string>& s) {
+  if (s.empty() || s[0] != "v2") return std::nullopt;
+  if (s.size() == 1) return Route{Endpoint::kServerMetadata, "", ""};
+  if (s[1] == "health" && s.size() == 3) {
+    if (s[2] == "live") return Route{Endpoint::kLive, "", ""};
+    if (s[2] == "ready") return Route{Endpoint::kReady, "", ""};
+    return std::nullopt;
+  }
+  if (s[1] != "models" || s.size() < 3) return std::nullopt;
+  if (s.size() == 3 && s[2] == "stats") return Route{Endpoint::kStats, "", ""};
+  Route route{Endpoint::kModelMetadata, s[2], ""};
+  size_t next = 3;
+  if (s.size() >= 5 && s[3] == "versions") {
+    route.version = s[4];
+    next = 5;
+  }
+  if (next == s.size()) return route;
+  if (next + 1 != s.size()) return std::nullopt;
+  if (s[next] == "ready") {
+    route.endpoint = Endpoint::kModelReady;
+  } else if (s[next] == "stats") {
+    route.endpoint = Endpoint::kStats;
+  } else if (s[next] == "infer") {
+    route.endpoint = Endpoint::kInfer;
+  } else {
+    return std::nullopt;
+  }
+  return route;
+}
+
+Result<std::optional<size_t>> ParseHeaderLength(const std::optional<std::string>& value) {
+  if (!value) return std::optional<size_t>();
+  size_t n = 0;
+  const char* begin = value->data();
+  const char* end = begin + value->size();
+  auto [ptr, ec] = std::from_chars(begin, end, n);
+  if (ec != std::errc() || ptr != end || value->empty()) {
+    return InvalidArgument("bad Inference-Header-Content-Length \"" + *value + "\"");
+  }
+  return std::optional<size_t>(n);
+}
+
+void HandleInfer(InferenceService& service, Route route, HttpRequest& http,
+                 std::function<void(HttpReply)>& done) {
+  auto header_length = ParseHeaderLength(http.inference_header_length);
+  if (!header_length.ok()) return done(ErrorReply(header_length.status()));
+  auto decoded = DecodeInferRequest(http.body, *header_length);
+  if (!decoded.ok()) return done(ErrorReply(decoded.status()));
+  InferRequest request = std::move(decoded).value();
+  request.model = route.model;
+  request.version = route.version;
+  // What the encoder needs, kept while the service owns the request.
+  InferRequest info;
+  info.model = request.model;
+  info.version = request.version;
+  info.id = request.id;
+  info.requested_outputs = request.requested_outputs;
+  info.binary_outputs = request.binary_outputs;
+  http.body.clear();
+  service.Infer(std::move(request),
+                [info = std::move(info), done = std::move(done)](Result<InferResponse> result) {
+                  if (!result.ok()) return done(ErrorReply(result.status()));
+                  auto encoded = EncodeInferResponse(*result, info);
+                  if (!encoded.ok()) return done(ErrorReply(encoded.status()));
+                  HttpReply reply;
+                  reply.body = std::move(encoded->body);
+                  reply.inference_header_length = encoded->header_length;
+                  if (reply.inference_header_length)
+                    reply.content_type = "application/octet-stream";
+                  done(std::move(reply));
+                });
+}
+
+void Dispatch(InferenceService& service, const Route& route, HttpRequest& http,
+              std::function<void(HttpReply)>& done) {
+  switch (route.endpoint) {
+    case Endpoint::kLive: {
+      const bool live = service.Live();
+      return done(JsonReply(live ? 200 : 503, {{"live", live}}));
+    }
+    case Endpoint::kReady: {
+      const bool ready = service.Ready();
+      return done(JsonReply(ready ? 200 : 503, {{"ready", ready}}));
+    }
+    case Endpoint::kServerMetadata:
+      return done(FromResult(service.ServerMetadata()));
+    case Endpoint::kModelMetadata:
+      return done(FromResult(service.ModelMetadata(route.model, route.version)));
+    case Endpoint::kStats:
+      return done(FromResult(service.ModelStats(route.model, route.version)));
+    case Endpoint::kModelReady: {
+      Result<bool> ready = service.ModelReady(route.model, route.version);
+      if (!ready.ok()) return done(ErrorReply(ready.status()));
+      json body = {{"name", route.model}, {"ready", *ready}};
+      if (!route.version.empty()) body["version"] = route.version;
+      if (!*ready) body["error"] = "model \"" + route.model + "\" is not ready";
+      return done(JsonReply(*ready ? 200 : 503, body));
+    }
+    case Endpoint::kInfer:
+      return HandleInfer(service, route, http, done);
+  }
+}
+
+}  // namespace
+
+HttpReply ErrorReply(int http_status, const std::string& message) {
+  return JsonReply(http_status, {{"error", message}});
+}
+
+HttpReply ErrorReply(const Status& status) {
+  return ErrorReply(HttpStatusFor(status.code()), status.message());
+}
+
+void Router::Handle(HttpRequest request, std::function<void(HttpReply)> done) {
+  std::optional<std::vector<std::string>> segments = SplitPath(request.target);
+  std::optional<Route> route;
+  if (segments) route = Match(*segments);
+  if (!route) return done(ErrorReply(404, "no route for " + request.target));
+  const bool is_infer = route->endpoint == Endpoint::kInfer;
+  const char* allowed = is_infer ? "POST" : "GET";
+  if (request.method != allowed) {
+    HttpReply reply = ErrorReply(405, "method " + request.method + " is not allowed on " +
+                                          request.target + "; use " + allowed);
+    reply.allow = allowed;
+    return done(std::move(reply));
+  }
+  // A throwing service is a bug there; it must not take the server down. Whichever of the
+  // service's callback and the exception handler comes first answers; the other is dropped.
+  struct Once {
+    std::atomic<bool> called{false};
+    std::function<void(HttpReply)> done;
+    void Call(HttpReply reply) {
+      if (!called.exchange(true)) done(std::move(reply));
+    }
+  };
+  auto once = std::make_shared<Once>();
+  once->done = std::move(done);
+  std::function<void(HttpReply)> reply_once = [once](HttpReply reply) {
+    once->Call(std::move(reply));
+  };
+  try {
+    Dispatch(service_, *route, request, reply_once);
+  } catch (const std::exception& e) {
+    once->Call(ErrorReply(500, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    once->Call(ErrorReply(500, "internal error"));
+  }
+}
+
+}  // namespace modelgrid::server

@@ -1,0 +1,53 @@
+// Router: maps a KServe v2 HTTP request to an InferenceService call and builds the reply.
+//
+// Transport-free (no Beast): http_server hands it a parsed request and sends back what it
+// answers, so routing and status mapping are testable without sockets.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "server/inference_service.h"
+
+namespace modelgrid::server {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path with an optional query string, e.g. "/v2/models/m/infer"
+  // Raw value of the Inference-Header-Content-Length header, when the request has one.
+  std::optional<std::string> inference_header_length;
+  std::string body;
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::optional<size_t> inference_header_length;  // set for binary infer responses
+  std::string allow;                              // the Allow header of a 405 reply
+};
+
+// {"error": message} with the given HTTP status.
+HttpReply ErrorReply(int http_status, const std::string& message);
+// The error reply for a non-OK Status (HTTP status from HttpStatusFor).
+HttpReply ErrorReply(const Status& status);
+
+class Router {
+ public:
+  // `service` is borrowed and must outlive the Router and every pending reply callback.
+  explicit Router(InferenceService& service) : service_(service) {}
+
+  // Handles one request. `done` is called exactly once with the reply: before Handle
+  // returns for everything but inference, and from the service's thread for inference.
+  // Thread-safe; never throws.
+  void Handle(HttpRequest request, std::function<void(HttpReply)> done);
+
+ private:
+  InferenceService& service_;
+};
+
+}  // namespace modelgrid::server
