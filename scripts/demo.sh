@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The built-in demo on a fresh machine: installs packages, builds, creates demo models
-# (HuggingFace folders with sparse weights, torchvision TorchScript/ONNX exports) and shows
-# what ModelGrid predicts for them.
+# (HuggingFace folders with sparse weights, torchvision TorchScript/ONNX exports, a Triton
+# repository of TorchScript models), shows what ModelGrid predicts and plans for them, then
+# serves the repository, sends sample requests, and keeps serving until Ctrl-C.
+# MODELGRID_PORT picks the port (default 8000); MODELGRID_DEMO_EXIT=1 stops after the
+# sample requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -34,6 +37,25 @@ manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 600 8 fp
 $mg plan --models "$manifest" --gpus H200 --strategy all --svg "$fx/mix-600.svg"
 echo "(drawing: $fx/mix-600.svg)"
 echo
-echo "== Plan: 32 models over a virtual cluster 2xH100-80GB,1xL4, memory-optimized"
-manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 32 8 fp16)
+echo "== Plan: 16 models over a virtual cluster 2xH100-80GB,1xL4, memory-optimized"
+manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 16 8 fp16)
 $mg plan --models "$manifest" --gpus 2xH100-80GB,1xL4 --strategy memory-optimized
+
+echo
+echo "== Serve: the demo repository ($fx/repo) on the CPU, KServe v2"
+port=${MODELGRID_PORT:-8000}
+$mg serve "$fx/repo" --port "$port" --footprints "$fx/footprints.json" > "$fx/serve.out" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT
+for _ in $(seq 600); do
+  grep -q "^serving" "$fx/serve.out" 2>/dev/null && break
+  kill -0 $server 2>/dev/null || { echo "modelgrid serve exited"; exit 1; }
+  sleep 0.2
+done
+cat "$fx/serve.out"
+echo
+/usr/bin/python3 scripts/demo_requests.py "http://127.0.0.1:$port" "$fx"
+if [ "${MODELGRID_DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
+echo
+echo "Serving on http://127.0.0.1:$port until Ctrl-C; try the curl commands above."
+wait $server

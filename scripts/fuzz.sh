@@ -9,7 +9,9 @@ if [ ! -f build-fuzz/build.ninja ]; then
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DMODELGRID_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-ninja -C build-fuzz -j "${MODELGRID_JOBS:-$(nproc)}"
+targets=$(for f in fuzz/*_fuzz.cc; do basename "$f" .cc; done)
+# shellcheck disable=SC2086
+ninja -C build-fuzz -j "${MODELGRID_JOBS:-$(nproc)}" $targets
 status=0
 for target in build-fuzz/fuzz/*_fuzz; do
   name=$(basename "$target")
