@@ -117,6 +117,15 @@ Status ModelGrid::Place() {
         m.instance.memory_limit_bytes = cpu ? 0 : budget;
         m.worker = worker->name;
         m.slot = slot++;
+        const TritonModelConfig& tc = m.served.config;
+        if (tc.dynamic_batching && tc.max_batch_size > 1) {
+          BatchingOptions batching{tc.max_batch_size, tc.preferred_batch_sizes,
+                                   static_cast<uint64_t>(tc.max_queue_delay_microseconds)};
+          Model* model = &m;
+          m.batcher = std::make_unique<DynamicBatcher<PendingInfer>>(
+              batching,
+              [this, model](std::vector<PendingInfer> group) { Execute(model, std::move(group)); });
+        }
         worker->models.push_back(name);
       }
       if (!worker->models.empty()) workers_[worker->name] = std::move(worker);
@@ -239,6 +248,8 @@ void ModelGrid::Watchdog() {
 
 void ModelGrid::Shutdown(uint32_t grace_ms) {
   if (stopping_.exchange(true)) return;
+  // Queued dynamic batches go out (or fail) while their workers still exist.
+  for (auto& [name, m] : models_) m->batcher.reset();
   if (watchdog_.joinable()) watchdog_.join();
   if (processes_) {
     for (const auto& name : processes_->Names()) (void)processes_->Stop(name, grace_ms);

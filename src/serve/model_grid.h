@@ -21,6 +21,7 @@
 #include "backends/backend.h"
 #include "ipc/shm_segment.h"
 #include "plan/plan_types.h"
+#include "serve/dynamic_batcher.h"
 #include "serve/footprint_store.h"
 #include "serve/model_repository.h"
 #include "serve/process_manager.h"
@@ -73,7 +74,15 @@ class ModelGrid : public server::InferenceService {
   struct Stats {
     uint64_t success = 0, failure = 0, success_ns = 0, failure_ns = 0;
     uint64_t inferences = 0;  // samples (batch elements)
+    uint64_t executions = 0;  // model executions (a dynamic batch is one)
     uint64_t last_inference_ms = 0;
+  };
+  // One request on its way to a worker, alone or in a dynamic batch.
+  struct PendingInfer {
+    server::InferRequest request;
+    int64_t batch = 1;  // samples (dimension 0 of the inputs when the model batches)
+    uint64_t started_ns = 0;
+    std::function<void(Result<server::InferResponse>)> done;
   };
   struct Model {
     ServedModel served;
@@ -88,6 +97,8 @@ class ModelGrid : public server::InferenceService {
     std::string digest;
     std::mutex stats_mu;
     Stats stats;  // GUARDED_BY(stats_mu)
+    // Set when the config asks for dynamic_batching (and the model batches).
+    std::unique_ptr<DynamicBatcher<PendingInfer>> batcher;
   };
   struct Worker {
     std::string name;
@@ -106,6 +117,10 @@ class ModelGrid : public server::InferenceService {
   void OnExit(const std::string& worker, int exit_code, int exit_status, bool will_restart);
   void Watchdog();
   Result<Model*> Find(const std::string& model, const std::string& version) const;
+  // Sends a group of requests as one execution (concatenated along dimension 0 when there
+  // are several) and completes each with its slice of the outputs.
+  void Execute(Model* m, std::vector<PendingInfer> group);
+  void Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs);
 
   const ServeOptions options_;
   const Logger log_;

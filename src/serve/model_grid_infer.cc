@@ -116,13 +116,13 @@ Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& 
                   {"version", std::to_string(m->served.version)},
                   {"last_inference", s.last_inference_ms},
                   {"inference_count", s.inferences},
-                  {"execution_count", s.success},
+                  {"execution_count", s.executions},
                   {"inference_stats",
                    {{"success", {{"count", s.success}, {"ns", s.success_ns}}},
                     {"fail", {{"count", s.failure}, {"ns", s.failure_ns}}},
                     {"queue", {{"count", 0}, {"ns", 0}}},
                     {"compute_input", {{"count", 0}, {"ns", 0}}},
-                    {"compute_infer", {{"count", s.success}, {"ns", s.success_ns}}},
+                    {"compute_infer", {{"count", s.executions}, {"ns", s.success_ns}}},
                     {"compute_output", {{"count", 0}, {"ns", 0}}}}},
                   {"batch_stats", json::array()},
                   {"memory_usage",
@@ -150,75 +150,174 @@ void ModelGrid::Infer(server::InferRequest request,
   if (m->state != ModelState::kReady || stopping_) {
     return done(Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not ready"));
   }
-  std::vector<CallTensor> inputs;
-  uint64_t input_bytes = 0;
   for (const auto& t : request.inputs) {
     auto dtype = TensorDTypeFromKServe(t.datatype);
     if (!dtype.ok()) return done(dtype.status().WithContext("input '" + t.name + "'"));
-    inputs.push_back({t.name, static_cast<uint8_t>(WireFromTensorDType(*dtype)), t.shape,
-                      t.data.data(), t.data.size()});
-    input_bytes += t.data.size();
   }
-  const int64_t batch =
-      m->instance.max_batch_size > 0 && !request.inputs.empty() && !request.inputs[0].shape.empty()
-          ? std::max<int64_t>(1, request.inputs[0].shape[0])
-          : 1;
-  if (m->instance.max_batch_size > 0 && batch > m->instance.max_batch_size) {
-    return done(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
-                                std::to_string(m->instance.max_batch_size) + " of model '" +
-                                m->served.name + "'"));
+  int64_t batch = 1;
+  if (m->instance.max_batch_size > 0) {
+    if (request.inputs.empty() || request.inputs[0].shape.empty()) {
+      return done(InvalidArgument("model '" + m->served.name +
+                                  "' batches along dimension 0: inputs need a batch dimension"));
+    }
+    batch = std::max<int64_t>(1, request.inputs[0].shape[0]);
+    if (batch > m->instance.max_batch_size) {
+      return done(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
+                                  std::to_string(m->instance.max_batch_size) + " of model '" +
+                                  m->served.name + "'"));
+    }
   }
-  const uint64_t response_bytes = ResponseBytes(m->instance, batch, input_bytes);
-  const uint64_t started = NowNs();
-  auto finish = [this, m, started, batch, request = std::move(request),
-                 done = std::move(done)](Result<Reply> reply) mutable {
-    const uint64_t elapsed = NowNs() - started;
-    Result<server::InferResponse> response = server::InferResponse{};
-    if (reply.ok()) {
-      server::InferResponse r;
-      for (auto& out : reply->outputs) {
-        auto dtype = TensorDTypeFromWire(out.wire_dtype);
-        if (!dtype.ok()) {
-          response = dtype.status();
-          break;
-        }
-        r.outputs.push_back(
-            {out.name, std::string(KServeFromTensorDType(*dtype)), out.shape, std::move(out.data)});
+  PendingInfer p{std::move(request), batch, NowNs(), std::move(done)};
+  if (m->batcher) {
+    m->batcher->Submit(std::move(p));
+    return;
+  }
+  std::vector<PendingInfer> group;
+  group.push_back(std::move(p));
+  Execute(m, std::move(group));
+}
+
+namespace {
+
+// True when the requests can run as one batch: same inputs (names, datatypes, dims after
+// the batch dimension) in the same order.
+bool Batchable(const std::vector<server::InferRequest*>& requests) {
+  const auto& first = requests.front()->inputs;
+  for (const auto* r : requests) {
+    if (r->inputs.size() != first.size()) return false;
+    for (size_t i = 0; i < first.size(); ++i) {
+      const auto& a = first[i];
+      const auto& b = r->inputs[i];
+      if (a.name != b.name || a.datatype != b.datatype || a.shape.size() != b.shape.size() ||
+          a.shape.empty() || !std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1)) {
+        return false;
       }
-      if (response.ok() && !request.requested_outputs.empty()) {
-        std::vector<server::Tensor> selected;
-        for (const auto& name : request.requested_outputs) {
-          auto it = std::find_if(r.outputs.begin(), r.outputs.end(),
-                                 [&](const server::Tensor& t) { return t.name == name; });
-          if (it == r.outputs.end()) {
-            response =
-                InvalidArgument("model '" + m->served.name + "' has no output '" + name + "'");
-            break;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
+  std::vector<server::InferRequest*> requests;
+  for (auto& p : group) requests.push_back(&p.request);
+  if (group.size() > 1 && !Batchable(requests)) {
+    for (auto& p : group) {
+      std::vector<PendingInfer> alone;
+      alone.push_back(std::move(p));
+      Execute(m, std::move(alone));
+    }
+    return;
+  }
+  // Inputs: the request's own bytes, or each input concatenated along dimension 0.
+  int64_t total = 0;
+  for (const auto& p : group) total += p.batch;
+  const auto& first = group.front().request.inputs;
+  std::vector<std::string> joined(group.size() > 1 ? first.size() : 0);
+  std::vector<CallTensor> inputs;
+  uint64_t input_bytes = 0;
+  for (size_t i = 0; i < first.size(); ++i) {
+    CallTensor t{
+        first[i].name,
+        static_cast<uint8_t>(WireFromTensorDType(*TensorDTypeFromKServe(first[i].datatype))),
+        first[i].shape, first[i].data.data(), first[i].data.size()};
+    if (group.size() > 1) {
+      for (const auto& p : group) joined[i] += p.request.inputs[i].data;
+      t.shape[0] = total;
+      t.data = joined[i].data();
+      t.bytes = joined[i].size();
+    }
+    input_bytes += t.bytes;
+    inputs.push_back(std::move(t));
+  }
+  const uint64_t response_bytes = ResponseBytes(m->instance, total, input_bytes);
+  auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
+  workers_.at(m->worker)->client->Call(
+      static_cast<uint8_t>(ipc::Op::kInfer), m->slot, inputs, response_bytes,
+      [this, m, shared, total](Result<Reply> reply) {
+        {
+          std::lock_guard<std::mutex> lock(m->stats_mu);
+          m->stats.executions += reply.ok();
+        }
+        std::vector<PendingInfer>& group = *shared;
+        if (!reply.ok()) {
+          for (auto& p : group) Complete(m, p, reply.status());
+          return;
+        }
+        // Outputs as KServe tensors, then each request's slice along dimension 0.
+        std::vector<server::Tensor> outputs;
+        for (auto& out : reply->outputs) {
+          auto dtype = TensorDTypeFromWire(out.wire_dtype);
+          if (!dtype.ok()) {
+            for (auto& p : group) Complete(m, p, dtype.status());
+            return;
           }
-          selected.push_back(std::move(*it));
+          outputs.push_back({out.name, std::string(KServeFromTensorDType(*dtype)), out.shape,
+                             std::move(out.data)});
         }
-        r.outputs = std::move(selected);
+        if (group.size() == 1) return Complete(m, group[0], std::move(outputs));
+        int64_t offset = 0;
+        for (auto& p : group) {
+          std::vector<server::Tensor> mine;
+          Status st;
+          for (const auto& o : outputs) {
+            if (o.shape.empty() || o.shape[0] != total || o.data.size() % total != 0) {
+              st = Internal("output '" + o.name + "' is not batched along dimension 0");
+              break;
+            }
+            const size_t per_sample = o.data.size() / static_cast<size_t>(total);
+            server::Tensor t{o.name, o.datatype, o.shape,
+                             o.data.substr(static_cast<size_t>(offset) * per_sample,
+                                           static_cast<size_t>(p.batch) * per_sample)};
+            t.shape[0] = p.batch;
+            mine.push_back(std::move(t));
+          }
+          offset += p.batch;
+          if (st.ok()) {
+            Complete(m, p, std::move(mine));
+          } else {
+            Complete(m, p, st);
+          }
+        }
+      });
+}
+
+void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs) {
+  Result<server::InferResponse> response = server::InferResponse{};
+  if (!outputs.ok()) {
+    response = outputs.status();
+  } else if (p.request.requested_outputs.empty()) {
+    server::InferResponse r;
+    r.outputs = std::move(outputs).value();
+    response = std::move(r);
+  } else {
+    server::InferResponse r;
+    for (const auto& name : p.request.requested_outputs) {
+      auto it = std::find_if(outputs->begin(), outputs->end(),
+                             [&](const server::Tensor& t) { return t.name == name; });
+      if (it == outputs->end()) {
+        response = InvalidArgument("model '" + m->served.name + "' has no output '" + name + "'");
+        break;
       }
-      if (response.ok()) response = std::move(r);
+      r.outputs.push_back(std::move(*it));
+    }
+    if (response.ok()) response = std::move(r);
+  }
+  const uint64_t elapsed = NowNs() - p.started_ns;
+  {
+    std::lock_guard<std::mutex> lock(m->stats_mu);
+    if (response.ok()) {
+      m->stats.success += 1;
+      m->stats.success_ns += elapsed;
+      m->stats.inferences += static_cast<uint64_t>(p.batch);
     } else {
-      response = reply.status();
+      m->stats.failure += 1;
+      m->stats.failure_ns += elapsed;
     }
-    {
-      std::lock_guard<std::mutex> lock(m->stats_mu);
-      if (response.ok()) {
-        m->stats.success += 1;
-        m->stats.success_ns += elapsed;
-        m->stats.inferences += static_cast<uint64_t>(batch);
-      } else {
-        m->stats.failure += 1;
-        m->stats.failure_ns += elapsed;
-      }
-      m->stats.last_inference_ms = WallMs();
-    }
-    done(std::move(response));
-  };
-  workers_.at(m->worker)->client->Call(static_cast<uint8_t>(ipc::Op::kInfer), m->slot, inputs,
-                                       response_bytes, std::move(finish));
+    m->stats.last_inference_ms = WallMs();
+  }
+  p.done(std::move(response));
 }
 
 }  // namespace modelgrid
