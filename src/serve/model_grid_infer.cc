@@ -160,7 +160,18 @@ void ModelGrid::Infer(server::InferRequest request,
       return done(InvalidArgument("model '" + m->served.name +
                                   "' batches along dimension 0: inputs need a batch dimension"));
     }
-    batch = std::max<int64_t>(1, request.inputs[0].shape[0]);
+    batch = request.inputs[0].shape[0];
+    for (const auto& t : request.inputs) {
+      if (t.shape.empty() || t.shape[0] != batch) {
+        return done(InvalidArgument("input '" + t.name + "' has batch " +
+                                    (t.shape.empty() ? "none" : std::to_string(t.shape[0])) +
+                                    ", input '" + request.inputs[0].name + "' has " +
+                                    std::to_string(batch)));
+      }
+    }
+    if (batch < 1) {
+      return done(InvalidArgument("model '" + m->served.name + "' needs a batch of at least 1"));
+    }
     if (batch > m->instance.max_batch_size) {
       return done(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
                                   std::to_string(m->instance.max_batch_size) + " of model '" +
