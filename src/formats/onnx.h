@@ -72,6 +72,10 @@ struct OnnxModel {
   std::vector<std::string> notes;          // what was skipped (sparse initializers, ...)
 };
 
+// The DType of an ONNX TensorProto.DataType code (Cast's "to" attribute, tensors);
+// kUnknown for undefined, string, 4-bit and future codes.
+DType DTypeFromOnnxCode(int64_t code);
+
 // Parses an ONNX model from `reader`. `base_dir` is the folder of the .onnx file, used to
 // resolve external data locations (which must stay inside it: no "..", no absolute
 // paths). Fails with kCorruptData on malformed protobuf, truncation, or lengths that

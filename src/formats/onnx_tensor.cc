@@ -284,3 +284,12 @@ Status FinishTensor(ParsedTensor* t, ParseContext* ctx) {
 }
 
 }  // namespace modelgrid::onnx_internal
+
+namespace modelgrid {
+
+DType DTypeFromOnnxCode(int64_t code) {
+  bool nibbles = false;
+  return onnx_internal::DTypeFromOnnx(code, &nibbles);
+}
+
+}  // namespace modelgrid
