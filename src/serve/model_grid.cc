@@ -114,7 +114,7 @@ Status ModelGrid::Place() {
             InstanceConfigFromTriton(m.served.config, m.served.model_path, worker->device, 0));
         // The worker's planned budget caps each of its instances (on the CPU the backend
         // rejects requests that would exceed it; on CUDA it is the allocator's fraction).
-        m.instance.memory_limit_bytes = cpu ? 0 : budget;
+        m.instance.memory_limit_bytes = budget;
         m.worker = worker->name;
         m.slot = slot++;
         const TritonModelConfig& tc = m.served.config;
