@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "estimate/estimator.h"
+#include "ratio_reporter.h"
 #include "support/gguf_builder.h"
 #include "support/hf_builder.h"
 
@@ -111,34 +112,20 @@ BENCHMARK(BM_Baseline_ReadShardHeaders)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Estimate_Llama70B_Gguf)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Baseline_ReadGgufHeader)->Unit(benchmark::kMillisecond);
 
-// Prints estimate time / baseline time for each pair after the run.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    auto ratio = [&](const char* a, const char* b) {
-      if (times_.count(a) && times_.count(b) && times_[b] > 0) {
-        std::printf("%s: %.2f ms = %.1fx the header-read baseline (%.3f ms)\n", a, times_[a],
-                    times_[a] / times_[b], times_[b]);
-      }
-    };
-    ratio("BM_Estimate_Llama70B_Safetensors30Shards", "BM_Baseline_ReadShardHeaders");
-    ratio("BM_Estimate_Llama70B_Gguf", "BM_Baseline_ReadGgufHeader");
-  }
-
- private:
-  std::map<std::string, double> times_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  RatioReporter reporter;
+  modelgrid::bench::RatioReporter reporter([](const modelgrid::bench::RatioReporter& r) {
+    auto ratio = [&](const char* a, const char* b) {
+      if (r.Has(a) && r.Has(b)) {
+        std::printf("%s: %.2f ms = %.1fx the header-read baseline (%.3f ms)\n", a, r.Time(a),
+                    r.Time(a) / r.Time(b), r.Time(b));
+      }
+    };
+    ratio("BM_Estimate_Llama70B_Safetensors30Shards", "BM_Baseline_ReadShardHeaders");
+    ratio("BM_Estimate_Llama70B_Gguf", "BM_Baseline_ReadGgufHeader");
+  });
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   fs::remove_all(WorkDir());

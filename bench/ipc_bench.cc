@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +20,7 @@
 
 #include "ipc/message.h"
 #include "ipc/shm_segment.h"
+#include "ratio_reporter.h"
 
 namespace modelgrid::ipc {
 namespace {
@@ -210,19 +210,19 @@ void BM_Baseline_Memcpy(benchmark::State& state) {
 }
 BENCHMARK(BM_Baseline_Memcpy)->UseRealTime();
 
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
+}  // namespace
+}  // namespace modelgrid::ipc
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  benchmark::Initialize(&argc, argv);
+  modelgrid::bench::RatioReporter reporter([](const modelgrid::bench::RatioReporter& r) {
+    using modelgrid::ipc::kPayloadBytes;
     const std::string memcpy = "BM_Baseline_Memcpy/real_time";
     auto ratio = [&](const std::string& a, const std::string& b) {
-      if (times_.count(a) && times_.count(b) && times_[b] > 0) {
-        std::printf("%-44s %10.0f ns = %7.2fx %s (%.0f ns)\n", a.c_str(), times_[a],
-                    times_[a] / times_[b], b.c_str(), times_[b]);
+      if (r.Has(a) && r.Has(b)) {
+        std::printf("%-44s %10.0f ns = %7.2fx %s (%.0f ns)\n", a.c_str(), r.Time(a),
+                    r.Time(a) / r.Time(b), b.c_str(), r.Time(b));
       }
     };
     std::printf("\nRound trip of a %llu-byte request, ratios:\n",
@@ -237,19 +237,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
       ratio(pipe, memcpy);
     }
-  }
-
- private:
-  std::map<std::string, double> times_;
-};
-
-}  // namespace
-}  // namespace modelgrid::ipc
-
-int main(int argc, char** argv) {
-  signal(SIGPIPE, SIG_IGN);
-  benchmark::Initialize(&argc, argv);
-  modelgrid::ipc::RatioReporter reporter;
+  });
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;

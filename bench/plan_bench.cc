@@ -17,6 +17,7 @@
 #include <random>
 
 #include "plan/planner.h"
+#include "ratio_reporter.h"
 
 namespace {
 
@@ -169,31 +170,6 @@ void PerfectPackingReport(int instances) {
               instances, optimal_seconds_sum / instances, optimal_seconds_max);
 }
 
-// Prints the planner / sort ratio after the runs.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) seconds_[r.benchmark_name()] = r.GetAdjustedRealTime();
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
-    const char* a = "BM_MemoryOptimized_10kModels_1kGpus/min_time:2.000";
-    const char* b = "BM_Baseline_SortSizes_10k";
-    if (seconds_.count(a) && seconds_.count(b)) {
-      // GetAdjustedRealTime is in each benchmark's own unit: ms and us.
-      const double plan_ms = seconds_[a], sort_ms = seconds_[b] / 1000.0;
-      std::printf(
-          "memory-optimized, 10,000 models x 1,000 GPUs: %.1f ms (target < 1000 ms) = "
-          "%.0fx std::sort of the same sizes (%.3f ms)\n",
-          plan_ms, plan_ms / sort_ms, sort_ms);
-    }
-  }
-
- private:
-  std::map<std::string, double> seconds_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,7 +180,18 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--max-parts=", 12) == 0) g_max_parts = std::atoi(argv[i] + 12);
   }
   benchmark::Initialize(&argc, argv);
-  RatioReporter reporter;
+  modelgrid::bench::RatioReporter reporter([](const modelgrid::bench::RatioReporter& r) {
+    const char* a = "BM_MemoryOptimized_10kModels_1kGpus/min_time:2.000";
+    const char* b = "BM_Baseline_SortSizes_10k";
+    if (r.Has(a) && r.Has(b)) {
+      // Adjusted times are in each benchmark's own unit: ms and us.
+      const double plan_ms = r.Time(a), sort_ms = r.Time(b) / 1000.0;
+      std::printf(
+          "memory-optimized, 10,000 models x 1,000 GPUs: %.1f ms (target < 1000 ms) = "
+          "%.0fx std::sort of the same sizes (%.3f ms)\n",
+          plan_ms, plan_ms / sort_ms, sort_ms);
+    }
+  });
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   if (instances > 0) PerfectPackingReport(instances);
