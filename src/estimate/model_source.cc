@@ -8,6 +8,7 @@
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "formats/torch_archive.h"
+#include "formats/triton_layout.h"
 
 namespace modelgrid {
 
@@ -64,17 +65,9 @@ Result<ModelSource> OpenFile(const std::string& path) {
 
 // Picks the model file inside a Triton model directory: the highest numeric version
 // folder, then the first known model file name in it.
-Result<std::string> TritonModelFile(const std::string& dir, const TritonModelConfig& config) {
+Result<std::string> TritonModelFile(const std::string& dir) {
   std::error_code ec;
-  int64_t best = -1;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.empty() || name.size() > 18 ||
-        !std::all_of(name.begin(), name.end(), ::isdigit)) {
-      continue;
-    }
-    best = std::max(best, static_cast<int64_t>(std::stoll(name)));
-  }
+  const int64_t best = LatestModelVersion(dir);
   if (best < 0) return NotFound(dir + " has config.pbtxt but no numeric version folder");
   const std::string version_dir = dir + "/" + std::to_string(best);
   for (const char* file :
@@ -82,7 +75,6 @@ Result<std::string> TritonModelFile(const std::string& dir, const TritonModelCon
     if (fs::exists(version_dir + "/" + file, ec)) return version_dir + "/" + file;
   }
   if (fs::exists(version_dir + "/config.json", ec)) return version_dir;
-  (void)config;
   return NotFound(version_dir + " holds no model file (model.pt, model.onnx, ...)");
 }
 
@@ -114,7 +106,7 @@ Result<ModelSource> OpenModelSource(const std::string& path) {
     MG_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path + "/config.pbtxt", 1 << 20));
     auto config = ParseTritonConfig(text);
     if (!config.ok()) return config.status().WithContext(path + "/config.pbtxt");
-    MG_ASSIGN_OR_RETURN(std::string model_path, TritonModelFile(path, *config));
+    MG_ASSIGN_OR_RETURN(std::string model_path, TritonModelFile(path));
     MG_ASSIGN_OR_RETURN(ModelSource src, OpenModelSource(model_path));
     src.notes.push_back("Triton model directory: " + model_path);
     src.triton = std::move(config).value();

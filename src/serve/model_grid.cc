@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gpu/inventory.h"
+#include "ipc/heartbeat.h"
 #include "ipc/shm_layout.h"
 #include "plan/manifest.h"
 #include "plan/planner.h"
@@ -232,10 +233,7 @@ void ModelGrid::Watchdog() {
         continue;
       }
       // Not beating: give a starting worker the same grace before killing it.
-      const uint64_t now =
-          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::steady_clock::now().time_since_epoch())
-                                    .count());
+      const uint64_t now = ipc::MonotonicNowMs();
       auto [it, fresh] = silent_since.emplace(name, now);
       if (!fresh && now - it->second > options_.heartbeat_timeout_ms) {
         log_("worker " + name + " stopped answering heartbeats; killing it");

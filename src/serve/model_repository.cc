@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/byte_reader.h"
+#include "formats/triton_layout.h"
 
 namespace modelgrid {
 
@@ -44,15 +45,7 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   for (const auto& field : m.config.ignored_fields) {
     m.warnings.push_back("model " + name + ": config field '" + field + "' is ignored");
   }
-  int64_t best = -1;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string v = entry.path().filename().string();
-    if (!entry.is_directory() || v.empty() || v.size() > 18 ||
-        !std::all_of(v.begin(), v.end(), ::isdigit)) {
-      continue;
-    }
-    best = std::max(best, static_cast<int64_t>(std::stoll(v)));
-  }
+  const int64_t best = LatestModelVersion(dir.string());
   if (best < 0) return InvalidArgument("model " + name + " has no numeric version folder");
   m.version = best;
   m.model_path = (dir / std::to_string(best) / "model.pt").string();

@@ -13,15 +13,11 @@
 #include <chrono>
 #include <cstring>
 
+#include "ipc/heartbeat.h"
+
 namespace modelgrid {
 
 namespace {
-
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -86,7 +82,7 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
   ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   worker.pid = pid;
   worker.pidfd = pidfd;
-  worker.started_ms = NowMs();
+  worker.started_ms = ipc::MonotonicNowMs();
   worker.restart_at_ms = 0;
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -173,7 +169,7 @@ void ProcessManager::WatchLoop() {
     int timeout_ms = -1;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      const uint64_t now = NowMs();
+      const uint64_t now = ipc::MonotonicNowMs();
       for (const auto& [name, w] : workers_) {
         if (w.restart_at_ms == 0) continue;
         const int wait = w.restart_at_ms > now ? static_cast<int>(w.restart_at_ms - now) : 0;
@@ -205,7 +201,7 @@ void ProcessManager::WatchLoop() {
           ::waitid(P_PIDFD, static_cast<id_t>(fd), &info, WEXITED);
           ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
           ::close(fd);
-          const uint64_t now = NowMs();
+          const uint64_t now = ipc::MonotonicNowMs();
           const bool restart = w.wanted && policy_.restart && !stopping_;
           if (restart) {
             if (now - w.started_ms >= policy_.stable_after_ms) {
@@ -220,7 +216,7 @@ void ProcessManager::WatchLoop() {
           break;
         }
       }
-      const uint64_t now = NowMs();
+      const uint64_t now = ipc::MonotonicNowMs();
       for (auto& [name, w] : workers_) {
         if (w.restart_at_ms == 0 || w.restart_at_ms > now || w.pid > 0 || !w.wanted) continue;
         Status st = Spawn(name, w);
