@@ -103,7 +103,6 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
   plan.activation_segment_factor = calibration::kDryRunActivationSegmentFactor;
-  plan.cudnn_workspace_bytes = 0;
   plan.assumptions = std::move(r.assumptions);
   plan.source = "TorchScript dry run on the CPU, allocations replayed";
   return plan;

@@ -34,9 +34,8 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
     std::vector<int64_t> shape;
     if (max_batch_size > 0) shape.push_back(-1);
     shape.insert(shape.end(), s.dims.begin(), s.dims.end());
-    out.push_back({{"name", s.name},
-                   {"datatype", std::string(KServeFromTensorDType(s.dtype))},
-                   {"shape", shape}});
+    out.push_back(
+        {{"name", s.name}, {"datatype", std::string(TensorDTypeName(s.dtype))}, {"shape", shape}});
   }
   return out;
 }
@@ -151,7 +150,7 @@ void ModelGrid::Infer(server::InferRequest request,
     return done(Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not ready"));
   }
   for (const auto& t : request.inputs) {
-    auto dtype = TensorDTypeFromKServe(t.datatype);
+    auto dtype = ParseTensorDType(t.datatype);
     if (!dtype.ok()) return done(dtype.status().WithContext("input '" + t.name + "'"));
   }
   int64_t batch = 1;
@@ -229,10 +228,9 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
   std::vector<CallTensor> inputs;
   uint64_t input_bytes = 0;
   for (size_t i = 0; i < first.size(); ++i) {
-    CallTensor t{
-        first[i].name,
-        static_cast<uint8_t>(WireFromTensorDType(*TensorDTypeFromKServe(first[i].datatype))),
-        first[i].shape, first[i].data.data(), first[i].data.size()};
+    CallTensor t{first[i].name,
+                 static_cast<uint8_t>(WireFromTensorDType(*ParseTensorDType(first[i].datatype))),
+                 first[i].shape, first[i].data.data(), first[i].data.size()};
     if (group.size() > 1) {
       for (const auto& p : group) joined[i] += p.request.inputs[i].data;
       t.shape[0] = total;
@@ -264,8 +262,8 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
             for (auto& p : group) Complete(m, p, dtype.status());
             return;
           }
-          outputs.push_back({out.name, std::string(KServeFromTensorDType(*dtype)), out.shape,
-                             std::move(out.data)});
+          outputs.push_back(
+              {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
         }
         if (group.size() == 1) return Complete(m, group[0], std::move(outputs));
         int64_t offset = 0;

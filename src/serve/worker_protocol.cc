@@ -8,29 +8,22 @@ namespace {
 
 struct DTypeRow {
   TensorDType dtype;
-  const char* kserve;
   ipc::WireDType wire;
 };
 
 constexpr DTypeRow kRows[] = {
-    {TensorDType::kBool, "BOOL", ipc::WireDType::kBool},
-    {TensorDType::kUInt8, "UINT8", ipc::WireDType::kU8},
-    {TensorDType::kInt8, "INT8", ipc::WireDType::kI8},
-    {TensorDType::kInt16, "INT16", ipc::WireDType::kI16},
-    {TensorDType::kInt32, "INT32", ipc::WireDType::kI32},
-    {TensorDType::kInt64, "INT64", ipc::WireDType::kI64},
-    {TensorDType::kFp16, "FP16", ipc::WireDType::kF16},
-    {TensorDType::kBf16, "BF16", ipc::WireDType::kBF16},
-    {TensorDType::kFp32, "FP32", ipc::WireDType::kF32},
-    {TensorDType::kFp64, "FP64", ipc::WireDType::kF64},
+    {TensorDType::kBool, ipc::WireDType::kBool}, {TensorDType::kUInt8, ipc::WireDType::kU8},
+    {TensorDType::kInt8, ipc::WireDType::kI8},   {TensorDType::kInt16, ipc::WireDType::kI16},
+    {TensorDType::kInt32, ipc::WireDType::kI32}, {TensorDType::kInt64, ipc::WireDType::kI64},
+    {TensorDType::kFp16, ipc::WireDType::kF16},  {TensorDType::kBf16, ipc::WireDType::kBF16},
+    {TensorDType::kFp32, ipc::WireDType::kF32},  {TensorDType::kFp64, ipc::WireDType::kF64},
 };
 
 nlohmann::json SpecsToJson(const std::vector<IoSpec>& specs) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& s : specs) {
-    out.push_back({{"name", s.name},
-                   {"dtype", std::string(KServeFromTensorDType(s.dtype))},
-                   {"dims", s.dims}});
+    out.push_back(
+        {{"name", s.name}, {"dtype", std::string(TensorDTypeName(s.dtype))}, {"dims", s.dims}});
   }
   return out;
 }
@@ -46,7 +39,7 @@ Result<std::vector<IoSpec>> SpecsFromJson(const nlohmann::json& j) {
     }
     IoSpec s;
     s.name = e["name"].get<std::string>();
-    MG_ASSIGN_OR_RETURN(s.dtype, TensorDTypeFromKServe(e["dtype"].get<std::string>()));
+    MG_ASSIGN_OR_RETURN(s.dtype, ParseTensorDType(e["dtype"].get<std::string>()));
     for (const auto& d : e["dims"]) {
       if (!d.is_number_integer()) return InvalidArgument("io spec dims must be integers");
       s.dims.push_back(d.get<int64_t>());
@@ -57,21 +50,6 @@ Result<std::vector<IoSpec>> SpecsFromJson(const nlohmann::json& j) {
 }
 
 }  // namespace
-
-Result<TensorDType> TensorDTypeFromKServe(std::string_view datatype) {
-  if (datatype.substr(0, 5) == "TYPE_") datatype.remove_prefix(5);
-  for (const auto& r : kRows) {
-    if (datatype == r.kserve) return r.dtype;
-  }
-  return InvalidArgument("datatype '" + std::string(datatype) + "' is not served");
-}
-
-std::string_view KServeFromTensorDType(TensorDType dtype) {
-  for (const auto& r : kRows) {
-    if (r.dtype == dtype) return r.kserve;
-  }
-  return "FP32";
-}
 
 ipc::WireDType WireFromTensorDType(TensorDType dtype) {
   for (const auto& r : kRows) {
@@ -100,7 +78,7 @@ Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& co
     for (const auto& t : in) {
       IoSpec s;
       s.name = t.name;
-      auto dtype = TensorDTypeFromKServe(t.data_type);
+      auto dtype = ParseTensorDType(t.data_type);
       if (!dtype.ok()) return dtype.status().WithContext("tensor " + t.name);
       s.dtype = *dtype;
       s.dims = t.dims;

@@ -21,9 +21,8 @@
 
 namespace modelgrid {
 
-// KServe datatype ("FP32") <-> backend dtype <-> wire dtype.
-Result<TensorDType> TensorDTypeFromKServe(std::string_view datatype);
-std::string_view KServeFromTensorDType(TensorDType dtype);
+// Backend dtype <-> wire dtype. (KServe names: TensorDTypeName and ParseTensorDType in
+// backends/backend.h.)
 ipc::WireDType WireFromTensorDType(TensorDType dtype);
 Result<TensorDType> TensorDTypeFromWire(uint8_t wire);
 
