@@ -47,7 +47,7 @@ struct Gate {
 struct Core {
   Core(const ServerOptions& opts, InferenceService& service)
       : options(opts),
-        router(service),
+        router(service, RouterOptions{opts.api_key}),
         ioc(opts.io_threads),
         acceptor(net::make_strand(ioc)),
         accept_retry(acceptor.get_executor()) {}
@@ -179,6 +179,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto it = req.find("Inference-Header-Content-Length"); it != req.end()) {
       request.inference_header_length = std::string(it->value());
     }
+    if (auto it = req.find(http::field::authorization); it != req.end()) {
+      request.authorization = std::string(it->value());
+    }
     request.body = std::move(req.body());
     parser_.reset();
 
@@ -219,6 +222,9 @@ class Session : public std::enable_shared_from_this<Session> {
                     std::to_string(*reply.inference_header_length));
     }
     if (!reply.allow.empty()) response_.set(http::field::allow, reply.allow);
+    if (!reply.www_authenticate.empty()) {
+      response_.set(http::field::www_authenticate, reply.www_authenticate);
+    }
     response_.body() = std::move(reply.body);
     response_.keep_alive(keep_alive);
     response_.prepare_payload();

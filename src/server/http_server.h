@@ -37,6 +37,8 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 60'000;
   // Pending connections the kernel queues before accept.
   int listen_backlog = 1024;
+  // When not empty, every endpoint but /v2/health/live needs "Authorization: Bearer <key>".
+  std::string api_key;
 };
 
 class HttpServer {

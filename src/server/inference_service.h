@@ -86,6 +86,33 @@ class InferenceService {
   // (possibly inside Infer itself), with the response or the error. The service owns
   // `request` from here on; `done` must not be called after the service is destroyed.
   virtual void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) = 0;
+
+  // ---- Operations. Defaults answer kUnsupported ("not supported by this server"). ----
+  using JsonCallback = std::function<void(Result<nlohmann::json>)>;
+
+  // GET /metrics: the Prometheus text exposition (format 0.0.4).
+  virtual Result<std::string> Metrics();
+  // GET /v2/modelgrid/status (ModelGrid extension): devices, workers and models with their
+  // memory (estimated, planned, measured) and request counts. See docs/OPERATIONS.md.
+  virtual Result<nlohmann::json> ServerStatus();
+  // POST /v2/repository/index (Triton's repository extension): an array of
+  // {"name", "version", "state", "reason"} for every model in the repository; only ready
+  // ones when `ready_only`.
+  virtual Result<nlohmann::json> RepositoryIndex(bool ready_only);
+  // POST /v2/repository/models/{m}/load and .../unload. `request` is the request body
+  // (an object, {} when empty). `done` is called exactly once, possibly on another
+  // thread, with a JSON object describing what happened.
+  virtual void LoadModel(const std::string& model, const nlohmann::json& request,
+                         JsonCallback done);
+  virtual void UnloadModel(const std::string& model, const nlohmann::json& request,
+                           JsonCallback done);
+  // POST /v2/modelgrid/models/{m}/move (ModelGrid extension): moves a model to another
+  // worker or device without failing a request. `request`: {"device"?, "worker"?}.
+  virtual void MoveModel(const std::string& model, const nlohmann::json& request,
+                         JsonCallback done);
+  // POST /v2/modelgrid/replan (ModelGrid extension): re-plans the live models and moves
+  // those whose placement changes. `request`: {"strategy"?, "dry_run"?}.
+  virtual void Replan(const nlohmann::json& request, JsonCallback done);
 };
 
 }  // namespace modelgrid::server

@@ -1,6 +1,7 @@
 #include "server/router.h"
 
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <exception>
 #include <memory>
@@ -65,7 +66,37 @@ std::optional<std::vector<std::string>> SplitPath(std::string_view target) {
   return segments;
 }
 
-enum class Endpoint { kLive, kReady, kServerMetadata, kModelMetadata, kModelReady, kStats, kInfer };
+enum class Endpoint {
+  kLive,
+  kReady,
+  kServerMetadata,
+  kModelMetadata,
+  kModelReady,
+  kStats,
+  kInfer,
+  kMetrics,
+  kStatus,
+  kRepositoryIndex,
+  kLoad,
+  kUnload,
+  kMove,
+  kReplan,
+};
+
+// The one method each endpoint answers.
+const char* MethodFor(Endpoint e) {
+  switch (e) {
+    case Endpoint::kInfer:
+    case Endpoint::kRepositoryIndex:
+    case Endpoint::kLoad:
+    case Endpoint::kUnload:
+    case Endpoint::kMove:
+    case Endpoint::kReplan:
+      return "POST";
+    default:
+      return "GET";
+  }
+}
 
 struct Route {
   Endpoint endpoint;
@@ -74,9 +105,26 @@ struct Route {
 };
 
 // Matches /v2/models/{m}[/versions/{v}][/ready|/stats|/infer] and the server routes.
+// Also /metrics, /v2/repository/index, /v2/repository/models/{m}/load|unload and the
+// ModelGrid extensions /v2/modelgrid/status|replan and /v2/modelgrid/models/{m}/move.
 std::optional<Route> Match(const std::vector<std::string>& s) {
+  if (s.size() == 1 && s[0] == "metrics") return Route{Endpoint::kMetrics, "", ""};
   if (s.empty() || s[0] != "v2") return std::nullopt;
   if (s.size() == 1) return Route{Endpoint::kServerMetadata, "", ""};
+  if (s[1] == "repository") {
+    if (s.size() == 3 && s[2] == "index") return Route{Endpoint::kRepositoryIndex, "", ""};
+    if (s.size() == 5 && s[2] == "models" && s[4] == "load") return Route{Endpoint::kLoad, s[3], ""};
+    if (s.size() == 5 && s[2] == "models" && s[4] == "unload") {
+      return Route{Endpoint::kUnload, s[3], ""};
+    }
+    return std::nullopt;
+  }
+  if (s[1] == "modelgrid") {
+    if (s.size() == 3 && s[2] == "status") return Route{Endpoint::kStatus, "", ""};
+    if (s.size() == 3 && s[2] == "replan") return Route{Endpoint::kReplan, "", ""};
+    if (s.size() == 5 && s[2] == "models" && s[4] == "move") return Route{Endpoint::kMove, s[3], ""};
+    return std::nullopt;
+  }
   if (s[1] == "health" && s.size() == 3) {
     if (s[2] == "live") return Route{Endpoint::kLive, "", ""};
     if (s[2] == "ready") return Route{Endpoint::kReady, "", ""};
@@ -147,6 +195,40 @@ void HandleInfer(InferenceService& service, Route route, HttpRequest& http,
                 });
 }
 
+// The body of a control request: a JSON object, {} when empty.
+Result<json> ControlBody(const std::string& body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return InvalidArgument("the request body must be a JSON object");
+  }
+  return j;
+}
+
+// Repository and ModelGrid control endpoints (all POST with an optional JSON body).
+void DispatchControl(InferenceService& service, const Route& route, HttpRequest& http,
+                     std::function<void(HttpReply)>& done) {
+  Result<json> body = ControlBody(http.body);
+  if (!body.ok()) return done(ErrorReply(body.status()));
+  auto reply = [done](Result<json> result) { done(FromResult(result)); };
+  switch (route.endpoint) {
+    case Endpoint::kRepositoryIndex: {
+      const json& ready = (*body)["ready"];
+      return done(FromResult(service.RepositoryIndex(ready.is_boolean() && ready.get<bool>())));
+    }
+    case Endpoint::kLoad:
+      return service.LoadModel(route.model, *body, reply);
+    case Endpoint::kUnload:
+      return service.UnloadModel(route.model, *body, reply);
+    case Endpoint::kMove:
+      return service.MoveModel(route.model, *body, reply);
+    case Endpoint::kReplan:
+      return service.Replan(*body, reply);
+    default:
+      return done(ErrorReply(500, "internal error: unrouted endpoint"));
+  }
+}
+
 void Dispatch(InferenceService& service, const Route& route, HttpRequest& http,
               std::function<void(HttpReply)>& done) {
   switch (route.endpoint) {
@@ -174,10 +256,40 @@ void Dispatch(InferenceService& service, const Route& route, HttpRequest& http,
     }
     case Endpoint::kInfer:
       return HandleInfer(service, route, http, done);
+    case Endpoint::kMetrics: {
+      Result<std::string> text = service.Metrics();
+      if (!text.ok()) return done(ErrorReply(text.status()));
+      HttpReply reply;
+      reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      reply.body = std::move(text).value();
+      return done(std::move(reply));
+    }
+    case Endpoint::kStatus:
+      return done(FromResult(service.ServerStatus()));
+    default:
+      return DispatchControl(service, route, http, done);
   }
 }
 
 }  // namespace
+
+bool BearerMatches(const std::optional<std::string>& authorization, const std::string& key) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (!authorization || authorization->size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>((*authorization)[i])) !=
+        std::tolower(static_cast<unsigned char>(kScheme[i]))) {
+      return false;
+    }
+  }
+  const std::string_view token = std::string_view(*authorization).substr(kScheme.size());
+  // Constant time in the key's content: every byte is compared whatever differs first.
+  unsigned char diff = token.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < key.size(); ++i) {
+    diff |= static_cast<unsigned char>(key[i] ^ (i < token.size() ? token[i] : 0));
+  }
+  return diff == 0;
+}
 
 HttpReply ErrorReply(int http_status, const std::string& message) {
   return JsonReply(http_status, {{"error", message}});
@@ -192,8 +304,13 @@ void Router::Handle(HttpRequest request, std::function<void(HttpReply)> done) {
   std::optional<Route> route;
   if (segments) route = Match(*segments);
   if (!route) return done(ErrorReply(404, "no route for " + request.target));
-  const bool is_infer = route->endpoint == Endpoint::kInfer;
-  const char* allowed = is_infer ? "POST" : "GET";
+  if (!options_.api_key.empty() && route->endpoint != Endpoint::kLive &&
+      !BearerMatches(request.authorization, options_.api_key)) {
+    HttpReply reply = ErrorReply(401, "missing or wrong API key: send 'Authorization: Bearer <key>'");
+    reply.www_authenticate = "Bearer realm=\"modelgrid\"";
+    return done(std::move(reply));
+  }
+  const char* allowed = MethodFor(route->endpoint);
   if (request.method != allowed) {
     HttpReply reply = ErrorReply(405, "method " + request.method + " is not allowed on " +
                                           request.target + "; use " + allowed);

@@ -21,6 +21,7 @@ struct HttpRequest {
   // Raw value of the Inference-Header-Content-Length header, when the request has one.
   std::optional<std::string> inference_header_length;
   std::string body;
+  std::optional<std::string> authorization;  // the Authorization header, when present
 };
 
 struct HttpReply {
@@ -29,7 +30,18 @@ struct HttpReply {
   std::string body;
   std::optional<size_t> inference_header_length;  // set for binary infer responses
   std::string allow;                              // the Allow header of a 405 reply
+  std::string www_authenticate;                   // the WWW-Authenticate header of a 401
 };
+
+struct RouterOptions {
+  // When not empty, every endpoint but /v2/health/live needs "Authorization: Bearer <key>";
+  // other requests get 401.
+  std::string api_key;
+};
+
+// Whether `authorization` is "Bearer <key>" (scheme case-insensitive), compared in
+// constant time.
+bool BearerMatches(const std::optional<std::string>& authorization, const std::string& key);
 
 // {"error": message} with the given HTTP status.
 HttpReply ErrorReply(int http_status, const std::string& message);
@@ -39,7 +51,8 @@ HttpReply ErrorReply(const Status& status);
 class Router {
  public:
   // `service` is borrowed and must outlive the Router and every pending reply callback.
-  explicit Router(InferenceService& service) : service_(service) {}
+  explicit Router(InferenceService& service, RouterOptions options = {})
+      : service_(service), options_(std::move(options)) {}
 
   // Handles one request. `done` is called exactly once with the reply: before Handle
   // returns for everything but inference, and from the service's thread for inference.
@@ -48,6 +61,7 @@ class Router {
 
  private:
   InferenceService& service_;
+  const RouterOptions options_;
 };
 
 }  // namespace modelgrid::server
