@@ -46,7 +46,7 @@ class ServerRouterTest : public ::testing::Test {
                  std::optional<std::string> header_length = std::nullopt) {
     HttpReply out;
     int calls = 0;
-    router_.Handle({method, target, header_length, body}, [&](HttpReply r) {
+    router_.Handle({method, target, header_length, body, std::nullopt}, [&](HttpReply r) {
       out = std::move(r);
       ++calls;
     });
