@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "common/log.h"
+#include "serve/privileges.h"
 #include "serve/model_grid.h"
 #include "serve/worker_loop.h"
 #include "server/http_server.h"
@@ -28,6 +30,17 @@ struct ServeArgs {
   int http_threads = 4;
   std::string footprints;
   uint32_t heartbeat_timeout_ms = 5000;
+  std::string model_control_mode = "none";
+  std::vector<std::string> load_models;
+  uint32_t poll_secs = 15;
+  double replan_fragmentation = 0;
+  uint32_t exit_timeout_secs = 30;
+  std::string api_key;
+  uint64_t max_body_bytes = uint64_t{64} << 20;
+  uint64_t max_header_bytes = uint64_t{16} << 10;
+  std::string worker_user;
+  logging::LogOptions log;
+  uint64_t log_max_size_mb = 64;
 };
 
 std::string SelfExecutable() {
@@ -48,9 +61,14 @@ std::string DefaultFootprintStore() {
   return ec ? "" : dir + "/footprints.json";
 }
 
+// The serving core's log lines, through spdlog: "warning: ..." lines as warnings.
 void Log(const std::string& line) {
-  std::fprintf(stderr, "[modelgrid] %s\n", line.c_str());
-  std::fflush(stderr);
+  constexpr std::string_view kWarning = "warning: ";
+  if (line.rfind(kWarning, 0) == 0) {
+    logging::Warn(std::string_view(line).substr(kWarning.size()));
+  } else {
+    logging::Info(line);
+  }
 }
 
 int RunServe(const ServeArgs& args) {
@@ -63,7 +81,37 @@ int RunServe(const ServeArgs& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  logging::LogOptions log = args.log;
+  log.max_file_bytes = args.log_max_size_mb << 20;
+  if (Status st = logging::InitLogging(log); !st.ok()) {
+    std::cerr << "error: " << st.message() << "\n";
+    return 2;
+  }
+  std::string api_key = args.api_key;
+  if (api_key.empty()) {
+    if (const char* env = std::getenv("MODELGRID_API_KEY")) api_key = env;
+  }
   ServeOptions options;
+  auto mode = ParseModelControlMode(args.model_control_mode);
+  if (!mode.ok()) {
+    std::cerr << "error: " << mode.status().message() << "\n";
+    return 2;
+  }
+  options.model_control = *mode;
+  for (const auto& name : args.load_models) {
+    if (name != "*" && !IsValidModelName(name)) {
+      std::cerr << "error: --load-model '" << name << "' is not a valid model name\n";
+      return 2;
+    }
+  }
+  if (!args.load_models.empty() && *mode != ModelControlMode::kExplicit) {
+    std::cerr << "error: --load-model needs --model-control-mode=explicit\n";
+    return 2;
+  }
+  options.load_models = args.load_models;
+  options.poll_interval_ms = args.poll_secs * 1000;
+  options.replan_fragmentation = args.replan_fragmentation;
+  if (!args.worker_user.empty()) options.worker_args = {"--user", args.worker_user};
   options.repository = args.repository;
   options.gpus = args.gpus;
   options.strategy = args.strategy;
@@ -103,6 +151,9 @@ int RunServe(const ServeArgs& args) {
   http.address = args.host;
   http.port = static_cast<uint16_t>(args.port);
   http.io_threads = args.http_threads;
+  http.api_key = api_key;
+  http.max_body_bytes = args.max_body_bytes;
+  http.max_header_bytes = args.max_header_bytes;
   auto server = server::HttpServer::Start(http, **grid);
   if (!server.ok()) {
     std::cerr << "error: " << server.status().message() << "\n";
@@ -118,13 +169,16 @@ int RunServe(const ServeArgs& args) {
             << "/v2/models/<model>/infer -d '{\"inputs\":[{\"name\":\"INPUT__0\","
                "\"datatype\":\"FP32\",\"shape\":[1,4],\"data\":[1,2,3,4]}]}'\n"
             << std::flush;
+  if (!api_key.empty()) Log("every endpoint but /v2/health/live needs the API key (Bearer)");
   int signal = 0;
-  sigwait(&signals, &signal);
+  const timespec second{1, 0};
+  while ((signal = sigtimedwait(&signals, nullptr, &second)) < 0) logging::Flush();
   Log(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
-      "; finishing requests in flight");
-  (*server)->Stop(std::chrono::seconds(30));
+      "; finishing requests in flight (up to " + std::to_string(args.exit_timeout_secs) + " s)");
+  (*server)->Stop(std::chrono::seconds(args.exit_timeout_secs));
   (*grid)->Shutdown(5000);
   Log("stopped");
+  logging::Flush();
   return 0;
 }
 
@@ -149,6 +203,36 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--heartbeat-timeout-ms", args->heartbeat_timeout_ms,
                   "Kill a worker silent this long")
       ->check(CLI::Range(200, 600000));
+  cmd->add_option("--model-control-mode", args->model_control_mode,
+                  "none (load all), explicit (repository API) or poll (follow the folder)");
+  cmd->add_option("--load-model", args->load_models,
+                  "Explicit mode: load this model at start (repeatable; * for all)");
+  cmd->add_option("--repository-poll-secs", args->poll_secs, "Poll mode: seconds between scans")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--replan-fragmentation", args->replan_fragmentation,
+                  "Re-plan after an unload when fragmentation reaches this (0..1; 0 = never)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--exit-timeout-secs", args->exit_timeout_secs,
+                  "On SIGTERM/SIGINT, wait this long for requests in flight")
+      ->check(CLI::Range(0, 3600));
+  cmd->add_option("--api-key", args->api_key,
+                  "Require 'Authorization: Bearer KEY' on every endpoint but liveness "
+                  "(default: $MODELGRID_API_KEY)");
+  cmd->add_option("--http-max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  cmd->add_option("--http-max-header-bytes", args->max_header_bytes,
+                  "Largest request line plus headers (431 above)")
+      ->check(CLI::Range(uint64_t{256}, uint64_t{1} << 20));
+  cmd->add_option("--worker-user", args->worker_user,
+                  "When started as root, run workers as this user (they always drop "
+                  "capabilities and set no_new_privs)");
+  cmd->add_option("--log-level", args->log.level, "trace, debug, info, warn, error or off");
+  cmd->add_option("--log-format", args->log.format, "text or json (one object per line)");
+  cmd->add_option("--log-file", args->log.file, "Also log to this file, rotated by size");
+  cmd->add_option("--log-max-size-mb", args->log_max_size_mb, "Rotate the log file at this size")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--log-max-files", args->log.max_files, "Rotated log files kept")
+      ->check(CLI::Range(1, 1000));
   cmd->callback([args, handler] { *handler = [args] { return RunServe(*args); }; });
 
   auto worker = std::make_shared<WorkerLoopOptions>();
@@ -156,8 +240,14 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   w->group("");  // hidden from --help
   w->add_option("--shm-fd", worker->shm_fd, "Shared-memory segment descriptor")->required();
   w->add_option("--name", worker->name, "Worker name");
-  w->callback([worker, handler] {
-    *handler = [worker] {
+  auto user = std::make_shared<std::string>();
+  w->add_option("--user", *user, "Run as this user when started as root");
+  w->callback([worker, handler, user] {
+    *handler = [worker, user] {
+      if (Status st = DropWorkerPrivileges(*user); !st.ok()) {
+        std::fprintf(stderr, "worker %s: %s\n", worker->name.c_str(), st.message().c_str());
+        return 3;
+      }
 #ifdef MODELGRID_HAVE_TORCH
       auto backend = CreateTorchBackend();
       return RunWorker(*worker, *backend);

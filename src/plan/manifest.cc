@@ -187,6 +187,48 @@ Result<std::vector<ModelRequest>> ParseManifest(std::string_view json_text,
   return models;
 }
 
+namespace {
+
+// One model folder as a ModelRequest; `cache` shares estimates between folders.
+Result<ModelRequest> LoadTritonFolder(const fs::path& folder, FootprintCache* cache) {
+  const std::string config_path = (folder / "config.pbtxt").string();
+  std::ifstream in(config_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = ParseTritonConfig(text.str());
+  if (!config.ok()) return config.status().WithContext(config_path);
+  // The same keys as a manifest entry, as strings; parsed by the manifest rules.
+  json entry = json::object();
+  entry["name"] = config->name.empty() ? folder.filename().string() : config->name;
+  for (const auto& [key, value] : config->parameters) {
+    if (key == "isolation") entry[key] = value;
+    if (key == "latency_sensitive") entry[key] = (value == "true" || value == "1");
+    if (key == "memory_bytes" || key == "replicas") {
+      if (value.empty() || value.size() > 18 ||
+          value.find_first_not_of("0123456789") != std::string::npos) {
+        return InvalidArgument(config_path + ": parameter " + key + " '" + value +
+                               "' is not a positive integer");
+      }
+      entry[key] = std::stoll(value);
+    }
+    if (key == "expected_load") {
+      char* end = nullptr;
+      const double load = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0') {
+        return InvalidArgument(config_path + ": expected_load '" + value + "' is not a number");
+      }
+      entry[key] = load;
+    }
+  }
+  // The estimator reads the directory itself (batch = max_batch_size).
+  entry["path"] = folder.string();
+  auto m = ParseEntry(entry, "", cache);
+  if (!m.ok()) return m.status().WithContext(config_path);
+  return m;
+}
+
+}  // namespace
+
 Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
                                                        const ManifestOptions& options) {
   std::error_code ec;
@@ -201,46 +243,20 @@ Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
   FootprintCache cache(options);
   std::vector<ModelRequest> models;
   for (const auto& folder : folders) {
-    const std::string config_path = (folder / "config.pbtxt").string();
-    std::ifstream in(config_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto config = ParseTritonConfig(text.str());
-    if (!config.ok()) return config.status().WithContext(config_path);
-    // The same keys as a manifest entry, as strings; parsed by the manifest rules.
-    json entry = json::object();
-    entry["name"] = config->name.empty() ? folder.filename().string() : config->name;
-    for (const auto& [key, value] : config->parameters) {
-      if (key == "isolation") entry[key] = value;
-      if (key == "latency_sensitive") entry[key] = (value == "true" || value == "1");
-      if (key == "memory_bytes" || key == "replicas") {
-        if (value.empty() || value.size() > 18 ||
-            value.find_first_not_of("0123456789") != std::string::npos) {
-          return InvalidArgument(config_path + ": parameter " + key + " '" + value +
-                                 "' is not a positive integer");
-        }
-        entry[key] = std::stoll(value);
-      }
-      if (key == "expected_load") {
-        char* end = nullptr;
-        const double load = std::strtod(value.c_str(), &end);
-        if (value.empty() || *end != '\0') {
-          return InvalidArgument(config_path + ": expected_load '" + value + "' is not a number");
-        }
-        entry[key] = load;
-      }
-    }
-    // The estimator reads the directory itself (batch = max_batch_size).
-    entry["path"] = folder.string();
-    auto m = ParseEntry(entry, "", &cache);
-    if (!m.ok()) return m.status().WithContext(config_path);
-    models.push_back(std::move(m).value());
+    MG_ASSIGN_OR_RETURN(ModelRequest m, LoadTritonFolder(folder, &cache));
+    models.push_back(std::move(m));
   }
   if (folders.empty()) {
     return InvalidArgument("model repository " + dir + " has no <model>/config.pbtxt");
   }
   MG_RETURN_IF_ERROR(CheckNames(models));
   return models;
+}
+
+Result<ModelRequest> LoadTritonModel(const std::string& model_dir,
+                                     const ManifestOptions& options) {
+  FootprintCache cache(options);
+  return LoadTritonFolder(fs::path(model_dir), &cache);
 }
 
 Result<std::vector<ModelRequest>> LoadModels(const std::string& path,

@@ -31,6 +31,9 @@ Result<std::vector<ModelRequest>> ParseManifest(std::string_view json_text,
 Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
                                                        const ManifestOptions& options);
 
+// One model folder of a Triton repository (REPO/<model>), by the same rules.
+Result<ModelRequest> LoadTritonModel(const std::string& model_dir, const ManifestOptions& options);
+
 // A directory is a Triton repository; a file is a JSON manifest.
 Result<std::vector<ModelRequest>> LoadModels(const std::string& path,
                                              const ManifestOptions& options);

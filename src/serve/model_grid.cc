@@ -1,4 +1,5 @@
-// ModelGrid lifecycle: placement, workers, loading, restarts. See model_grid.h.
+// ModelGrid lifecycle: devices, the initial placement, workers, loading, restarts,
+// shutdown. See model_grid.h.
 #include "serve/model_grid.h"
 
 #include <signal.h>
@@ -6,9 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <chrono>
-#include <fstream>
+#include <cstdio>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "gpu/inventory.h"
@@ -33,191 +34,332 @@ std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 }  // namespace
 
+Result<ModelControlMode> ParseModelControlMode(std::string_view name) {
+  if (name == "none") return ModelControlMode::kNone;
+  if (name == "explicit") return ModelControlMode::kExplicit;
+  if (name == "poll") return ModelControlMode::kPoll;
+  return InvalidArgument("unknown model control mode '" + std::string(name) +
+                         "' (none, explicit or poll)");
+}
+
+const char* ModelControlModeName(ModelControlMode mode) {
+  switch (mode) {
+    case ModelControlMode::kNone:
+      return "none";
+    case ModelControlMode::kExplicit:
+      return "explicit";
+    case ModelControlMode::kPoll:
+      return "poll";
+  }
+  return "none";
+}
+
 Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options, Logger log) {
   std::unique_ptr<ModelGrid> grid(new ModelGrid(options, std::move(log)));
+  grid->started_ms_ = ipc::MonotonicNowMs();
+  MG_ASSIGN_OR_RETURN(grid->strategy_, ParseStrategy(options.strategy));
   MG_ASSIGN_OR_RETURN(grid->store_, FootprintStore::Open(options.footprint_store_path));
-  MG_RETURN_IF_ERROR(grid->Place());
-  MG_RETURN_IF_ERROR(grid->StartWorkers());
-  grid->watchdog_ = std::thread([g = grid.get()] { g->Watchdog(); });
+  MG_RETURN_IF_ERROR(grid->ResolveDevices());
+  ModelGrid* g = grid.get();
+  g->processes_ = std::make_unique<ProcessManager>(
+      RestartPolicy{},
+      [g](const std::string& name, pid_t, int code, int status, bool restart) {
+        g->OnExit(name, code, status, restart);
+      },
+      [g](const std::string& name, pid_t pid) {
+        g->log_("worker " + name + " started (pid " + std::to_string(pid) + ")");
+        g->OnWorkerStarted(name);
+      });
+  // The initial model set: every model, or in explicit mode the ones asked for.
+  std::vector<std::string> names;
+  const bool all = options.model_control != ModelControlMode::kExplicit ||
+                   std::count(options.load_models.begin(), options.load_models.end(), "*") > 0;
+  if (all) {
+    MG_ASSIGN_OR_RETURN(names, ListRepositoryModels(options.repository));
+    if (names.empty() && options.model_control == ModelControlMode::kNone) {
+      return NotFound("model repository " + options.repository + " has no <model>/config.pbtxt");
+    }
+  } else {
+    names = options.load_models;
+  }
+  MG_RETURN_IF_ERROR(g->PlaceInitial(names));
+  std::vector<std::shared_ptr<Worker>> workers;
+  {
+    std::shared_lock lock(g->mu_);
+    for (auto& [name, w] : g->workers_) workers.push_back(w);
+  }
+  for (auto& w : workers) MG_RETURN_IF_ERROR(g->StartWorker(w));
+  g->watchdog_ = std::thread([g] { g->Watchdog(); });
+  g->control_ = std::thread([g] { g->ControlLoop(); });
+  if (options.model_control == ModelControlMode::kPoll) {
+    g->poller_ = std::thread([g] { g->PollRepository(); });
+  }
   return grid;
 }
 
 ModelGrid::~ModelGrid() { Shutdown(2000); }
 
-Status ModelGrid::Place() {
-  MG_ASSIGN_OR_RETURN(std::vector<ServedModel> served, ReadServeRepository(options_.repository));
-  for (auto& m : served) {
-    for (const auto& w : m.warnings) log_("warning: " + w);
+Status ModelGrid::ResolveDevices() {
+  const std::string& spec = options_.gpus;
+  if (spec == "cpu") {
+    devices_.push_back(Device{0, "cpu", "cpu", "cpu", HostMemoryBytes(), 0, true, false});
+    return Status::Ok();
   }
-  // Devices: the host CPU, or GPUs (NVML or a virtual spec).
-  std::vector<GpuDevice> devices;
-  const bool cpu = options_.gpus == "cpu";
-  if (cpu) {
-    GpuDevice host;
-    host.name = "cpu";
-    host.capacity_bytes = host.free_bytes = HostMemoryBytes();
-    devices.push_back(host);
-  } else {
-    auto gpus = ResolveGpus(options_.gpus);
-    if (!gpus.ok()) return gpus.status().WithContext("--gpus " + options_.gpus);
-    devices = std::move(gpus).value();
+  const bool host = spec.rfind("cpu:", 0) == 0;
+  auto gpus = host ? ParseGpuSpec(spec.substr(4)) : ResolveGpus(spec);
+  if (!gpus.ok()) return gpus.status().WithContext("--gpus " + spec);
+  for (const GpuDevice& g : *gpus) {
+    Device d;
+    d.index = static_cast<int>(devices_.size());
+    d.host = host;
+    d.label = (host ? "cpu" : "gpu") + std::to_string(d.index);
+    d.runtime = host ? "cpu" : "cuda:" + std::to_string(g.index);
+    d.name = g.name;
+    d.capacity_bytes = g.capacity_bytes;
+    d.context_bytes = host ? 0 : g.context_bytes;
+    d.nvml = !g.is_virtual;
+    devices_.push_back(std::move(d));
   }
-  // Footprints: the estimator's prediction, or a measurement from an earlier warm-up.
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string& name) {
+  MG_ASSIGN_OR_RETURN(ServedModel served, ReadServedModel(options_.repository, name));
+  for (const auto& w : served.warnings) log_("warning: " + w);
   ManifestOptions manifest;
-  if (!cpu) manifest.gpu = devices.front().name;
-  MG_ASSIGN_OR_RETURN(std::vector<ModelRequest> requests,
-                      LoadTritonRepository(options_.repository, manifest));
-  for (auto& r : requests) {
-    auto it = std::find_if(served.begin(), served.end(),
-                           [&](const ServedModel& s) { return s.name == r.name; });
-    if (it == served.end()) continue;
-    auto model = std::make_unique<Model>();
-    model->served = *it;
-    model->planned_bytes = r.footprint_bytes;
-    if (auto digest = FileDigest(it->model_path); digest.ok()) model->digest = *digest;
-    const FootprintKey key{model->digest, std::max<int64_t>(1, it->config.max_batch_size), "fp32",
-                           devices.front().name};
-    if (auto measured = store_->Get(key)) {
-      r.footprint_bytes = *measured;
-      model->planned_bytes = *measured;
-      model->planned_from_measurement = true;
+  if (!devices_.front().host) manifest.gpu = devices_.front().name;
+  MG_ASSIGN_OR_RETURN(ModelRequest request,
+                      LoadTritonModel(options_.repository + "/" + name, manifest));
+  if (request.replicas > 1) {
+    log_("warning: model " + name + " asks for " + std::to_string(request.replicas) +
+         " replicas; ModelGrid serves one instance of each model for now");
+  }
+  auto m = std::make_shared<Model>();
+  m->served = std::move(served);
+  m->isolation = request.isolation;
+  m->latency_sensitive = request.latency_sensitive;
+  m->estimated_bytes = m->planned_bytes = request.footprint_bytes;
+  m->signature = RepositorySignature(options_.repository, name, m->served.version);
+  if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
+  const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size), "fp32",
+                         devices_.front().name};
+  // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
+  // operator's override) beats both.
+  const bool overridden = m->served.config.parameters.count("memory_bytes") > 0;
+  if (auto measured = store_->Get(key); measured && !overridden) {
+    m->planned_bytes = *measured;
+    m->planned_from_measurement = true;
+  }
+  MG_ASSIGN_OR_RETURN(m->instance, InstanceConfigFromTriton(m->served.config,
+                                                            m->served.model_path, "cpu", 0));
+  return m;
+}
+
+Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
+  std::vector<ModelRequest> requests;
+  std::map<std::string, std::shared_ptr<Model>> read;
+  for (const auto& name : names) {
+    auto m = ReadModel(name);
+    if (!m.ok()) {
+      if (options_.model_control == ModelControlMode::kNone) return m.status();
+      log_("warning: model " + name + " is not served: " + m.status().message());
+      std::unique_lock lock(mu_);
+      unplaced_[name] = m.status().message();
+      continue;
     }
-    models_[r.name] = std::move(model);
+    ModelRequest r;
+    r.name = name;
+    r.footprint_bytes = (*m)->planned_bytes;
+    r.isolation = (*m)->isolation;
+    r.latency_sensitive = (*m)->latency_sensitive;
+    requests.push_back(std::move(r));
+    read[name] = std::move(m).value();
+  }
+  if (requests.empty()) return Status::Ok();
+  std::vector<GpuDevice> gpus;
+  for (const Device& d : devices_) {
+    GpuDevice g;
+    g.index = d.index;
+    g.name = d.name;
+    g.capacity_bytes = g.free_bytes = d.capacity_bytes;
+    g.context_bytes = std::max<uint64_t>(1, d.context_bytes);
+    gpus.push_back(std::move(g));
   }
   PlanOptions plan_options;
-  MG_ASSIGN_OR_RETURN(plan_options.strategy, ParseStrategy(options_.strategy));
-  if (cpu) plan_options.context_bytes = 1;  // no CUDA context on the host
-  MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, devices, plan_options));
+  plan_options.strategy = strategy_;
+  MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, gpus, plan_options));
+  std::unique_lock lock(mu_);
   for (const auto& u : plan.unplaced) {
     log_("warning: model " + u.name + " is not served: " + u.reason);
-    unplaced_.push_back(u.name);
-    models_.erase(u.name);
+    unplaced_[u.name] = u.reason;
   }
   for (const auto& gpu : plan.gpus) {
     for (const auto& pw : gpu.workers) {
-      auto worker = std::make_unique<Worker>();
-      worker->isolated = pw.isolation == Isolation::kProcess;
-      worker->device = cpu ? "cpu" : "cuda:" + std::to_string(gpu.index);
-      worker->gpu_name = gpu.name;
-      worker->name = (cpu ? std::string("cpu") : "gpu" + std::to_string(gpu.index)) +
-                     (worker->isolated ? "-" + pw.models.front() : "-shared");
-      uint64_t budget = 0;
-      for (uint64_t b : pw.model_bytes) budget += b;
-      uint32_t slot = 0;
+      auto worker = NewWorker(gpu.index, pw.isolation == Isolation::kProcess, pw.models.front());
       for (const auto& instance : pw.models) {
-        const std::string name = instance.substr(0, instance.find('#'));
-        auto it = models_.find(name);
-        if (it == models_.end()) continue;
-        Model& m = *it->second;
-        if (!m.worker.empty()) continue;  // replicas beyond the first are not served yet
-        MG_ASSIGN_OR_RETURN(
-            m.instance,
-            InstanceConfigFromTriton(m.served.config, m.served.model_path, worker->device, 0));
-        // The worker's planned budget caps each of its instances (on the CPU the backend
-        // rejects requests that would exceed it; on CUDA it is the allocator's fraction).
-        m.instance.memory_limit_bytes = budget;
-        m.worker = worker->name;
-        m.slot = slot++;
-        const TritonModelConfig& tc = m.served.config;
-        if (tc.dynamic_batching && tc.max_batch_size > 1) {
-          BatchingOptions batching{tc.max_batch_size, tc.preferred_batch_sizes,
-                                   static_cast<uint64_t>(tc.max_queue_delay_microseconds)};
-          Model* model = &m;
-          m.batcher = std::make_unique<DynamicBatcher<PendingInfer>>(
-              batching,
-              [this, model](std::vector<PendingInfer> group) { Execute(model, std::move(group)); });
-        }
-        worker->models.push_back(name);
+        auto it = read.find(instance.substr(0, instance.find('#')));
+        if (it == read.end() || it->second->placement) continue;
+        const std::shared_ptr<Model>& m = it->second;
+        m->instance.device = devices_[static_cast<size_t>(gpu.index)].runtime;
+        auto placement = std::make_shared<Placement>();
+        placement->worker = worker;
+        placement->slot = worker->next_slot++;
+        worker->slots[placement->slot] = m;
+        m->placement = placement;
+        AttachBatcher(m);
+        models_[m->served.name] = m;
       }
-      if (!worker->models.empty()) workers_[worker->name] = std::move(worker);
+      if (!worker->slots.empty()) workers_[worker->name] = worker;
     }
   }
   return Status::Ok();
 }
 
-Status ModelGrid::StartWorkers() {
-  processes_ = std::make_unique<ProcessManager>(
-      RestartPolicy{},
-      [this](const std::string& name, pid_t, int code, int status, bool restart) {
-        OnExit(name, code, status, restart);
-      },
-      [this](const std::string& name, pid_t pid) {
-        auto it = workers_.find(name);
-        if (it == workers_.end()) return;
-        log_("worker " + name + " started (pid " + std::to_string(pid) + ", " + it->second->device +
-             ")");
-        it->second->client->MarkUp();
-        LoadModels(name);
-      });
-  for (auto& [name, worker] : workers_) {
-    MG_ASSIGN_OR_RETURN(worker->client, WorkerClient::Create(name, options_.shm));
-  }
-  for (auto& [name, worker] : workers_) {
-    const int fd = worker->client->segment_fd();
-    const std::string exe = options_.worker_executable;
-    auto started =
-        processes_->Start(name, [exe, fd, name](const std::string&) -> Result<WorkerCommand> {
-          return WorkerCommand{{exe, "worker", "--shm-fd", std::to_string(fd), "--name", name},
-                               {fd}};
-        });
-    if (!started.ok()) return started.status();
-  }
-  return Status::Ok();
+void ModelGrid::AttachBatcher(const std::shared_ptr<Model>& m) {
+  const TritonModelConfig& tc = m->served.config;
+  if (!tc.dynamic_batching || tc.max_batch_size <= 1) return;
+  BatchingOptions batching{tc.max_batch_size, tc.preferred_batch_sizes,
+                           static_cast<uint64_t>(tc.max_queue_delay_microseconds)};
+  Model* model = m.get();
+  m->batcher = std::make_unique<DynamicBatcher<PendingInfer>>(
+      batching, [this, model](std::vector<PendingInfer> group) { Execute(model, std::move(group)); });
 }
 
-void ModelGrid::LoadModels(const std::string& worker_name) {
-  Worker& worker = *workers_.at(worker_name);
-  for (const auto& name : worker.models) {
-    Model* m = models_.at(name).get();
-    m->state = ModelState::kLoading;
-    const std::string config = LoadConfigToJson(m->instance);
-    CallTensor t{"config",
-                 static_cast<uint8_t>(ipc::WireDType::kBytes),
-                 {static_cast<int64_t>(config.size())},
-                 config.data(),
-                 config.size()};
+std::shared_ptr<ModelGrid::Worker> ModelGrid::NewWorker(int device, bool isolated,
+                                                        const std::string& first_model) {
+  const std::string base = devices_[static_cast<size_t>(device)].label +
+                           (isolated ? "-" + first_model.substr(0, first_model.find('#'))
+                                     : std::string("-shared"));
+  std::string name = base;
+  for (int n = 2; workers_.count(name); ++n) name = base + "-" + std::to_string(n);
+  auto w = std::make_shared<Worker>();
+  w->name = name;
+  w->device = device;
+  w->isolated = isolated;
+  return w;
+}
+
+Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
+  if (!worker->client) {
+    MG_ASSIGN_OR_RETURN(worker->client, WorkerClient::Create(worker->name, options_.shm));
+  }
+  const int fd = worker->client->segment_fd();
+  std::vector<std::string> argv = {options_.worker_executable, "worker", "--shm-fd",
+                                   std::to_string(fd), "--name", worker->name};
+  argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
+  auto started = processes_->Start(worker->name, [argv, fd](const std::string&) {
+    return Result<WorkerCommand>(WorkerCommand{argv, {fd}});
+  });
+  return started.ok() ? Status::Ok() : started.status();
+}
+
+void ModelGrid::StopWorker(const std::shared_ptr<Worker>& worker, uint32_t grace_ms) {
+  // The client stays until the last reference to the worker goes: a thread may still be
+  // looking at it.
+  (void)processes_->Stop(worker->name, grace_ms);
+}
+
+void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
+                         const std::shared_ptr<Model>& m, LoadCallback done) {
+  uint64_t budget = 0;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [s, model] : worker->slots) budget += model->planned_bytes;
+  }
+  // The worker's planned budget caps each of its instances (on the CPU the backend rejects
+  // requests that would exceed it; on CUDA it is the allocator's fraction).
+  ModelInstanceConfig instance = m->instance;
+  instance.device = devices_[static_cast<size_t>(worker->device)].runtime;
+  instance.memory_limit_bytes = std::max(budget, m->planned_bytes);
+  const std::string config = LoadConfigToJson(instance);
+  CallTensor t{"config",
+               static_cast<uint8_t>(ipc::WireDType::kBytes),
+               {static_cast<int64_t>(config.size())},
+               config.data(),
+               config.size()};
+  const std::string device_name = devices_[static_cast<size_t>(worker->device)].name;
+  worker->client->Call(
+      static_cast<uint8_t>(ipc::Op::kLoad), slot, {t}, 0,
+      [this, m, device_name, done = std::move(done)](Result<Reply> r) {
+        if (!r.ok()) return done(r.status());
+        auto j = nlohmann::json::parse(r->text, nullptr, false);
+        const uint64_t peak = j.is_object() ? j.value("peak_bytes", uint64_t{0}) : 0;
+        m->measured_peak_bytes = peak;
+        if (peak > 0 && !m->digest.empty()) {
+          const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size),
+                                 "fp32", device_name};
+          if (Status st = store_->Put(key, peak); !st.ok()) log_("warning: " + st.message());
+        }
+        done(peak);
+      });
+}
+
+void ModelGrid::OnWorkerStarted(const std::string& name) {
+  std::shared_ptr<Worker> worker;
+  std::map<uint32_t, std::shared_ptr<Model>> slots;
+  {
+    std::shared_lock lock(mu_);
+    auto it = workers_.find(name);
+    if (it == workers_.end() || !it->second->client) return;
+    worker = it->second;
+    slots = worker->slots;
+  }
+  worker->client->MarkUp();
+  worker->loaded_once = true;
+  // (Re)loads every instance the worker hosts; the model becomes ready when the slot is
+  // its current placement (a slot being loaded for a move becomes ready when it switches).
+  for (auto& [slot, m] : slots) {
     const auto started = std::chrono::steady_clock::now();
-    worker.client->Call(
-        static_cast<uint8_t>(ipc::Op::kLoad), m->slot, {t}, 0,
-        [this, m, started, device = worker.gpu_name](Result<Reply> r) {
-          const double seconds =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-          if (!r.ok()) {
-            {
-              std::lock_guard<std::mutex> lock(m->stats_mu);
-              m->failure = r.status().message();
-            }
-            m->state = r.status().code() == StatusCode::kUnavailable ? ModelState::kUnavailable
-                                                                     : ModelState::kFailed;
-            log_("model " + m->served.name + " failed to load: " + r.status().message());
-            return;
-          }
-          auto j = nlohmann::json::parse(r->text, nullptr, false);
-          const uint64_t peak = j.is_object() ? j.value("peak_bytes", uint64_t{0}) : 0;
-          m->measured_peak_bytes = peak;
-          if (peak > 0 && !m->digest.empty()) {
-            const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size),
-                                   "fp32", device};
-            if (Status st = store_->Put(key, peak); !st.ok()) log_("warning: " + st.message());
-          }
-          m->state = ModelState::kReady;
-          char line[256];
-          std::snprintf(
-              line, sizeof line, "model %s ready in %.2f s (warm-up peak %s, planned %s%s)",
-              m->served.name.c_str(), seconds, MiB(peak).c_str(), MiB(m->planned_bytes).c_str(),
-              m->planned_from_measurement ? ", measured earlier" : ", estimated");
-          log_(line);
-        });
+    // The callback runs on the worker client's thread: it must not hold the worker.
+    const Worker* self = worker.get();
+    LoadSlot(worker, slot, m, [this, self, slot = slot, m = m, started](Result<uint64_t> peak) {
+      bool current = false;
+      {
+        std::shared_lock lock(mu_);
+        current =
+            m->placement && m->placement->worker.get() == self && m->placement->slot == slot;
+      }
+      if (!current) return;
+      if (!peak.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(m->stats_mu);
+          m->failure = peak.status().message();
+        }
+        m->state = peak.status().code() == StatusCode::kUnavailable ? ModelState::kUnavailable
+                                                                    : ModelState::kFailed;
+        log_("model " + m->served.name + " failed to load: " + peak.status().message());
+        return;
+      }
+      if (m->state != ModelState::kUnloading) m->state = ModelState::kReady;
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      char line[256];
+      std::snprintf(line, sizeof line, "model %s ready in %.2f s (warm-up peak %s, planned %s%s)",
+                    m->served.name.c_str(), seconds, MiB(*peak).c_str(),
+                    MiB(m->planned_bytes).c_str(),
+                    m->planned_from_measurement ? ", measured earlier" : ", estimated");
+      log_(line);
+    });
   }
 }
 
 void ModelGrid::OnExit(const std::string& name, int exit_code, int exit_status, bool will_restart) {
-  auto it = workers_.find(name);
-  if (it == workers_.end()) return;
+  std::shared_ptr<Worker> worker;
+  {
+    std::shared_lock lock(mu_);
+    auto it = workers_.find(name);
+    if (it == workers_.end()) return;
+    worker = it->second;
+    for (const auto& [slot, m] : worker->slots) {
+      if (m->placement && m->placement->worker == worker && m->state != ModelState::kUnloading) {
+        m->state = ModelState::kUnavailable;
+      }
+    }
+  }
   const std::string why = exit_code == CLD_EXITED ? "exit status " + std::to_string(exit_status)
                                                   : "signal " + std::to_string(exit_status);
-  for (const auto& model : it->second->models) models_.at(model)->state = ModelState::kUnavailable;
-  it->second->client->OnWorkerExit(why);
+  if (worker->client) worker->client->OnWorkerExit(why);
+  if (will_restart) ++worker_restarts_;
   if (!stopping_) {
     log_("worker " + name + " exited (" + why + ")" + (will_restart ? "; restarting" : ""));
   }
@@ -227,8 +369,15 @@ void ModelGrid::Watchdog() {
   std::map<std::string, uint64_t> silent_since;
   while (!stopping_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    for (auto& [name, worker] : workers_) {
-      if (!worker->client->up() || worker->client->HeartbeatAlive(options_.heartbeat_timeout_ms)) {
+    std::vector<std::shared_ptr<Worker>> workers;
+    {
+      std::shared_lock lock(mu_);
+      for (auto& [name, w] : workers_) workers.push_back(w);
+    }
+    for (auto& worker : workers) {
+      const std::string& name = worker->name;
+      if (!worker->client || !worker->client->up() ||
+          worker->client->HeartbeatAlive(options_.heartbeat_timeout_ms)) {
         silent_since.erase(name);
         continue;
       }
@@ -246,8 +395,16 @@ void ModelGrid::Watchdog() {
 
 void ModelGrid::Shutdown(uint32_t grace_ms) {
   if (stopping_.exchange(true)) return;
+  control_cv_.notify_all();
+  if (control_.joinable()) control_.join();
+  if (poller_.joinable()) poller_.join();
   // Queued dynamic batches go out (or fail) while their workers still exist.
-  for (auto& [name, m] : models_) m->batcher.reset();
+  std::vector<std::shared_ptr<Model>> models;
+  {
+    std::shared_lock lock(mu_);
+    for (auto& [name, m] : models_) models.push_back(m);
+  }
+  for (auto& m : models) m->batcher.reset();
   if (watchdog_.joinable()) watchdog_.join();
   if (processes_) {
     for (const auto& name : processes_->Names()) (void)processes_->Stop(name, grace_ms);
@@ -256,6 +413,7 @@ void ModelGrid::Shutdown(uint32_t grace_ms) {
 }
 
 bool ModelGrid::AllSettled(int* ready, int* total) const {
+  std::shared_lock lock(mu_);
   *ready = 0;
   *total = static_cast<int>(models_.size());
   bool settled = true;
@@ -268,24 +426,26 @@ bool ModelGrid::AllSettled(int* ready, int* total) const {
 }
 
 pid_t ModelGrid::WorkerPid(const std::string& model) const {
+  std::shared_lock lock(mu_);
   auto it = models_.find(model);
-  if (it == models_.end() || !processes_) return -1;
-  return processes_->Pid(it->second->worker);
+  if (it == models_.end() || !processes_ || !it->second->placement) return -1;
+  return processes_->Pid(it->second->placement->worker->name);
 }
 
 std::string ModelGrid::PlacementTable() const {
+  std::shared_lock lock(mu_);
   std::string out = "placement (" + options_.strategy + "):\n";
   for (const auto& [name, w] : workers_) {
-    out += "  " + w->device + "  worker " + name + (w->isolated ? " (own process)" : " (shared)") +
-           ":";
-    for (const auto& model : w->models) {
-      const Model& m = *models_.at(model);
-      out += " " + model + " [" + MiB(m.planned_bytes) +
-             (m.planned_from_measurement ? " measured]" : " estimated]");
+    out += "  " + devices_[static_cast<size_t>(w->device)].label + "  worker " + name +
+           (w->isolated ? " (own process)" : " (shared)") + ":";
+    for (const auto& [slot, m] : w->slots) {
+      out += " " + m->served.name + " [" + MiB(m->planned_bytes) +
+             (m->planned_from_measurement ? " measured]" : " estimated]");
     }
     out += "\n";
   }
-  for (const auto& u : unplaced_) out += "  not served: " + u + "\n";
+  for (const auto& [name, why] : unplaced_) out += "  not served: " + name + " (" + why + ")\n";
+  if (workers_.empty()) out += "  (no model loaded)\n";
   return out;
 }
 

@@ -3,24 +3,37 @@
 // own workers for `isolation: process`), restarts workers that die and reloads their
 // models, and implements server::InferenceService on top of them.
 //
+// Model control (Triton's modes): `none` loads every model at start; `explicit` loads
+// those named in ServeOptions::load_models and then what the repository API asks for;
+// `poll` loads every model and then follows the repository's folders as they change.
+// Run-time loads go through admission (serve/admission.h) against the live state; moves
+// load on the target, switch traffic, then unload the source, so no request fails.
+//
 // Thread-safe. Model lifecycle: kLoading -> kReady; a worker exit moves its models to
 // kUnavailable (requests in flight fail with 503 at once, new ones get 503) until the
-// restarted worker has reloaded them (kReady again).
+// restarted worker has reloaded them (kReady again); an unload passes kUnloading (new
+// requests get 503, those in flight finish) and then the model is gone (404).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backends/backend.h"
+#include "gpu/device_usage.h"
 #include "ipc/shm_segment.h"
 #include "plan/plan_types.h"
+#include "serve/admission.h"
 #include "serve/dynamic_batcher.h"
 #include "serve/footprint_store.h"
 #include "serve/model_repository.h"
@@ -30,17 +43,29 @@
 
 namespace modelgrid {
 
+enum class ModelControlMode { kNone, kExplicit, kPoll };
+Result<ModelControlMode> ParseModelControlMode(std::string_view name);
+const char* ModelControlModeName(ModelControlMode mode);
+
 struct ServeOptions {
   std::string repository;
-  std::string gpus = "cpu";  // "cpu", "auto" (NVML) or a spec such as 2xH100-80GB
+  // "cpu" (the host), "cpu:SPEC" (virtual devices of SPEC's sizes, run on the host: for
+  // tests and dry runs), "auto" (NVML) or a GPU spec such as 2xH100-80GB.
+  std::string gpus = "cpu";
   std::string strategy = "memory-optimized";
   std::string worker_executable;         // the modelgrid binary (runs `modelgrid worker`)
+  std::vector<std::string> worker_args;  // extra arguments for `modelgrid worker`
   std::string footprint_store_path;      // measured peaks; "" keeps them in memory
   uint32_t heartbeat_timeout_ms = 5000;  // a worker silent this long is killed
-  ipc::ShmOptions shm;                   // per worker segment
+  ModelControlMode model_control = ModelControlMode::kNone;
+  std::vector<std::string> load_models;  // explicit mode: loaded at start ("*" = all)
+  uint32_t poll_interval_ms = 15'000;    // poll mode: how often the repository is read
+  // After an unload, re-plan when Fragmentation() reaches this (0 disables).
+  double replan_fragmentation = 0;
+  ipc::ShmOptions shm;  // per worker segment
 };
 
-enum class ModelState { kLoading, kReady, kUnavailable, kFailed };
+enum class ModelState { kLoading, kReady, kUnavailable, kUnloading, kFailed };
 
 class ModelGrid : public server::InferenceService {
  public:
@@ -69,12 +94,25 @@ class ModelGrid : public server::InferenceService {
   Result<nlohmann::json> ModelStats(const std::string& model, const std::string& version) override;
   void Infer(server::InferRequest request,
              std::function<void(Result<server::InferResponse>)> done) override;
+  Result<std::string> Metrics() override;
+  Result<nlohmann::json> ServerStatus() override;
+  Result<nlohmann::json> RepositoryIndex(bool ready_only) override;
+  void LoadModel(const std::string& model, const nlohmann::json& request,
+                 JsonCallback done) override;
+  void UnloadModel(const std::string& model, const nlohmann::json& request,
+                   JsonCallback done) override;
+  void MoveModel(const std::string& model, const nlohmann::json& request,
+                 JsonCallback done) override;
+  void Replan(const nlohmann::json& request, JsonCallback done) override;
 
  private:
+  struct Worker;
   struct Stats {
     uint64_t success = 0, failure = 0, success_ns = 0, failure_ns = 0;
     uint64_t inferences = 0;  // samples (batch elements)
     uint64_t executions = 0;  // model executions (a dynamic batch is one)
+    uint64_t queue_ns = 0;    // time in the dynamic batcher's queue
+    uint64_t compute_ns = 0;  // worker round trips of successful executions
     uint64_t last_inference_ms = 0;
   };
   // One request on its way to a worker, alone or in a dynamic batch.
@@ -84,53 +122,132 @@ class ModelGrid : public server::InferenceService {
     uint64_t started_ns = 0;
     std::function<void(Result<server::InferResponse>)> done;
   };
+  // Where a model's instance runs. Requests hold the placement they were sent to, so a
+  // move can wait for exactly those.
+  struct Placement {
+    std::shared_ptr<Worker> worker;
+    uint32_t slot = 0;
+    std::atomic<int> in_flight{0};
+  };
   struct Model {
     ServedModel served;
     ModelInstanceConfig instance;
-    std::string worker;
-    uint32_t slot = 0;
-    uint64_t planned_bytes = 0;  // footprint the plan used
+    Isolation isolation = Isolation::kShared;
+    bool latency_sensitive = false;
+    uint64_t estimated_bytes = 0;  // the estimator's footprint (without a context)
+    uint64_t planned_bytes = 0;    // footprint the plan used
     bool planned_from_measurement = false;
-    std::atomic<ModelState> state{ModelState::kLoading};
-    std::atomic<uint64_t> measured_peak_bytes{0};
-    std::string failure;  // GUARDED_BY(stats_mu)
     std::string digest;
+    std::string signature;  // RepositorySignature() when read: poll mode's change test
+    std::atomic<ModelState> state{ModelState::kLoading};
+    // Requests accepted and not yet answered (queued, in flight): the model object lives
+    // at least until this is 0 after it left models_.
+    std::atomic<int> admitted{0};
+    std::atomic<uint64_t> measured_peak_bytes{0};
+    std::shared_ptr<Placement> placement;  // GUARDED_BY(mu_); null until placed
     std::mutex stats_mu;
-    Stats stats;  // GUARDED_BY(stats_mu)
+    std::string failure;  // GUARDED_BY(stats_mu)
+    Stats stats;          // GUARDED_BY(stats_mu)
     // Set when the config asks for dynamic_batching (and the model batches).
     std::unique_ptr<DynamicBatcher<PendingInfer>> batcher;
   };
+  struct Device {
+    int index = 0;
+    std::string label;        // "cpu", "cpu0", "gpu0": names workers and metrics
+    std::string runtime;      // "cpu" or "cuda:N": what workers run on
+    std::string name;         // catalog or NVML name ("cpu" for the host)
+    uint64_t capacity_bytes = 0;
+    uint64_t context_bytes = 0;  // per worker process (0 on the host)
+    bool host = true;
+    bool nvml = false;  // a real GPU: NVML measures its free memory
+  };
   struct Worker {
     std::string name;
-    std::string device;    // "cpu" or "cuda:N"
-    std::string gpu_name;  // catalog or NVML name, for footprint keys
+    int device = 0;  // Device::index
     bool isolated = false;
     std::unique_ptr<WorkerClient> client;
-    std::vector<std::string> models;
+    std::map<uint32_t, std::shared_ptr<Model>> slots;  // GUARDED_BY(mu_)
+    uint32_t next_slot = 0;                            // GUARDED_BY(mu_)
+    std::atomic<bool> loaded_once{false};
   };
+  using LoadCallback = std::function<void(Result<uint64_t> peak_bytes)>;
 
   ModelGrid(ServeOptions options, Logger log)
       : options_(std::move(options)), log_(std::move(log)) {}
-  Status Place();
-  Status StartWorkers();
-  void LoadModels(const std::string& worker);
+  // Start-up: devices, the initial model set, the initial plan.
+  Status ResolveDevices();
+  Result<std::shared_ptr<Model>> ReadModel(const std::string& name);
+  Status PlaceInitial(const std::vector<std::string>& names);
+  std::shared_ptr<Worker> NewWorker(int device, bool isolated, const std::string& first_model);
+  Status StartWorker(const std::shared_ptr<Worker>& worker);
+  void StopWorker(const std::shared_ptr<Worker>& worker, uint32_t grace_ms);
+  // Loads `model` into `worker`'s `slot`; `done` gets the warm-up peak (and the footprint
+  // store is updated), or the error.
+  void LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
+                const std::shared_ptr<Model>& model, LoadCallback done);
+  void OnWorkerStarted(const std::string& worker);
   void OnExit(const std::string& worker, int exit_code, int exit_status, bool will_restart);
   void Watchdog();
-  Result<Model*> Find(const std::string& model, const std::string& version) const;
+  void AttachBatcher(const std::shared_ptr<Model>& m);
+  Result<std::shared_ptr<Model>> Find(const std::string& model, const std::string& version) const;
   // Sends a group of requests as one execution (concatenated along dimension 0 when there
   // are several) and completes each with its slice of the outputs.
   void Execute(Model* m, std::vector<PendingInfer> group);
+  // Answers every request of an executed group from the worker's reply.
+  void RespondGroup(Model* m, std::vector<PendingInfer>& group, int64_t total, Result<Reply> reply);
+  // Answers one request; the last thing it does is release the request's hold on `m`.
   void Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs);
+
+  // Model control; each runs on the control thread, one at a time.
+  void Control(std::function<void()> task);
+  void ControlLoop();
+  std::vector<DeviceState> DeviceStates() const;
+  Result<nlohmann::json> DoLoad(const std::string& name);
+  Result<nlohmann::json> DoUnload(const std::string& name);
+  Result<nlohmann::json> DoMove(const std::string& name, std::optional<int> device,
+                                std::optional<Isolation> isolation);
+  Result<nlohmann::json> DoReplan(Strategy strategy, bool dry_run);
+  // Places `m` (admitted on `device`) in a new or the device's shared worker and loads it;
+  // blocks until loaded. On success the new placement is returned but not yet routed.
+  Result<std::shared_ptr<Placement>> LoadPlaced(const std::shared_ptr<Model>& m,
+                                                const Admission& admission);
+  // Waits for the placement's requests, unloads its slot and stops its worker when it has
+  // no slot left. Returns the bytes that went back (measured), when known.
+  std::optional<uint64_t> Release(const std::shared_ptr<Placement>& placement);
+  // Poll mode: queues SyncRepository() on the control thread every poll interval.
+  void PollRepository();
+  // Loads new and changed models, unloads removed ones (control thread only).
+  void SyncRepository();
+  // Measured free memory of a device now (NVML on a GPU, available memory on the host).
+  std::optional<uint64_t> MeasuredFreeBytes(int device) const;
+  // Measured memory of a worker process (RSS on the host, NVML on a GPU), when known.
+  std::optional<uint64_t> WorkerMemoryBytes(const Worker& worker) const;
 
   const ServeOptions options_;
   const Logger log_;
+  uint64_t started_ms_ = 0;  // set by Start
   std::unique_ptr<FootprintStore> store_;
-  std::map<std::string, std::unique_ptr<Model>> models_;    // fixed after Start
-  std::map<std::string, std::unique_ptr<Worker>> workers_;  // fixed after Start
-  std::vector<std::string> unplaced_;
+  Strategy strategy_ = Strategy::kMemoryOptimized;
+  std::vector<Device> devices_;  // fixed after Start
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<Model>> models_;    // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<Worker>> workers_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::string> unplaced_;             // GUARDED_BY(mu_); name -> why
   std::unique_ptr<ProcessManager> processes_;
   std::atomic<bool> stopping_{false};
   std::thread watchdog_;
+  // The control thread and its queue.
+  std::mutex control_mu_;
+  std::condition_variable control_cv_;
+  std::deque<std::function<void()>> control_queue_;  // GUARDED_BY(control_mu_)
+  bool control_stopped_ = false;                     // GUARDED_BY(control_mu_)
+  bool sync_queued_ = false;                         // GUARDED_BY(control_mu_)
+  std::map<std::string, std::string> failed_signature_;  // control thread only
+  std::thread control_;
+  std::thread poller_;
+  std::atomic<uint64_t> worker_restarts_{0};
+  std::mutex observe_mu_;
+  CpuUtilization cpu_;  // GUARDED_BY(observe_mu_)
 };
 
 }  // namespace modelgrid

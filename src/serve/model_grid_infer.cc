@@ -54,19 +54,21 @@ uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_
 
 }  // namespace
 
-Result<ModelGrid::Model*> ModelGrid::Find(const std::string& model,
-                                          const std::string& version) const {
+Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::Find(const std::string& model,
+                                                          const std::string& version) const {
+  std::shared_lock lock(mu_);
   auto it = models_.find(model);
   if (it == models_.end()) return NotFound("unknown model '" + model + "'");
   if (!version.empty() && version != std::to_string(it->second->served.version)) {
     return NotFound("model '" + model + "' has no version '" + version + "' (serving " +
                     std::to_string(it->second->served.version) + ")");
   }
-  return it->second.get();
+  return it->second;
 }
 
 bool ModelGrid::Ready() {
   if (stopping_) return false;
+  std::shared_lock lock(mu_);
   for (const auto& [name, m] : models_) {
     if (m->state != ModelState::kReady) return false;
   }
@@ -76,11 +78,12 @@ bool ModelGrid::Ready() {
 Result<json> ModelGrid::ServerMetadata() {
   return json{{"name", "modelgrid"},
               {"version", MODELGRID_VERSION},
-              {"extensions", {"binary_tensor_data", "statistics"}}};
+              {"extensions", {"binary_tensor_data", "statistics", "model_repository",
+                              "model_repository(unload_dependents)", "modelgrid"}}};
 }
 
 Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::string& version) {
-  MG_ASSIGN_OR_RETURN(Model * m, Find(model, version));
+  MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
   return json{{"name", m->served.name},
               {"versions", {std::to_string(m->served.version)}},
               {"platform", "pytorch_libtorch"},
@@ -89,20 +92,21 @@ Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::strin
 }
 
 Result<bool> ModelGrid::ModelReady(const std::string& model, const std::string& version) {
-  MG_ASSIGN_OR_RETURN(Model * m, Find(model, version));
+  MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
   return m->state == ModelState::kReady && !stopping_;
 }
 
 Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& version) {
-  std::vector<Model*> selected;
+  std::vector<std::shared_ptr<Model>> selected;
   if (model.empty()) {
-    for (auto& [name, m] : models_) selected.push_back(m.get());
+    std::shared_lock lock(mu_);
+    for (auto& [name, m] : models_) selected.push_back(m);
   } else {
-    MG_ASSIGN_OR_RETURN(Model * m, Find(model, version));
+    MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
     selected.push_back(m);
   }
   json stats = json::array();
-  for (Model* m : selected) {
+  for (const auto& m : selected) {
     Stats s;
     std::string failure;
     {
@@ -110,7 +114,14 @@ Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& 
       s = m->stats;
       failure = m->failure;
     }
-    const Worker& w = *workers_.at(m->worker);
+    std::string worker, device = "cpu";
+    {
+      std::shared_lock lock(mu_);
+      if (m->placement) {
+        worker = m->placement->worker->name;
+        device = devices_[static_cast<size_t>(m->placement->worker->device)].runtime;
+      }
+    }
     json entry = {{"name", m->served.name},
                   {"version", std::to_string(m->served.version)},
                   {"last_inference", s.last_inference_ms},
@@ -119,22 +130,23 @@ Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& 
                   {"inference_stats",
                    {{"success", {{"count", s.success}, {"ns", s.success_ns}}},
                     {"fail", {{"count", s.failure}, {"ns", s.failure_ns}}},
-                    {"queue", {{"count", 0}, {"ns", 0}}},
+                    {"queue", {{"count", s.success + s.failure}, {"ns", s.queue_ns}}},
                     {"compute_input", {{"count", 0}, {"ns", 0}}},
-                    {"compute_infer", {{"count", s.executions}, {"ns", s.success_ns}}},
+                    {"compute_infer", {{"count", s.executions}, {"ns", s.compute_ns}}},
                     {"compute_output", {{"count", 0}, {"ns", 0}}}}},
                   {"batch_stats", json::array()},
                   {"memory_usage",
-                   {{{"type", w.device == "cpu" ? "CPU" : "GPU"},
+                   {{{"type", device == "cpu" ? "CPU" : "GPU"},
                      {"id", 0},
                      {"byte_size", m->measured_peak_bytes.load()}}}},
                   {"modelgrid",
-                   {{"worker", m->worker},
-                    {"device", w.device},
+                   {{"worker", worker},
+                    {"device", device},
                     {"planned_bytes", m->planned_bytes},
                     {"planned_from", m->planned_from_measurement ? "measurement" : "estimate"},
                     {"measured_peak_bytes", m->measured_peak_bytes.load()},
                     {"state", m->state == ModelState::kReady ? "ready" : "not ready"},
+                    {"estimated_bytes", m->estimated_bytes},
                     {"last_error", failure}}}};
     stats.push_back(std::move(entry));
   }
@@ -145,34 +157,43 @@ void ModelGrid::Infer(server::InferRequest request,
                       std::function<void(Result<server::InferResponse>)> done) {
   auto found = Find(request.model, request.version);
   if (!found.ok()) return done(found.status());
-  Model* m = *found;
+  Model* m = found->get();
+  // Counted before the state check, so an unload that sees 0 after setting kUnloading
+  // knows no request can still reach the model.
+  ++m->admitted;
+  auto reject = [&](Status st) {
+    --m->admitted;
+    done(std::move(st));
+  };
   if (m->state != ModelState::kReady || stopping_) {
-    return done(Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not ready"));
+    return reject(Status(StatusCode::kUnavailable,
+                         "model '" + m->served.name + "' is " +
+                             (m->state == ModelState::kUnloading ? "unloading" : "not ready")));
   }
   for (const auto& t : request.inputs) {
     auto dtype = ParseTensorDType(t.datatype);
-    if (!dtype.ok()) return done(dtype.status().WithContext("input '" + t.name + "'"));
+    if (!dtype.ok()) return reject(dtype.status().WithContext("input '" + t.name + "'"));
   }
   int64_t batch = 1;
   if (m->instance.max_batch_size > 0) {
     if (request.inputs.empty() || request.inputs[0].shape.empty()) {
-      return done(InvalidArgument("model '" + m->served.name +
+      return reject(InvalidArgument("model '" + m->served.name +
                                   "' batches along dimension 0: inputs need a batch dimension"));
     }
     batch = request.inputs[0].shape[0];
     for (const auto& t : request.inputs) {
       if (t.shape.empty() || t.shape[0] != batch) {
-        return done(InvalidArgument("input '" + t.name + "' has batch " +
+        return reject(InvalidArgument("input '" + t.name + "' has batch " +
                                     (t.shape.empty() ? "none" : std::to_string(t.shape[0])) +
                                     ", input '" + request.inputs[0].name + "' has " +
                                     std::to_string(batch)));
       }
     }
     if (batch < 1) {
-      return done(InvalidArgument("model '" + m->served.name + "' needs a batch of at least 1"));
+      return reject(InvalidArgument("model '" + m->served.name + "' needs a batch of at least 1"));
     }
     if (batch > m->instance.max_batch_size) {
-      return done(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
+      return reject(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
                                   std::to_string(m->instance.max_batch_size) + " of model '" +
                                   m->served.name + "'"));
     }
@@ -210,6 +231,7 @@ bool Batchable(const std::vector<server::InferRequest*>& requests) {
 }  // namespace
 
 void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
+  const uint64_t dispatched_ns = NowNs();
   std::vector<server::InferRequest*> requests;
   for (auto& p : group) requests.push_back(&p.request);
   if (group.size() > 1 && !Batchable(requests)) {
@@ -241,55 +263,81 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
     inputs.push_back(std::move(t));
   }
   const uint64_t response_bytes = ResponseBytes(m->instance, total, input_bytes);
+  {
+    std::lock_guard<std::mutex> lock(m->stats_mu);
+    for (const auto& p : group) m->stats.queue_ns += dispatched_ns - p.started_ns;
+  }
+  // The placement requests go to now; a move switches it and waits for these to finish.
+  std::shared_ptr<Placement> placement;
+  {
+    std::shared_lock lock(mu_);
+    placement = m->placement;
+  }
+  if (!placement || !placement->worker->client) {
+    for (auto& p : group) {
+      Complete(m, p, Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not placed"));
+    }
+    return;
+  }
+  Placement* where = placement.get();
+  ++where->in_flight;
   auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
-  workers_.at(m->worker)->client->Call(
-      static_cast<uint8_t>(ipc::Op::kInfer), m->slot, inputs, response_bytes,
-      [this, m, shared, total](Result<Reply> reply) {
+  // The callback runs on the worker client's thread: it holds neither the placement nor the
+  // worker (Release keeps both until in_flight is 0).
+  placement->worker->client->Call(
+      static_cast<uint8_t>(ipc::Op::kInfer), placement->slot, inputs, response_bytes,
+      [this, m, where, shared, total, dispatched_ns](Result<Reply> reply) {
         {
           std::lock_guard<std::mutex> lock(m->stats_mu);
           m->stats.executions += reply.ok();
+          if (reply.ok()) m->stats.compute_ns += NowNs() - dispatched_ns;
         }
-        std::vector<PendingInfer>& group = *shared;
-        if (!reply.ok()) {
-          for (auto& p : group) Complete(m, p, reply.status());
-          return;
-        }
-        // Outputs as KServe tensors, then each request's slice along dimension 0.
-        std::vector<server::Tensor> outputs;
-        for (auto& out : reply->outputs) {
-          auto dtype = TensorDTypeFromWire(out.wire_dtype);
-          if (!dtype.ok()) {
-            for (auto& p : group) Complete(m, p, dtype.status());
-            return;
-          }
-          outputs.push_back(
-              {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
-        }
-        if (group.size() == 1) return Complete(m, group[0], std::move(outputs));
-        int64_t offset = 0;
-        for (auto& p : group) {
-          std::vector<server::Tensor> mine;
-          Status st;
-          for (const auto& o : outputs) {
-            if (o.shape.empty() || o.shape[0] != total || o.data.size() % total != 0) {
-              st = Internal("output '" + o.name + "' is not batched along dimension 0");
-              break;
-            }
-            const size_t per_sample = o.data.size() / static_cast<size_t>(total);
-            server::Tensor t{o.name, o.datatype, o.shape,
-                             o.data.substr(static_cast<size_t>(offset) * per_sample,
-                                           static_cast<size_t>(p.batch) * per_sample)};
-            t.shape[0] = p.batch;
-            mine.push_back(std::move(t));
-          }
-          offset += p.batch;
-          if (st.ok()) {
-            Complete(m, p, std::move(mine));
-          } else {
-            Complete(m, p, st);
-          }
-        }
+        RespondGroup(m, *shared, total, std::move(reply));
+        --where->in_flight;
       });
+}
+
+void ModelGrid::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64_t total,
+                             Result<Reply> reply) {
+  if (!reply.ok()) {
+    for (auto& p : group) Complete(m, p, reply.status());
+    return;
+  }
+  // Outputs as KServe tensors, then each request's slice along dimension 0.
+  std::vector<server::Tensor> outputs;
+  for (auto& out : reply->outputs) {
+    auto dtype = TensorDTypeFromWire(out.wire_dtype);
+    if (!dtype.ok()) {
+      for (auto& p : group) Complete(m, p, dtype.status());
+      return;
+    }
+    outputs.push_back(
+        {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
+  }
+  if (group.size() == 1) return Complete(m, group[0], std::move(outputs));
+  int64_t offset = 0;
+  for (auto& p : group) {
+    std::vector<server::Tensor> mine;
+    Status st;
+    for (const auto& o : outputs) {
+      if (o.shape.empty() || o.shape[0] != total || o.data.size() % total != 0) {
+        st = Internal("output '" + o.name + "' is not batched along dimension 0");
+        break;
+      }
+      const size_t per_sample = o.data.size() / static_cast<size_t>(total);
+      server::Tensor t{o.name, o.datatype, o.shape,
+                       o.data.substr(static_cast<size_t>(offset) * per_sample,
+                                     static_cast<size_t>(p.batch) * per_sample)};
+      t.shape[0] = p.batch;
+      mine.push_back(std::move(t));
+    }
+    offset += p.batch;
+    if (st.ok()) {
+      Complete(m, p, std::move(mine));
+    } else {
+      Complete(m, p, st);
+    }
+  }
 }
 
 void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs) {
@@ -327,6 +375,7 @@ void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::T
     m->stats.last_inference_ms = WallMs();
   }
   p.done(std::move(response));
+  --m->admitted;  // last: the model may go away once this reaches 0
 }
 
 }  // namespace modelgrid

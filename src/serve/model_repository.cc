@@ -55,17 +55,40 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   return m;
 }
 
-Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo) {
+Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo) {
   std::error_code ec;
   if (!fs::is_directory(repo, ec)) return NotFound("model repository " + repo + " is not a folder");
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(repo, ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "config.pbtxt", ec)) {
-      names.push_back(entry.path().filename().string());
+    const std::string name = entry.path().filename().string();
+    std::error_code e2;
+    if (IsValidModelName(name) && entry.is_directory(e2) &&
+        fs::exists(entry.path() / "config.pbtxt", e2)) {
+      names.push_back(name);
     }
   }
-  if (names.empty()) return NotFound("model repository " + repo + " has no <model>/config.pbtxt");
+  if (ec) return NotFound("cannot list model repository " + repo + ": " + ec.message());
   std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string RepositorySignature(const std::string& repo, const std::string& name,
+                                int64_t version) {
+  const fs::path dir = fs::path(repo) / name;
+  std::string out = std::to_string(version);
+  for (const fs::path& p : {dir / "config.pbtxt", dir / std::to_string(version) / "model.pt"}) {
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    const auto time = fs::last_write_time(p, ec);
+    out += ec ? "|-" : "|" + std::to_string(size) + "@" +
+                           std::to_string(time.time_since_epoch().count());
+  }
+  return out;
+}
+
+Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo) {
+  MG_ASSIGN_OR_RETURN(std::vector<std::string> names, ListRepositoryModels(repo));
+  if (names.empty()) return NotFound("model repository " + repo + " has no <model>/config.pbtxt");
   std::vector<ServedModel> models;
   for (const auto& name : names) {
     MG_ASSIGN_OR_RETURN(ServedModel m, ReadServedModel(repo, name));

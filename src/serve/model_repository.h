@@ -29,6 +29,15 @@ bool IsValidModelName(const std::string& name);
 // kNotFound when `repo` has no model folder at all.
 Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo);
 
+// The names of REPO's model folders (those with a config.pbtxt), sorted; folders whose
+// name is not a valid model name are skipped.
+Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo);
+
+// A cheap fingerprint of what serving `name` at `version` reads (version, and the size and
+// modification time of config.pbtxt and the model file): it changes when they change.
+std::string RepositorySignature(const std::string& repo, const std::string& name,
+                                int64_t version);
+
 // Reads one model folder (for loads at run time).
 Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name);
 

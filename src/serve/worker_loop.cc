@@ -1,5 +1,6 @@
 #include "serve/worker_loop.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -47,6 +48,7 @@ class Worker {
         if (instances_.erase(request.model_slot) == 0) {
           status = NotFound("no model in slot " + std::to_string(request.model_slot));
         }
+        ::malloc_trim(0);  // hand the freed weights back to the system now
         break;
       case Op::kInfer:
         status = Infer(request, reply);
