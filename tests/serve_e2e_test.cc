@@ -35,6 +35,7 @@
 
 #include "support/fixtures.h"
 #include "support/http_client.h"
+#include "support/serve_process.h"
 
 namespace modelgrid {
 namespace {
@@ -54,58 +55,11 @@ constexpr milliseconds kRequestTimeout{10'000};
 // ---------------------------------------------------------------------------------------
 // Processes
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::Proc;
+using testing::WorkerAlive;
+using testing::WorkersOf;
 
-struct Proc {
-  pid_t pid = 0;
-  std::string cmdline;  // arguments joined with spaces
-};
-
-// Live (non-zombie) processes whose parent is `parent`, from /proc.
-std::vector<Proc> ChildrenOf(pid_t parent) {
-  std::vector<Proc> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = ReadFile("/proc/" + name + "/stat");
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream fields(stat.substr(paren + 1));
-    std::string state;
-    long ppid = 0;
-    fields >> state >> ppid;
-    if (ppid != parent || state == "Z") continue;
-    std::string cmdline = ReadFile("/proc/" + name + "/cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    out.push_back({static_cast<pid_t>(std::stol(name)), cmdline});
-  }
-  return out;
-}
-
-std::vector<Proc> WorkersOf(pid_t server) {
-  std::vector<Proc> workers;
-  for (auto& p : ChildrenOf(server)) {
-    if (p.cmdline.find("--shm-fd") != std::string::npos) workers.push_back(std::move(p));
-  }
-  return workers;
-}
-
-// Whether `pid` is still a live worker process (not gone, not a zombie).
-bool WorkerAlive(pid_t pid) {
-  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos || stat.size() < paren + 3 || stat[paren + 2] == 'Z') {
-    return false;
-  }
-  return ReadFile("/proc/" + std::to_string(pid) + "/cmdline").find("--shm-fd") !=
-         std::string::npos;
-}
+std::string ReadFile(const std::string& path) { return testing::ReadWholeFile(path); }
 
 // ---------------------------------------------------------------------------------------
 // Tensors, references and request bodies
@@ -435,7 +389,7 @@ class ServeE2E : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (server_pid_ > 0) {
+    if (server_.pid() > 0) {
       // The last test normally stops the server; this covers filtered runs and failures.
       StopServer(/*signal=*/SIGTERM);
     }
@@ -446,131 +400,30 @@ class ServeE2E : public ::testing::Test {
     } else if (!dir_.empty()) {
       fs::remove_all(dir_);
     }
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
-    stdout_fd_ = -1;
   }
 
   void SetUp() override {
     MG_REQUIRE_FIXTURE(repo, "repo");
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    ASSERT_GT(server_pid_, 0) << "the server was stopped by an earlier test";
+    ASSERT_GT(server_.pid(), 0) << "the server was stopped by an earlier test";
   }
 
-  // Starts the server and reads its stdout until the serving line; "" or why it failed.
   static std::string StartServer() {
     const std::string footprints = (dir_ / "footprints.json").string();
-    std::vector<std::string> args = {kBinary, "serve",        repo_,      "--port",
-                                     "0",     "--footprints", footprints, "--heartbeat-timeout-ms",
-                                     "2000"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
-    const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log_fd < 0) return "cannot create " + log_path_;
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return "fork failed";
-    if (pid == 0) {
-      // The child: only async-signal-safe calls until exec.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test binary
-      if (::getppid() != parent) ::_exit(126);
-      ::dup2(out[1], STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    ::close(log_fd);
-    server_pid_ = pid;
-    stdout_fd_ = out[0];
-
-    const auto deadline = Clock::now() + seconds(120);
-    std::string text;
-    const std::string marker = "serving KServe v2 on http://127.0.0.1:";
-    while (true) {
-      if (size_t at = text.find(marker); at != std::string::npos) {
-        const size_t eol = text.find('\n', at);
-        if (eol != std::string::npos) {
-          port_ = static_cast<uint16_t>(std::stoi(text.substr(at + marker.size())));
-          placement_ = text.substr(0, at);
-          return port_ > 0 ? "" : "bad serving line: " + text.substr(at, eol - at);
-        }
-      }
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) {
-        StopServer(SIGKILL);
-        return "no serving line within 120 s; stdout so far:\n" + text;
-      }
-      pollfd p{stdout_fd_, POLLIN, 0};
-      const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
-      if (ready < 0 && errno != EINTR) return "poll failed";
-      if (ready <= 0) continue;
-      char buf[4096];
-      const ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
-      if (n > 0) {
-        text.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      int status = 0;
-      ::waitpid(server_pid_, &status, 0);
-      server_pid_ = 0;
-      return "the server exited before serving (status " + std::to_string(status) + "); stdout:\n" +
-             text + "\nstderr:\n" + ReadFile(log_path_);
-    }
+    return server_.Start(
+        kBinary,
+        {repo_, "--port", "0", "--footprints", footprints, "--heartbeat-timeout-ms", "2000"},
+        log_path_);
   }
 
-  // Sends `signal`, waits (bounded) for the exit, and checks a clean exit with no worker
-  // left behind. Safe to call once the server is gone (does nothing).
-  static void StopServer(int signal) {
-    if (server_pid_ <= 0) return;
-    const std::vector<Proc> workers = WorkersOf(server_pid_);
-    ::kill(server_pid_, signal);
-    WaitForExit(signal, workers);
-  }
-
-  // Waits for the server to exit after `signal` was sent; `workers` are its workers from
-  // before the signal, none of which may outlive it.
-  static void WaitForExit(int signal, const std::vector<Proc>& workers) {
-    if (server_pid_ <= 0) return;
-    int status = 0;
-    pid_t done = 0;
-    const auto deadline = Clock::now() + seconds(60);
-    while ((done = ::waitpid(server_pid_, &status, WNOHANG)) == 0 && Clock::now() < deadline) {
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    if (done == 0) {
-      ADD_FAILURE() << "the server did not exit within 60 s of signal " << signal;
-      ::kill(server_pid_, SIGKILL);
-      ::waitpid(server_pid_, &status, 0);
-    } else if (signal != SIGKILL) {
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-          << "server exit status " << status << " (exited " << WIFEXITED(status) << ", code "
-          << WEXITSTATUS(status) << ", signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0)
-          << ")";
-    }
-    server_pid_ = 0;
-    // Workers are reaped by the server before it exits; give an orphan a moment anyway
-    // so that a late exit is not misreported.
-    for (const auto& w : workers) {
-      const auto until = Clock::now() + seconds(2);
-      while (WorkerAlive(w.pid) && Clock::now() < until) {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      EXPECT_FALSE(WorkerAlive(w.pid))
-          << "worker " << w.pid << " (" << w.cmdline << ") outlived the server";
-      if (WorkerAlive(w.pid)) ::kill(w.pid, SIGKILL);
-    }
-  }
+  static void StopServer(int signal) { server_.Stop(signal); }
 
   static std::string InferPath(const std::string& model) {
     return "/v2/models/" + model + "/infer";
   }
 
   static pid_t SharedWorkerPid() {
-    for (const auto& w : WorkersOf(server_pid_)) {
+    for (const auto& w : WorkersOf(server_.pid())) {
       if (w.cmdline.find("cpu-shared") != std::string::npos) return w.pid;
     }
     return 0;
@@ -597,20 +450,17 @@ class ServeE2E : public ::testing::Test {
   static inline fs::path dir_;
   static inline std::string log_path_;
   static inline std::string setup_error_;
-  static inline std::string placement_;
-  static inline pid_t server_pid_ = 0;
-  static inline int stdout_fd_ = -1;
-  static inline uint16_t port_ = 0;
+  static inline testing::ServeProcess server_;
 };
 
 // ---------------------------------------------------------------------------------------
 // 1. Health, server and model metadata, readiness, statistics
 
 TEST_F(ServeE2E, HealthMetadataAndReadiness) {
-  EXPECT_NE(placement_.find("cpu-shared"), std::string::npos) << placement_;
-  EXPECT_NE(placement_.find("cpu-tiny_cnn"), std::string::npos) << placement_;
+  EXPECT_NE(server_.placement().find("cpu-shared"), std::string::npos) << server_.placement();
+  EXPECT_NE(server_.placement().find("cpu-tiny_cnn"), std::string::npos) << server_.placement();
 
-  HttpClient c(port_, kRequestTimeout);
+  HttpClient c(server_.port(), kRequestTimeout);
   auto live = c.Get("/v2/health/live");
   ASSERT_EQ(live.status, 200) << live.error << live.body;
   EXPECT_EQ(json::parse(live.body), json({{"live", true}}));
@@ -693,7 +543,7 @@ TEST_F(ServeE2E, JsonOutputsMatchPythonReference) {
   const auto models = ReferenceModels();
   ASSERT_FALSE(models.empty()) << "no reference under " << testing::FixturesDir()
                                << "/serve/reference names a model of the repository";
-  HttpClient c(port_, kRequestTimeout);
+  HttpClient c(server_.port(), kRequestTimeout);
   for (const auto& model : models) {
     SCOPED_TRACE(model);
     const Reference ref = ReferenceFor(model);
@@ -708,7 +558,7 @@ TEST_F(ServeE2E, JsonOutputsMatchPythonReference) {
 }
 
 TEST_F(ServeE2E, BinaryTensorExtensionMatchesPythonReference) {
-  HttpClient c(port_, kRequestTimeout);
+  HttpClient c(server_.port(), kRequestTimeout);
   for (const char* model : {"tiny_cnn", "two_in_two_out", "add_one"}) {
     SCOPED_TRACE(model);
     MG_REQUIRE_FIXTURE(path, std::string("serve/reference/") + model + ".json");
@@ -836,7 +686,7 @@ TEST_F(ServeE2E, BadRequestsGetErrorsAndServerKeepsServing) {
       {"unknown route", "GET", "/v2/nothing/here", "", {}, 404},
       {"GET on infer", "GET", add_one, "", {}, 405},
   };
-  HttpClient c(port_, kRequestTimeout);
+  HttpClient c(server_.port(), kRequestTimeout);
   for (const auto& k : cases) {
     SCOPED_TRACE(k.why);
     auto r = c.Request(k.method, k.path, k.body, k.headers);
@@ -847,7 +697,7 @@ TEST_F(ServeE2E, BadRequestsGetErrorsAndServerKeepsServing) {
     // Still serving, on the same connection when it was kept alive and on a new one.
     auto [good, want] = AddOneCase(3);
     EXPECT_TRUE(OutputsMatch(c.Post(add_one, good), want, 0, 0));
-    HttpClient fresh(port_, kRequestTimeout);
+    HttpClient fresh(server_.port(), kRequestTimeout);
     EXPECT_EQ(fresh.Get("/v2/health/ready").status, 200);
   }
   // The bad inputs did not take a model down.
@@ -872,7 +722,7 @@ TEST_F(ServeE2E, ManyClientsOnManyModels) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      HttpClient c(port_, kRequestTimeout);
+      HttpClient c(server_.port(), kRequestTimeout);
       for (int i = 0; i < kRequests; ++i) {
         const int which = (t + i) % 4;
         std::string model, body;
@@ -930,7 +780,7 @@ TEST_F(ServeE2E, DynamicBatchIsolatesOddRequests) {
        {{{"name", "INPUT__0"}, {"datatype", "INT64"}, {"shape", {0, 4}}, {"data", json::array()}},
         {{"name", "INPUT__1"}, {"datatype", "FP32"}, {"shape", {0, 4}}, {"data", json::array()}}}}};
   {
-    HttpClient c(port_, kRequestTimeout);
+    HttpClient c(server_.port(), kRequestTimeout);
     auto r = c.Post(path, mismatched.dump());
     EXPECT_EQ(r.status, 400) << r.body;
   }
@@ -941,7 +791,7 @@ TEST_F(ServeE2E, DynamicBatchIsolatesOddRequests) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kGoodThreads + kOddThreads; ++t) {
     threads.emplace_back([&, t] {
-      HttpClient c(port_, kRequestTimeout);
+      HttpClient c(server_.port(), kRequestTimeout);
       for (int i = 0; i < kRequests; ++i) {
         std::string failure;
         if (t < kGoodThreads) {
@@ -997,7 +847,7 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      HttpClient c(port_, kRequestTimeout);
+      HttpClient c(server_.port(), kRequestTimeout);
       for (int i = 0; !stop.load(); ++i) {
         auto [body, want] = AddOneCase(t * 1000 + i);
         auto r = c.Post(InferPath("add_one"), body);
@@ -1021,7 +871,7 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
   }
   // tiny_cnn has its own worker: the crash must not touch it.
   threads.emplace_back([&] {
-    HttpClient c(port_, kRequestTimeout);
+    HttpClient c(server_.port(), kRequestTimeout);
     for (int i = 0; !stop.load(); ++i) {
       const int64_t s = i % cnn.inputs[0].shape[0];
       auto r = c.Post(InferPath("tiny_cnn"), JsonInferBody({Sample(cnn.inputs[0], s)}));
@@ -1041,7 +891,7 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
   // add_one answers 200 again within 30 s, from a new shared worker.
   bool recovered = false;
   {
-    HttpClient probe(port_, kRequestTimeout);
+    HttpClient probe(server_.port(), kRequestTimeout);
     const auto deadline = Clock::now() + seconds(30);
     while (Clock::now() < deadline) {
       auto [body, want] = AddOneCase(7);
@@ -1086,7 +936,7 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
             << "; tiny_cnn 200s: " << cnn_statuses[200] << "\n";
 
   // The statistics count what happened.
-  HttpClient c(port_, kRequestTimeout);
+  HttpClient c(server_.port(), kRequestTimeout);
   auto r = c.Get("/v2/models/add_one/stats");
   ASSERT_EQ(r.status, 200) << r.body;
   const json stats = json::parse(r.body);
@@ -1130,7 +980,7 @@ TEST_F(ServeE2E, ZzSigtermFinishesRequestsInFlight) {
   std::vector<std::thread> threads;
   std::atomic<int> answered{0};
   for (int i = 0; i < kClients; ++i) {
-    clients.push_back(std::make_unique<HttpClient>(port_, milliseconds(60'000)));
+    clients.push_back(std::make_unique<HttpClient>(server_.port(), milliseconds(60'000)));
     threads.emplace_back([&, i] {
       HttpClient& c = *clients[i];
       const std::string error = c.Send("POST", InferPath("resnet18"), body.body, body.headers());
@@ -1142,13 +992,13 @@ TEST_F(ServeE2E, ZzSigtermFinishesRequestsInFlight) {
       answered.fetch_add(1);
     });
   }
-  const std::vector<Proc> workers = WorkersOf(server_pid_);
+  const std::vector<Proc> workers = WorkersOf(server_.pid());
   EXPECT_EQ(workers.size(), 2u);
   const auto deadline = Clock::now() + seconds(60);  // hang guard
   while (answered.load() == 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(1));
   }
-  ASSERT_EQ(::kill(server_pid_, SIGTERM), 0);
+  ASSERT_EQ(::kill(server_.pid(), SIGTERM), 0);
   for (auto& th : threads) th.join();
   int closed_after_stop = 0;  // replies sent once stopping began carry Connection: close
   for (int i = 0; i < kClients; ++i) {
@@ -1169,10 +1019,10 @@ TEST_F(ServeE2E, ZzSigtermFinishesRequestsInFlight) {
   std::cerr << "[          ] " << closed_after_stop << " of " << kClients
             << " resnet18 requests were in flight at SIGTERM and still completed\n";
   // Exits 0 with no worker left.
-  WaitForExit(SIGTERM, workers);
-  EXPECT_EQ(server_pid_, 0);
+  server_.WaitForExit(SIGTERM, workers);
+  EXPECT_EQ(server_.pid(), 0);
   // The port is closed.
-  HttpClient after(port_, milliseconds(2000));
+  HttpClient after(server_.port(), milliseconds(2000));
   EXPECT_EQ(after.Get("/v2/health/live").status, 0);
 }
 

@@ -12,8 +12,8 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
-#include "serve/privileges.h"
 #include "serve/model_grid.h"
+#include "serve/privileges.h"
 #include "serve/worker_loop.h"
 #include "server/http_server.h"
 

@@ -253,8 +253,7 @@ Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
   return models;
 }
 
-Result<ModelRequest> LoadTritonModel(const std::string& model_dir,
-                                     const ManifestOptions& options) {
+Result<ModelRequest> LoadTritonModel(const std::string& model_dir, const ManifestOptions& options) {
   FootprintCache cache(options);
   return LoadTritonFolder(fs::path(model_dir), &cache);
 }

@@ -18,12 +18,12 @@ namespace modelgrid {
 
 struct DeviceState {
   int index = 0;
-  std::string label;                             // "cpu", "cpu1", "gpu0": for messages
-  uint64_t capacity_bytes = 0;                   // what the plan may use
-  uint64_t planned_bytes = 0;                    // contexts + footprints placed here now
-  std::optional<uint64_t> measured_free_bytes;   // free now, when measured
-  uint64_t context_bytes = 0;                    // cost of one more worker process here
-  bool has_shared_worker = false;                // a shared model joins it at no context cost
+  std::string label;                            // "cpu", "cpu1", "gpu0": for messages
+  uint64_t capacity_bytes = 0;                  // what the plan may use
+  uint64_t planned_bytes = 0;                   // contexts + footprints placed here now
+  std::optional<uint64_t> measured_free_bytes;  // free now, when measured
+  uint64_t context_bytes = 0;                   // cost of one more worker process here
+  bool has_shared_worker = false;               // a shared model joins it at no context cost
 };
 
 // Bytes a new placement may use on `d`.

@@ -150,8 +150,8 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
     m->planned_bytes = *measured;
     m->planned_from_measurement = true;
   }
-  MG_ASSIGN_OR_RETURN(m->instance, InstanceConfigFromTriton(m->served.config,
-                                                            m->served.model_path, "cpu", 0));
+  MG_ASSIGN_OR_RETURN(m->instance,
+                      InstanceConfigFromTriton(m->served.config, m->served.model_path, "cpu", 0));
   return m;
 }
 
@@ -222,14 +222,15 @@ void ModelGrid::AttachBatcher(const std::shared_ptr<Model>& m) {
                            static_cast<uint64_t>(tc.max_queue_delay_microseconds)};
   Model* model = m.get();
   m->batcher = std::make_unique<DynamicBatcher<PendingInfer>>(
-      batching, [this, model](std::vector<PendingInfer> group) { Execute(model, std::move(group)); });
+      batching,
+      [this, model](std::vector<PendingInfer> group) { Execute(model, std::move(group)); });
 }
 
 std::shared_ptr<ModelGrid::Worker> ModelGrid::NewWorker(int device, bool isolated,
                                                         const std::string& first_model) {
-  const std::string base = devices_[static_cast<size_t>(device)].label +
-                           (isolated ? "-" + first_model.substr(0, first_model.find('#'))
-                                     : std::string("-shared"));
+  const std::string base =
+      devices_[static_cast<size_t>(device)].label +
+      (isolated ? "-" + first_model.substr(0, first_model.find('#')) : std::string("-shared"));
   std::string name = base;
   for (int n = 2; workers_.count(name); ++n) name = base + "-" + std::to_string(n);
   auto w = std::make_shared<Worker>();
@@ -245,7 +246,7 @@ Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
   }
   const int fd = worker->client->segment_fd();
   std::vector<std::string> argv = {options_.worker_executable, "worker", "--shm-fd",
-                                   std::to_string(fd), "--name", worker->name};
+                                   std::to_string(fd),         "--name", worker->name};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   auto started = processes_->Start(worker->name, [argv, fd](const std::string&) {
     return Result<WorkerCommand>(WorkerCommand{argv, {fd}});
@@ -316,8 +317,7 @@ void ModelGrid::OnWorkerStarted(const std::string& name) {
       bool current = false;
       {
         std::shared_lock lock(mu_);
-        current =
-            m->placement && m->placement->worker.get() == self && m->placement->slot == slot;
+        current = m->placement && m->placement->worker.get() == self && m->placement->slot == slot;
       }
       if (!current) return;
       if (!peak.ok()) {

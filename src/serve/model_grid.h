@@ -153,9 +153,9 @@ class ModelGrid : public server::InferenceService {
   };
   struct Device {
     int index = 0;
-    std::string label;        // "cpu", "cpu0", "gpu0": names workers and metrics
-    std::string runtime;      // "cpu" or "cuda:N": what workers run on
-    std::string name;         // catalog or NVML name ("cpu" for the host)
+    std::string label;    // "cpu", "cpu0", "gpu0": names workers and metrics
+    std::string runtime;  // "cpu" or "cuda:N": what workers run on
+    std::string name;     // catalog or NVML name ("cpu" for the host)
     uint64_t capacity_bytes = 0;
     uint64_t context_bytes = 0;  // per worker process (0 on the host)
     bool host = true;
@@ -239,9 +239,9 @@ class ModelGrid : public server::InferenceService {
   // The control thread and its queue.
   std::mutex control_mu_;
   std::condition_variable control_cv_;
-  std::deque<std::function<void()>> control_queue_;  // GUARDED_BY(control_mu_)
-  bool control_stopped_ = false;                     // GUARDED_BY(control_mu_)
-  bool sync_queued_ = false;                         // GUARDED_BY(control_mu_)
+  std::deque<std::function<void()>> control_queue_;      // GUARDED_BY(control_mu_)
+  bool control_stopped_ = false;                         // GUARDED_BY(control_mu_)
+  bool sync_queued_ = false;                             // GUARDED_BY(control_mu_)
   std::map<std::string, std::string> failed_signature_;  // control thread only
   std::thread control_;
   std::thread poller_;

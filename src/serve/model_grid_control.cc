@@ -121,7 +121,8 @@ void ModelGrid::MoveModel(const std::string& model, const json& request, JsonCal
         device = dev.index;
       }
     }
-    if (!device) return done(InvalidArgument("no device " + d.dump() + " (see /v2/modelgrid/status)"));
+    if (!device)
+      return done(InvalidArgument("no device " + d.dump() + " (see /v2/modelgrid/status)"));
   }
   if (request.contains("isolation")) {
     const json& i = request["isolation"];
@@ -203,8 +204,8 @@ std::vector<DeviceState> ModelGrid::DeviceStates() const {
   return states;
 }
 
-Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(
-    const std::shared_ptr<Model>& m, const Admission& admission) {
+Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::shared_ptr<Model>& m,
+                                                                    const Admission& admission) {
   std::shared_ptr<Worker> worker;
   bool fresh = false;
   {
@@ -231,8 +232,8 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(
       forget_worker();
       return st;
     }
-    const bool up = WaitFor([&] { return worker->loaded_once.load() || stopping_; },
-                            std::chrono::seconds(60));
+    const bool up =
+        WaitFor([&] { return worker->loaded_once.load() || stopping_; }, std::chrono::seconds(60));
     if (!up || stopping_) {
       forget_worker();
       return Status(StatusCode::kUnavailable, "worker " + worker->name + " did not start");
@@ -418,8 +419,7 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
     worker_stopped = !worker.empty() && workers_.count(worker) == 0;
   }
   log_("model " + name + " unloaded" + (worker_stopped ? "; worker " + worker + " stopped" : "") +
-       "; " + (freed >= 0 ? std::to_string(freed >> 20) + " MiB" : "unknown memory") +
-       " returned");
+       "; " + (freed >= 0 ? std::to_string(freed >> 20) + " MiB" : "unknown memory") + " returned");
   json out = {{"model", name},
               {"state", "UNAVAILABLE"},
               {"reason", "unloaded"},
@@ -431,7 +431,8 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
   if (options_.replan_fragmentation > 0) {
     const double fragmentation = Fragmentation(DeviceStates());
     if (fragmentation >= options_.replan_fragmentation) {
-      log_("fragmentation " + std::to_string(fragmentation) + " reached the threshold; re-planning");
+      log_("fragmentation " + std::to_string(fragmentation) +
+           " reached the threshold; re-planning");
       auto replan = DoReplan(strategy_, false);
       out["replan"] = replan.ok() ? *replan : json{{"error", replan.status().message()}};
     }
@@ -540,7 +541,8 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   for (const PlannedGpu& g : plan.gpus) {
     std::map<int, uint64_t> here;
     for (const auto& w : g.workers) {
-      for (size_t i = 0; i < w.models.size(); ++i) here[current_device[w.models[i]]] += w.model_bytes[i];
+      for (size_t i = 0; i < w.models.size(); ++i)
+        here[current_device[w.models[i]]] += w.model_bytes[i];
     }
     for (const Device& d : devices_) {
       if (d.capacity_bytes != g.capacity_bytes) continue;
@@ -575,8 +577,8 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
     planned.push_back({{"model", model}, {"device", devices_[static_cast<size_t>(device)].label}});
   }
   result["moves"] = planned;
-  const bool better = devices_after < static_cast<int>(devices_before.size()) ||
-                      plan.contexts < workers_before;
+  const bool better =
+      devices_after < static_cast<int>(devices_before.size()) || plan.contexts < workers_before;
   if (!better || !plan.unplaced.empty()) {
     result["moves"] = json::array();
     result["note"] = plan.unplaced.empty()

@@ -78,8 +78,9 @@ bool ModelGrid::Ready() {
 Result<json> ModelGrid::ServerMetadata() {
   return json{{"name", "modelgrid"},
               {"version", MODELGRID_VERSION},
-              {"extensions", {"binary_tensor_data", "statistics", "model_repository",
-                              "model_repository(unload_dependents)", "modelgrid"}}};
+              {"extensions",
+               {"binary_tensor_data", "statistics", "model_repository",
+                "model_repository(unload_dependents)", "modelgrid"}}};
 }
 
 Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::string& version) {
@@ -178,15 +179,15 @@ void ModelGrid::Infer(server::InferRequest request,
   if (m->instance.max_batch_size > 0) {
     if (request.inputs.empty() || request.inputs[0].shape.empty()) {
       return reject(InvalidArgument("model '" + m->served.name +
-                                  "' batches along dimension 0: inputs need a batch dimension"));
+                                    "' batches along dimension 0: inputs need a batch dimension"));
     }
     batch = request.inputs[0].shape[0];
     for (const auto& t : request.inputs) {
       if (t.shape.empty() || t.shape[0] != batch) {
         return reject(InvalidArgument("input '" + t.name + "' has batch " +
-                                    (t.shape.empty() ? "none" : std::to_string(t.shape[0])) +
-                                    ", input '" + request.inputs[0].name + "' has " +
-                                    std::to_string(batch)));
+                                      (t.shape.empty() ? "none" : std::to_string(t.shape[0])) +
+                                      ", input '" + request.inputs[0].name + "' has " +
+                                      std::to_string(batch)));
       }
     }
     if (batch < 1) {
@@ -194,8 +195,8 @@ void ModelGrid::Infer(server::InferRequest request,
     }
     if (batch > m->instance.max_batch_size) {
       return reject(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
-                                  std::to_string(m->instance.max_batch_size) + " of model '" +
-                                  m->served.name + "'"));
+                                    std::to_string(m->instance.max_batch_size) + " of model '" +
+                                    m->served.name + "'"));
     }
   }
   PendingInfer p{std::move(request), batch, NowNs(), std::move(done)};
@@ -275,7 +276,8 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
   }
   if (!placement || !placement->worker->client) {
     for (auto& p : group) {
-      Complete(m, p, Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not placed"));
+      Complete(m, p,
+               Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not placed"));
     }
     return;
   }

@@ -103,14 +103,15 @@ Result<std::string> ModelGrid::Metrics() {
   std::vector<std::pair<Labels, Stats>> stats;
   for (const auto& m : models) {
     std::lock_guard<std::mutex> lock(m->stats_mu);
-    stats.push_back({{{"model", m->served.name}, {"version", std::to_string(m->served.version)}},
-                     m->stats});
+    stats.push_back(
+        {{{"model", m->served.name}, {"version", std::to_string(m->served.version)}}, m->stats});
   }
   for (const Counter& c : counters) {
     w.Family(c.name, "counter", c.help);
     for (const auto& [labels, s] : stats) {
       double v = static_cast<double>(s.*(c.field)) * c.scale;
-      if (c.field == &Stats::success_ns) v = static_cast<double>(s.success_ns + s.failure_ns) * 1e-3;
+      if (c.field == &Stats::success_ns)
+        v = static_cast<double>(s.success_ns + s.failure_ns) * 1e-3;
       w.Sample(c.name, labels, c.scale == 1 ? v : static_cast<double>(static_cast<uint64_t>(v)));
     }
   }
@@ -134,7 +135,8 @@ Result<std::string> ModelGrid::Metrics() {
   }
   {
     std::lock_guard<std::mutex> lock(observe_mu_);
-    w.Family("nv_cpu_utilization", "gauge", "CPU utilization rate [0.0 - 1.0] since the last scrape");
+    w.Family("nv_cpu_utilization", "gauge",
+             "CPU utilization rate [0.0 - 1.0] since the last scrape");
     w.Sample("nv_cpu_utilization", {}, cpu_.Sample());
   }
   // ModelGrid's own: memory per model, workers, devices, the plan.
@@ -164,7 +166,8 @@ Result<std::string> ModelGrid::Metrics() {
   const std::vector<DeviceState> states = DeviceStates();
   w.Family("modelgrid_device_contexts", "gauge", "Worker processes (CUDA contexts) on a device");
   w.Family("modelgrid_device_capacity_bytes", "gauge", "Memory the plan may use on a device");
-  w.Family("modelgrid_device_planned_bytes", "gauge", "Contexts plus footprints placed on a device");
+  w.Family("modelgrid_device_planned_bytes", "gauge",
+           "Contexts plus footprints placed on a device");
   w.Family("modelgrid_plan_utilization", "gauge", "Planned bytes over capacity, per device");
   for (const DeviceState& s : states) {
     int contexts = 0;
@@ -174,9 +177,9 @@ Result<std::string> ModelGrid::Metrics() {
     w.Sample("modelgrid_device_capacity_bytes", l, static_cast<double>(s.capacity_bytes));
     w.Sample("modelgrid_device_planned_bytes", l, static_cast<double>(s.planned_bytes));
     w.Sample("modelgrid_plan_utilization", l,
-             s.capacity_bytes ? static_cast<double>(s.planned_bytes) /
-                                    static_cast<double>(s.capacity_bytes)
-                              : 0.0);
+             s.capacity_bytes
+                 ? static_cast<double>(s.planned_bytes) / static_cast<double>(s.capacity_bytes)
+                 : 0.0);
   }
   w.Family("modelgrid_fragmentation", "gauge",
            "1 - largest free block / total free memory over the devices");

@@ -72,16 +72,15 @@ Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo) {
   return names;
 }
 
-std::string RepositorySignature(const std::string& repo, const std::string& name,
-                                int64_t version) {
+std::string RepositorySignature(const std::string& repo, const std::string& name, int64_t version) {
   const fs::path dir = fs::path(repo) / name;
   std::string out = std::to_string(version);
   for (const fs::path& p : {dir / "config.pbtxt", dir / std::to_string(version) / "model.pt"}) {
     std::error_code ec;
     const auto size = fs::file_size(p, ec);
     const auto time = fs::last_write_time(p, ec);
-    out += ec ? "|-" : "|" + std::to_string(size) + "@" +
-                           std::to_string(time.time_since_epoch().count());
+    out += ec ? "|-"
+              : "|" + std::to_string(size) + "@" + std::to_string(time.time_since_epoch().count());
   }
   return out;
 }

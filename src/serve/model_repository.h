@@ -35,8 +35,7 @@ Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo);
 
 // A cheap fingerprint of what serving `name` at `version` reads (version, and the size and
 // modification time of config.pbtxt and the model file): it changes when they change.
-std::string RepositorySignature(const std::string& repo, const std::string& name,
-                                int64_t version);
+std::string RepositorySignature(const std::string& repo, const std::string& name, int64_t version);
 
 // Reads one model folder (for loads at run time).
 Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name);

@@ -15,9 +15,7 @@ namespace modelgrid {
 
 namespace {
 
-Status Errno(const std::string& what) {
-  return Internal(what + ": " + std::strerror(errno));
-}
+Status Errno(const std::string& what) { return Internal(what + ": " + std::strerror(errno)); }
 
 // Clears the effective, permitted and inheritable capability sets (capset(2) directly:
 // no libcap needed).

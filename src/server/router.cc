@@ -113,7 +113,8 @@ std::optional<Route> Match(const std::vector<std::string>& s) {
   if (s.size() == 1) return Route{Endpoint::kServerMetadata, "", ""};
   if (s[1] == "repository") {
     if (s.size() == 3 && s[2] == "index") return Route{Endpoint::kRepositoryIndex, "", ""};
-    if (s.size() == 5 && s[2] == "models" && s[4] == "load") return Route{Endpoint::kLoad, s[3], ""};
+    if (s.size() == 5 && s[2] == "models" && s[4] == "load")
+      return Route{Endpoint::kLoad, s[3], ""};
     if (s.size() == 5 && s[2] == "models" && s[4] == "unload") {
       return Route{Endpoint::kUnload, s[3], ""};
     }
@@ -122,7 +123,8 @@ std::optional<Route> Match(const std::vector<std::string>& s) {
   if (s[1] == "modelgrid") {
     if (s.size() == 3 && s[2] == "status") return Route{Endpoint::kStatus, "", ""};
     if (s.size() == 3 && s[2] == "replan") return Route{Endpoint::kReplan, "", ""};
-    if (s.size() == 5 && s[2] == "models" && s[4] == "move") return Route{Endpoint::kMove, s[3], ""};
+    if (s.size() == 5 && s[2] == "models" && s[4] == "move")
+      return Route{Endpoint::kMove, s[3], ""};
     return std::nullopt;
   }
   if (s[1] == "health" && s.size() == 3) {
@@ -306,7 +308,8 @@ void Router::Handle(HttpRequest request, std::function<void(HttpReply)> done) {
   if (!route) return done(ErrorReply(404, "no route for " + request.target));
   if (!options_.api_key.empty() && route->endpoint != Endpoint::kLive &&
       !BearerMatches(request.authorization, options_.api_key)) {
-    HttpReply reply = ErrorReply(401, "missing or wrong API key: send 'Authorization: Bearer <key>'");
+    HttpReply reply =
+        ErrorReply(401, "missing or wrong API key: send 'Authorization: Bearer <key>'");
     reply.www_authenticate = "Bearer realm=\"modelgrid\"";
     return done(std::move(reply));
   }
