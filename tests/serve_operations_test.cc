@@ -186,8 +186,9 @@ TEST_F(ServeOperations, AdmissionRefusesWhatDoesNotFitAndDisturbsNothing) {
   EXPECT_EQ(refused.status, 507) << refused.body;
   const std::string error = json::parse(refused.body).value("error", "");
   EXPECT_NE(error.find("needs 600 MiB"), std::string::npos) << error;
-  EXPECT_NE(error.find("cpu0 has 400 MiB free of 1000 MiB"), std::string::npos) << error;
-  EXPECT_NE(error.find("at least 200 MiB more is needed on cpu0"), std::string::npos) << error;
+  // 1000 - (600 + a worker's 154 MiB) = 246 free; b needs 600 in that same worker.
+  EXPECT_NE(error.find("cpu0 has 246 MiB free of 1000 MiB"), std::string::npos) << error;
+  EXPECT_NE(error.find("at least 354 MiB more is needed on cpu0"), std::string::npos) << error;
   EXPECT_EQ(Post("/v2/models/a/infer", kAddOneBody).status, 200);
   json index = PostJson("/v2/repository/index", 200);
   ASSERT_EQ(index.size(), 2u);
@@ -199,14 +200,15 @@ TEST_F(ServeOperations, AdmissionRefusesWhatDoesNotFitAndDisturbsNothing) {
   EXPECT_EQ(Post("/v2/repository/models/a/load", "[1,2]").status, 400);
 }
 
-// Two devices: a and b fill one each, c (300) joins a; with a gone, d (800) fits nowhere
-// until a re-plan moves c next to b.
+// Two devices of 1200 MiB (each worker costs 154 MiB): a and b fill one each, c (300)
+// joins a; with a gone, d (800) fits nowhere until a re-plan moves c next to b, which stops
+// the first device's worker.
 TEST_F(ServeOperations, ReplanConsolidatesSoThatABigModelFits) {
   AddModel("a", "add_one", 600 * kMiB);
   AddModel("b", "add_one", 600 * kMiB);
   AddModel("c", "add_one", 300 * kMiB);
   AddModel("d", "add_one", 800 * kMiB);
-  Serve({"--gpus", "cpu:2x1000MiB", "--model-control-mode", "explicit"});
+  Serve({"--gpus", "cpu:2x1200MiB", "--model-control-mode", "explicit"});
   for (const char* m : {"a", "b", "c"})
     PostJson(std::string("/v2/repository/models/") + m + "/load", 200);
   ASSERT_NE(DeviceOf("a"), DeviceOf("b"));
@@ -234,7 +236,7 @@ TEST_F(ServeOperations, FragmentationThresholdTriggersTheReplan) {
   AddModel("a", "add_one", 600 * kMiB);
   AddModel("b", "add_one", 600 * kMiB);
   AddModel("c", "add_one", 300 * kMiB);
-  Serve({"--gpus", "cpu:2x1000MiB", "--model-control-mode", "explicit", "--load-model", "a",
+  Serve({"--gpus", "cpu:2x1200MiB", "--model-control-mode", "explicit", "--load-model", "a",
          "--load-model", "b", "--load-model", "c", "--replan-fragmentation", "0.3"});
   ASSERT_EQ(DeviceOf("c"), DeviceOf("a"));
   json unloaded = PostJson("/v2/repository/models/a/unload", 200);

@@ -19,6 +19,13 @@ struct GpuModel {
   std::string context_source;           // where context_bytes comes from
 };
 
+// The host's counterpart of a CUDA context: the resident memory of an idle `modelgrid
+// worker` on the CPU (LibTorch loaded, no model), which every extra worker process costs.
+// Measured on the development VM (Debian 12, LibTorch 1.13 CPU): 160.6 MiB RSS with the
+// 6.5 MiB add_one fixture loaded (`modelgrid serve --model-control-mode explicit
+// --load-model add_one`, then GET /v2/modelgrid/status), so 154 MiB.
+constexpr uint64_t kHostWorkerContextBytes = uint64_t{154} << 20;
+
 // All catalog entries.
 const std::vector<GpuModel>& GpuCatalog();
 

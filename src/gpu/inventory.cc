@@ -1,13 +1,12 @@
 #include "gpu/inventory.h"
 
-#include <dlfcn.h>
-
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <string>
 
 #include "gpu/gpu_catalog.h"
+#include "gpu/nvml_api.h"
 
 namespace modelgrid {
 
@@ -141,91 +140,35 @@ Result<std::vector<GpuDevice>> ParseGpuSpec(std::string_view spec) {
   return gpus;
 }
 
-namespace {
-
-// Minimal NVML declarations (nvml.h is not needed at build time). Layouts follow NVML's
-// stable v1 structs.
-using nvmlReturn_t = int;
-using nvmlDevice_t = struct nvmlDevice_st*;
-struct NvmlMemory {
-  unsigned long long total;
-  unsigned long long free;
-  unsigned long long used;
-};
-struct NvmlUtilization {
-  unsigned int gpu;
-  unsigned int memory;
-};
-constexpr nvmlReturn_t kNvmlSuccess = 0;
-
-class NvmlLibrary {
- public:
-  NvmlLibrary() : handle_(::dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL)) {}
-  ~NvmlLibrary() {
-    if (handle_) ::dlclose(handle_);
-  }
-  NvmlLibrary(const NvmlLibrary&) = delete;
-  NvmlLibrary& operator=(const NvmlLibrary&) = delete;
-  bool loaded() const { return handle_ != nullptr; }
-  template <typename Fn>
-  Fn Symbol(const char* name) const {
-    return reinterpret_cast<Fn>(::dlsym(handle_, name));
-  }
-
- private:
-  void* handle_;
-};
-
-}  // namespace
-
 Result<std::vector<GpuDevice>> DiscoverNvmlGpus() {
-  NvmlLibrary lib;
-  if (!lib.loaded()) {
-    return Status(StatusCode::kUnavailable,
-                  "no NVIDIA driver found (cannot load libnvidia-ml.so.1); pass a virtual "
-                  "GPU spec such as --gpus 2xH100-80GB or --gpus 4x80GiB");
+  constexpr const char* kHint =
+      "; pass a virtual GPU spec such as --gpus 2xH100-80GB or --gpus 4x80GiB";
+  auto opened = nvml::NvmlApi::Open();
+  if (!opened.ok()) {
+    return Status(opened.status().code(), opened.status().message() + kHint);
   }
-  auto init = lib.Symbol<nvmlReturn_t (*)()>("nvmlInit_v2");
-  auto shutdown = lib.Symbol<nvmlReturn_t (*)()>("nvmlShutdown");
-  auto get_count = lib.Symbol<nvmlReturn_t (*)(unsigned int*)>("nvmlDeviceGetCount_v2");
-  auto get_handle =
-      lib.Symbol<nvmlReturn_t (*)(unsigned int, nvmlDevice_t*)>("nvmlDeviceGetHandleByIndex_v2");
-  auto get_name =
-      lib.Symbol<nvmlReturn_t (*)(nvmlDevice_t, char*, unsigned int)>("nvmlDeviceGetName");
-  auto get_memory =
-      lib.Symbol<nvmlReturn_t (*)(nvmlDevice_t, NvmlMemory*)>("nvmlDeviceGetMemoryInfo");
-  auto get_util =
-      lib.Symbol<nvmlReturn_t (*)(nvmlDevice_t, NvmlUtilization*)>("nvmlDeviceGetUtilizationRates");
-  if (!init || !shutdown || !get_count || !get_handle || !get_name || !get_memory) {
-    return Status(StatusCode::kUnavailable,
-                  "libnvidia-ml.so.1 lacks the NVML functions ModelGrid needs (driver too old?)");
-  }
-  if (init() != kNvmlSuccess) {
-    return Status(StatusCode::kUnavailable,
-                  "NVML failed to initialise (is the NVIDIA driver loaded?); pass a virtual "
-                  "GPU spec such as --gpus 4x80GiB");
+  const nvml::NvmlApi& api = **opened;
+  unsigned int count = 0;
+  if (api.device_get_count(&count) != nvml::kSuccess) {
+    return Status(StatusCode::kUnavailable, "NVML could not count the GPUs");
   }
   std::vector<GpuDevice> gpus;
-  unsigned int count = 0;
-  Status status;
-  if (get_count(&count) != kNvmlSuccess) {
-    status = Status(StatusCode::kUnavailable, "NVML could not count the GPUs");
-  }
-  for (unsigned int i = 0; status.ok() && i < count; ++i) {
-    nvmlDevice_t device = nullptr;
-    NvmlMemory memory{};
-    char name[96] = {};
-    if (get_handle(i, &device) != kNvmlSuccess || get_memory(device, &memory) != kNvmlSuccess) {
-      status = Status(StatusCode::kUnavailable, "NVML cannot query GPU " + std::to_string(i));
-      break;
+  for (unsigned int i = 0; i < count; ++i) {
+    nvml::Device device = nullptr;
+    nvml::Memory memory{};
+    char name[nvml::kNameBufferSize] = {};
+    if (api.device_get_handle_by_index(i, &device) != nvml::kSuccess ||
+        api.device_get_memory_info(device, &memory) != nvml::kSuccess) {
+      return Status(StatusCode::kUnavailable, "NVML cannot query GPU " + std::to_string(i));
     }
     GpuDevice gpu;
     gpu.index = static_cast<int>(i);
-    gpu.name = get_name(device, name, sizeof(name)) == kNvmlSuccess ? name : "unknown";
+    gpu.name = api.device_get_name(device, name, sizeof(name)) == nvml::kSuccess ? name : "unknown";
     gpu.capacity_bytes = memory.total;
     gpu.free_bytes = memory.free;
-    NvmlUtilization util{};
-    if (get_util && get_util(device, &util) == kNvmlSuccess) {
+    nvml::Utilization util{};
+    if (api.device_get_utilization_rates &&
+        api.device_get_utilization_rates(device, &util) == nvml::kSuccess) {
       gpu.utilization_percent = static_cast<int>(util.gpu);
     }
     const GpuModel* model = FindGpu(gpu.name);
@@ -233,8 +176,6 @@ Result<std::vector<GpuDevice>> DiscoverNvmlGpus() {
     gpu.is_virtual = false;
     gpus.push_back(gpu);
   }
-  shutdown();
-  if (!status.ok()) return status;
   if (gpus.empty()) {
     return Status(StatusCode::kUnavailable,
                   "NVML reports no GPUs on this machine; pass a virtual GPU spec such as "

@@ -12,6 +12,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "gpu/gpu_catalog.h"
 #include "gpu/inventory.h"
 #include "ipc/heartbeat.h"
 #include "ipc/shm_layout.h"
@@ -102,7 +103,8 @@ ModelGrid::~ModelGrid() { Shutdown(2000); }
 Status ModelGrid::ResolveDevices() {
   const std::string& spec = options_.gpus;
   if (spec == "cpu") {
-    devices_.push_back(Device{0, "cpu", "cpu", "cpu", HostMemoryBytes(), 0, true, false});
+    devices_.push_back(
+        Device{0, "cpu", "cpu", "cpu", HostMemoryBytes(), kHostWorkerContextBytes, true, false});
     return Status::Ok();
   }
   const bool host = spec.rfind("cpu:", 0) == 0;
@@ -116,7 +118,7 @@ Status ModelGrid::ResolveDevices() {
     d.runtime = host ? "cpu" : "cuda:" + std::to_string(g.index);
     d.name = g.name;
     d.capacity_bytes = g.capacity_bytes;
-    d.context_bytes = host ? 0 : g.context_bytes;
+    d.context_bytes = host ? kHostWorkerContextBytes : g.context_bytes;
     d.nvml = !g.is_virtual;
     devices_.push_back(std::move(d));
   }
@@ -176,18 +178,9 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
     read[name] = std::move(m).value();
   }
   if (requests.empty()) return Status::Ok();
-  std::vector<GpuDevice> gpus;
-  for (const Device& d : devices_) {
-    GpuDevice g;
-    g.index = d.index;
-    g.name = d.name;
-    g.capacity_bytes = g.free_bytes = d.capacity_bytes;
-    g.context_bytes = std::max<uint64_t>(1, d.context_bytes);
-    gpus.push_back(std::move(g));
-  }
   PlanOptions plan_options;
   plan_options.strategy = strategy_;
-  MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, gpus, plan_options));
+  MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, PlanDevices(), plan_options));
   std::unique_lock lock(mu_);
   for (const auto& u : plan.unplaced) {
     log_("warning: model " + u.name + " is not served: " + u.reason);
@@ -213,6 +206,19 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
     }
   }
   return Status::Ok();
+}
+
+std::vector<GpuDevice> ModelGrid::PlanDevices() const {
+  std::vector<GpuDevice> gpus;
+  for (const Device& d : devices_) {
+    GpuDevice g;
+    g.index = d.index;
+    g.name = d.name;
+    g.capacity_bytes = g.free_bytes = d.capacity_bytes;
+    g.context_bytes = std::max<uint64_t>(1, d.context_bytes);
+    gpus.push_back(std::move(g));
+  }
+  return gpus;
 }
 
 void ModelGrid::AttachBatcher(const std::shared_ptr<Model>& m) {

@@ -31,6 +31,7 @@
 
 #include "backends/backend.h"
 #include "gpu/device_usage.h"
+#include "gpu/inventory.h"
 #include "ipc/shm_segment.h"
 #include "plan/plan_types.h"
 #include "serve/admission.h"
@@ -157,7 +158,7 @@ class ModelGrid : public server::InferenceService {
     std::string runtime;  // "cpu" or "cuda:N": what workers run on
     std::string name;     // catalog or NVML name ("cpu" for the host)
     uint64_t capacity_bytes = 0;
-    uint64_t context_bytes = 0;  // per worker process (0 on the host)
+    uint64_t context_bytes = 0;  // per worker process (kHostWorkerContextBytes on the host)
     bool host = true;
     bool nvml = false;  // a real GPU: NVML measures its free memory
   };
@@ -178,6 +179,8 @@ class ModelGrid : public server::InferenceService {
   Status ResolveDevices();
   Result<std::shared_ptr<Model>> ReadModel(const std::string& name);
   Status PlaceInitial(const std::vector<std::string>& names);
+  // The devices as the planner sees them (full capacity, each one's context cost).
+  std::vector<GpuDevice> PlanDevices() const;
   std::shared_ptr<Worker> NewWorker(int device, bool isolated, const std::string& first_model);
   Status StartWorker(const std::shared_ptr<Worker>& worker);
   void StopWorker(const std::shared_ptr<Worker>& worker, uint32_t grace_ms);
@@ -201,7 +204,14 @@ class ModelGrid : public server::InferenceService {
   // Model control; each runs on the control thread, one at a time.
   void Control(std::function<void()> task);
   void ControlLoop();
-  std::vector<DeviceState> DeviceStates() const;
+  // One reading of measured memory: NVML (only when a device is a real GPU) and the host.
+  struct Usage {
+    std::optional<std::vector<GpuUsage>> gpus;
+    std::optional<HostMemory> host;
+  };
+  Usage MeasureUsage() const;
+  std::vector<DeviceState> DeviceStates(const Usage& usage) const;
+  std::vector<DeviceState> DeviceStates() const { return DeviceStates(MeasureUsage()); }
   Result<nlohmann::json> DoLoad(const std::string& name);
   Result<nlohmann::json> DoUnload(const std::string& name);
   Result<nlohmann::json> DoMove(const std::string& name, std::optional<int> device,
@@ -219,9 +229,9 @@ class ModelGrid : public server::InferenceService {
   // Loads new and changed models, unloads removed ones (control thread only).
   void SyncRepository();
   // Measured free memory of a device now (NVML on a GPU, available memory on the host).
-  std::optional<uint64_t> MeasuredFreeBytes(int device) const;
+  std::optional<uint64_t> MeasuredFreeBytes(int device, const Usage& usage) const;
   // Measured memory of a worker process (RSS on the host, NVML on a GPU), when known.
-  std::optional<uint64_t> WorkerMemoryBytes(const Worker& worker) const;
+  std::optional<uint64_t> WorkerMemoryBytes(const Worker& worker, const Usage& usage) const;
 
   const ServeOptions options_;
   const Logger log_;

@@ -181,7 +181,7 @@ Result<json> ModelGrid::RepositoryIndex(bool ready_only) {
   return out;
 }
 
-std::vector<DeviceState> ModelGrid::DeviceStates() const {
+std::vector<DeviceState> ModelGrid::DeviceStates(const Usage& usage) const {
   std::vector<DeviceState> states;
   for (const Device& d : devices_) {
     DeviceState s;
@@ -200,7 +200,7 @@ std::vector<DeviceState> ModelGrid::DeviceStates() const {
       for (const auto& [slot, m] : w->slots) s.planned_bytes += m->planned_bytes;
     }
   }
-  for (DeviceState& s : states) s.measured_free_bytes = MeasuredFreeBytes(s.index);
+  for (DeviceState& s : states) s.measured_free_bytes = MeasuredFreeBytes(s.index, usage);
   return states;
 }
 
@@ -273,7 +273,7 @@ std::optional<uint64_t> ModelGrid::Release(const std::shared_ptr<Placement>& pla
          " after 120 s; unloading anyway");
   }
   const std::shared_ptr<Worker>& worker = placement->worker;
-  const std::optional<uint64_t> before = WorkerMemoryBytes(*worker);
+  const std::optional<uint64_t> before = WorkerMemoryBytes(*worker, MeasureUsage());
   bool last = false;
   {
     std::unique_lock lock(mu_);
@@ -293,7 +293,7 @@ std::optional<uint64_t> ModelGrid::Release(const std::shared_ptr<Placement>& pla
   if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
     log_("warning: worker " + worker->name + " did not confirm an unload");
   }
-  const std::optional<uint64_t> after = WorkerMemoryBytes(*worker);
+  const std::optional<uint64_t> after = WorkerMemoryBytes(*worker, MeasureUsage());
   if (!before || !after) return std::nullopt;
   return *before > *after ? *before - *after : 0;
 }
@@ -521,18 +521,9 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
                  {"dry_run", dry_run},
                  {"fragmentation_before", fragmentation_before},
                  {"workers_before", workers_before}};
-  std::vector<GpuDevice> gpus;
-  for (const Device& d : devices_) {
-    GpuDevice g;
-    g.index = d.index;
-    g.name = d.name;
-    g.capacity_bytes = g.free_bytes = d.capacity_bytes;
-    g.context_bytes = std::max<uint64_t>(1, d.context_bytes);
-    gpus.push_back(std::move(g));
-  }
   PlanOptions plan_options;
   plan_options.strategy = strategy;
-  MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, gpus, plan_options));
+  MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, PlanDevices(), plan_options));
   // Plan GPUs are interchangeable when their capacities match: map each to the live device
   // that already holds most of its bytes, so as few models move as possible.
   std::map<int, int> device_of_plan_gpu;

@@ -35,21 +35,30 @@ const GpuUsage* FindGpu(const std::vector<GpuUsage>& gpus, int ordinal) {
 
 }  // namespace
 
-std::optional<uint64_t> ModelGrid::MeasuredFreeBytes(int device) const {
+ModelGrid::Usage ModelGrid::MeasureUsage() const {
+  Usage usage;
+  if (auto host = QueryHostMemory(); host.ok()) usage.host = *host;
+  const bool gpus =
+      std::any_of(devices_.begin(), devices_.end(), [](const Device& d) { return d.nvml; });
+  if (gpus) {
+    if (auto read = QueryGpuUsage(); read.ok()) usage.gpus = std::move(read).value();
+  }
+  return usage;
+}
+
+std::optional<uint64_t> ModelGrid::MeasuredFreeBytes(int device, const Usage& usage) const {
   const Device& d = devices_[static_cast<size_t>(device)];
   if (d.host) {
-    auto host = QueryHostMemory();
-    return host.ok() ? std::optional<uint64_t>(host->available_bytes) : std::nullopt;
+    return usage.host ? std::optional<uint64_t>(usage.host->available_bytes) : std::nullopt;
   }
-  if (!d.nvml) return std::nullopt;  // a virtual GPU: only the plan knows
-  auto gpus = QueryGpuUsage();
-  if (!gpus.ok()) return std::nullopt;
-  const GpuUsage* g = FindGpu(*gpus, CudaOrdinal(d.runtime));
+  if (!d.nvml || !usage.gpus) return std::nullopt;  // a virtual GPU: only the plan knows
+  const GpuUsage* g = FindGpu(*usage.gpus, CudaOrdinal(d.runtime));
   if (!g) return std::nullopt;
   return g->total_bytes > g->used_bytes ? g->total_bytes - g->used_bytes : 0;
 }
 
-std::optional<uint64_t> ModelGrid::WorkerMemoryBytes(const Worker& worker) const {
+std::optional<uint64_t> ModelGrid::WorkerMemoryBytes(const Worker& worker,
+                                                     const Usage& usage) const {
   const pid_t pid = processes_ ? processes_->Pid(worker.name) : -1;
   if (pid <= 0) return std::nullopt;
   const Device& d = devices_[static_cast<size_t>(worker.device)];
@@ -57,9 +66,9 @@ std::optional<uint64_t> ModelGrid::WorkerMemoryBytes(const Worker& worker) const
     auto rss = ProcessTreeRssBytes(pid);
     return rss.ok() ? std::optional<uint64_t>(*rss) : std::nullopt;
   }
-  auto gpus = QueryGpuUsage();
-  if (!gpus.ok()) return std::nullopt;
-  const GpuUsage* g = FindGpu(*gpus, CudaOrdinal(d.runtime));
+  if (!usage.gpus) return std::nullopt;
+  // NVML reports host pids: inside a container with its own pid namespace nothing matches.
+  const GpuUsage* g = FindGpu(*usage.gpus, CudaOrdinal(d.runtime));
   if (!g) return std::nullopt;
   for (const GpuProcessUsage& p : g->processes) {
     if (static_cast<pid_t>(p.pid) == pid) return p.used_bytes;
@@ -115,8 +124,10 @@ Result<std::string> ModelGrid::Metrics() {
       w.Sample(c.name, labels, c.scale == 1 ? v : static_cast<double>(static_cast<uint64_t>(v)));
     }
   }
-  // Devices: Triton's GPU gauges from NVML, its CPU gauges from /proc.
-  if (auto gpus = QueryGpuUsage(); gpus.ok()) {
+  // Devices: Triton's GPU gauges from NVML, its CPU gauges from /proc. One reading serves
+  // the whole scrape.
+  const Usage usage = MeasureUsage();
+  if (const auto& gpus = usage.gpus) {
     w.Family("nv_gpu_memory_total_bytes", "gauge", "GPU total memory, in bytes");
     w.Family("nv_gpu_memory_used_bytes", "gauge", "GPU used memory, in bytes");
     w.Family("nv_gpu_utilization", "gauge", "GPU utilization rate [0.0 - 1.0)");
@@ -127,7 +138,7 @@ Result<std::string> ModelGrid::Metrics() {
       if (g.utilization_percent) w.Sample("nv_gpu_utilization", l, *g.utilization_percent / 100.0);
     }
   }
-  if (auto host = QueryHostMemory(); host.ok()) {
+  if (const auto& host = usage.host) {
     w.Family("nv_cpu_memory_total_bytes", "gauge", "CPU total memory (RAM), in bytes");
     w.Sample("nv_cpu_memory_total_bytes", {}, static_cast<double>(host->total_bytes));
     w.Family("nv_cpu_memory_used_bytes", "gauge", "CPU used memory (RAM), in bytes");
@@ -157,13 +168,13 @@ Result<std::string> ModelGrid::Metrics() {
   w.Family("modelgrid_worker_memory_bytes", "gauge",
            "Measured memory of a worker process (RSS on the host, NVML on a GPU)");
   for (const auto& wk : workers) {
-    if (auto bytes = WorkerMemoryBytes(*wk)) {
+    if (auto bytes = WorkerMemoryBytes(*wk, usage)) {
       w.Sample("modelgrid_worker_memory_bytes",
                {{"worker", wk->name}, {"device", devices_[static_cast<size_t>(wk->device)].label}},
                static_cast<double>(*bytes));
     }
   }
-  const std::vector<DeviceState> states = DeviceStates();
+  const std::vector<DeviceState> states = DeviceStates(usage);
   w.Family("modelgrid_device_contexts", "gauge", "Worker processes (CUDA contexts) on a device");
   w.Family("modelgrid_device_capacity_bytes", "gauge", "Memory the plan may use on a device");
   w.Family("modelgrid_device_planned_bytes", "gauge",
@@ -202,16 +213,18 @@ Result<json> ModelGrid::ServerStatus() {
                    {"model_control_mode", ModelControlModeName(options_.model_control)},
                    {"strategy", options_.strategy},
                    {"ready", Ready()}};
+  const Usage usage = MeasureUsage();
+  const std::vector<DeviceState> states = DeviceStates(usage);
   std::map<std::string, std::optional<uint64_t>> worker_memory;
   std::vector<std::optional<uint64_t>> device_used(devices_.size());
   for (const auto& wk : workers) {
-    const auto bytes = WorkerMemoryBytes(*wk);
+    const auto bytes = WorkerMemoryBytes(*wk, usage);
     worker_memory[wk->name] = bytes;
     auto& used = device_used[static_cast<size_t>(wk->device)];
     if (bytes) used = used.value_or(0) + *bytes;
   }
   out["devices"] = json::array();
-  for (const DeviceState& s : DeviceStates()) {
+  for (const DeviceState& s : states) {
     int count = 0;
     for (const auto& wk : workers) count += wk->device == s.index;
     const Device& d = devices_[static_cast<size_t>(s.index)];
@@ -294,7 +307,7 @@ Result<json> ModelGrid::ServerStatus() {
                                {"last_error", e["reason"]}});
     }
   }
-  out["fragmentation"] = Fragmentation(DeviceStates());
+  out["fragmentation"] = Fragmentation(states);
   return out;
 }
 
