@@ -19,6 +19,12 @@ void RegisterServe(CLI::App& app, Handler* handler);
 // Adds `plan`: packs models onto GPUs and workers (see plan/planner.h).
 void RegisterPlan(CLI::App& app, Handler* handler);
 
+// Adds `perf`: a load generator for KServe v2 servers (see perf/load_generator.h).
+void RegisterPerf(CLI::App& app, Handler* handler);
+
+// Adds `status`: a readable view of a running `modelgrid serve` (GET /v2/modelgrid/status).
+void RegisterStatus(CLI::App& app, Handler* handler);
+
 // Parses "3,224,224" into dims; returns false on anything else.
 bool ParseShape(const std::string& text, std::vector<int64_t>* dims);
 

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   modelgrid::cli::RegisterEstimate(app, &handler);
   modelgrid::cli::RegisterPlan(app, &handler);
   modelgrid::cli::RegisterServe(app, &handler);
+  modelgrid::cli::RegisterPerf(app, &handler);
+  modelgrid::cli::RegisterStatus(app, &handler);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
