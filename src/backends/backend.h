@@ -224,13 +224,13 @@ inline Status CheckInputTensor(const HostTensorView& view, const IoSpec* spec,
   return Status::Ok();
 }
 
-// Zero-filled inputs at the maximum batch (none without a batch dimension), variable dims
-// set to 1: what WarmUp() runs.
-inline std::vector<HostTensor> WarmUpInputs(const ModelInstanceConfig& config) {
+// Zero-filled inputs at `batch` (default: the maximum batch; none without a batch
+// dimension), variable dims set to 1: what WarmUp() runs.
+inline std::vector<HostTensor> WarmUpInputs(const ModelInstanceConfig& config, int64_t batch = 0) {
   std::vector<HostTensor> zeros;
   for (const IoSpec& spec : config.inputs) {
     HostTensor t{spec.name, spec.dtype, {}, {}};
-    if (config.max_batch_size > 0) t.shape.push_back(config.max_batch_size);
+    if (config.max_batch_size > 0) t.shape.push_back(batch > 0 ? batch : config.max_batch_size);
     for (int64_t d : spec.dims) t.shape.push_back(d < 0 ? 1 : d);
     t.data.assign(static_cast<size_t>(ShapeElementCount(t.shape)) * TensorDTypeSize(t.dtype), 0);
     zeros.push_back(std::move(t));

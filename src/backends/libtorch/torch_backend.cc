@@ -361,6 +361,20 @@ Result<MemoryStats> TorchInstance::WarmUp() {
     std::lock_guard<std::mutex> stats_lock(stats_mu_);
     peak_bytes_ = std::max(peak_bytes_, Growth(ReadPeakRssBytes(), facts_.rss_before_load_bytes));
   }
+  // TorchScript's profiling executor specialises a graph on its first runs per input shape;
+  // left to the first requests, that costs them tens of milliseconds each. Settle it here
+  // for the largest batch and for single requests (smaller peaks than the one measured).
+  std::vector<std::vector<HostTensor>> settle = {zeros, zeros};
+  if (config_.max_batch_size > 1) {
+    settle.push_back(WarmUpInputs(config_, 1));
+    settle.push_back(WarmUpInputs(config_, 1));
+  }
+  for (const auto& inputs : settle) {
+    std::vector<HostTensorView> v;
+    for (const HostTensor& t : inputs) v.push_back(ViewOf(t));
+    Status run = CatchAll(config_.path, [&]() -> Status { return InferLocked(v).status(); });
+    if (!run.ok()) return run.WithContext("warm-up");
+  }
   return Memory();
 }
 
