@@ -255,13 +255,19 @@ def gpu_capacity(spec):
 
 
 def dry_run(args):
+    """Conventional: whole footprints plus a context each, added up in load order. ModelGrid:
+    the planner itself (`modelgrid plan --strategy fill-first` on a manifest in load order),
+    so a shared worker counts its models' resident bytes plus their largest transient once;
+    the count is the models placed before the first unplaced one, as loads stop at the first
+    refusal. $MODELGRID_BIN overrides the binary (default build/modelgrid)."""
+    mg = os.environ.get("MODELGRID_BIN", MG)
     fixtures = os.path.join(ROOT, ".fixtures")
-    footprint = {}
+    footprint, weights = {}, {}
     for path in DRY_RUN_MIX:
         full = os.path.join(fixtures, path)
         if not os.path.exists(full):
             raise SystemExit("missing fixture %s: run scripts/make-fixtures.sh" % full)
-        out = subprocess.run([MG, "estimate", full, "--batch", str(args.batch), "--dtype",
+        out = subprocess.run([mg, "estimate", full, "--batch", str(args.batch), "--dtype",
                               args.dtype, "--gpu", args.gpus, "--json"],
                              capture_output=True, text=True)
         if out.returncode != 0:
@@ -270,28 +276,52 @@ def dry_run(args):
         arch = os.path.basename(path).split(".")[0]
         context = est["context_bytes"]
         footprint[arch] = est["total_bytes"] - context
+        weights[arch] = est["weights_bytes"]
     capacity = gpu_capacity(args.gpus)
     archs = [os.path.basename(p).split(".")[0] for p in DRY_RUN_MIX]
     results = []
-    for deployment in ("conventional", "modelgrid"):
-        used, count = 0, 0
-        while True:
-            arch = archs[count % len(archs)]
-            cost = footprint[arch] + (context if deployment == "conventional" or count == 0 else 0)
-            if used + cost > capacity:
-                break
-            used += cost
-            count += 1
-        results.append({"deployment": deployment, "models": count, "planned_bytes": used,
-                        "planned_utilisation": used / capacity, "capacity_bytes": capacity,
-                        "context_bytes": context})
+
+    used, count = 0, 0
+    while used + footprint[archs[count % len(archs)]] + context <= capacity:
+        used += footprint[archs[count % len(archs)]] + context
+        count += 1
+    results.append({"deployment": "conventional", "models": count, "planned_bytes": used,
+                    "planned_utilisation": used / capacity, "capacity_bytes": capacity,
+                    "context_bytes": context, "contexts": count})
+
+    # Every model keeps at least its weights, so a round of the mix costs at least their sum.
+    rounds = capacity // sum(weights.values()) + 2
+    entries = [{"name": "%s-%d" % (archs[i % len(archs)], i // len(archs)),
+                "path": os.path.join(fixtures, DRY_RUN_MIX[i % len(archs)]),
+                "batch": args.batch, "dtype": args.dtype} for i in range(rounds * len(archs))]
+
+    def plan(models):
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as manifest:
+            json.dump({"models": models}, manifest)
+            manifest.flush()
+            out = subprocess.run([mg, "plan", "--models", manifest.name, "--gpus", args.gpus,
+                                  "--strategy", "fill-first", "--json"],
+                                 capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit("modelgrid plan failed: %s" % out.stderr.strip()[-2000:])
+        return json.loads(out.stdout)
+
+    unplaced = {u["name"] for u in plan(entries)["unplaced"]}
+    count = next((i for i, e in enumerate(entries) if e["name"] in unplaced), len(entries))
+    gpu = plan(entries[:count])["gpus"][0] if count else {"planned_bytes": 0, "workers": []}
+    results.append({"deployment": "modelgrid", "models": count,
+                    "planned_bytes": gpu["planned_bytes"],
+                    "planned_utilisation": gpu["planned_bytes"] / capacity,
+                    "capacity_bytes": capacity, "context_bytes": context,
+                    "contexts": len(gpu["workers"]),
+                    "transient_peak_bytes": max([w.get("transient_peak_bytes", 0)
+                                                 for w in gpu["workers"]] or [0])})
     print("density dry run on a virtual %s (%.1f GiB), the eight architectures round-robin, "
           "batch %d, %s" % (args.gpus, capacity / (1 << 30), args.batch, args.dtype))
     print("%-13s %7s %13s  %s" % ("deployment", "models", "planned use", "contexts"))
     for r in results:
-        contexts = r["models"] if r["deployment"] == "conventional" else 1
         print("%-13s %7d %12.1f%%  %d x %.0f MiB" % (r["deployment"], r["models"],
-                                                  100 * r["planned_utilisation"], contexts,
+                                                  100 * r["planned_utilisation"], r["contexts"],
                                                   context / MIB))
     print("ModelGrid deploys %.2fx the conventional model count (planned; measured needs a GPU)"
           % (results[1]["models"] / max(1, results[0]["models"])))

@@ -53,6 +53,44 @@ TEST_F(PlanManifestTest, ReadsEveryKey) {
   auto e = EstimatePath((dir_ / "llama").string(), eo);
   ASSERT_TRUE(e.ok());
   EXPECT_EQ((*models)[1].footprint_bytes, e->total_bytes - e->context_bytes);
+  // What a shared worker reuses between its models: activations, KV cache and the cuBLAS
+  // workspace; weights and the allocator slack stay resident.
+  EXPECT_EQ((*models)[1].transient_bytes,
+            e->activation_bytes + e->kv_cache_bytes + e->cublas_workspace_bytes);
+  EXPECT_EQ((*models)[1].footprint_bytes - (*models)[1].transient_bytes,
+            e->weights_bytes + e->allocator_slack_bytes);
+  EXPECT_GT((*models)[1].transient_bytes, 0u);
+  EXPECT_EQ(a.transient_bytes, 0u);  // a given footprint is all resident by default
+}
+
+TEST_F(PlanManifestTest, TransientBytesGoWithMemoryBytes) {
+  auto models = Parse(R"({"models": [
+    {"name": "a", "memory_bytes": 1000, "transient_bytes": 400},
+    {"name": "b", "memory_bytes": 1000, "transient_bytes": 1000},
+    {"name": "c", "memory_bytes": 1000, "transient_bytes": 0}]})");
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  EXPECT_EQ((*models)[0].transient_bytes, 400u);
+  EXPECT_EQ((*models)[1].transient_bytes, 1000u);
+  EXPECT_EQ((*models)[2].transient_bytes, 0u);
+  struct Case {
+    const char* json;
+    const char* needle;
+  } cases[] = {
+      {R"({"models": [{"name": "o", "memory_bytes": 1000, "transient_bytes": 1001}]})",
+       "model 'o': transient_bytes 1001 is outside 0..1000"},
+      {R"({"models": [{"name": "n", "memory_bytes": 1000, "transient_bytes": -1}]})",
+       "model 'n': transient_bytes -1"},
+      {R"({"models": [{"name": "f", "memory_bytes": 1000, "transient_bytes": 0.5}]})",
+       "transient_bytes must be an integer"},
+      {R"({"models": [{"name": "e", "path": "llama", "transient_bytes": 10}]})",
+       "model 'e': transient_bytes needs memory_bytes"},
+  };
+  for (const auto& c : cases) {
+    auto bad = Parse(c.json);
+    ASSERT_FALSE(bad.ok()) << c.json;
+    EXPECT_NE(bad.status().message().find(c.needle), std::string::npos)
+        << c.json << " -> " << bad.status().message();
+  }
 }
 
 TEST_F(PlanManifestTest, ErrorsNameTheCulprit) {
@@ -103,6 +141,7 @@ parameters { key: "memory_bytes" value: { string_value: "123456" } }
 parameters { key: "isolation" value: { string_value: "process" } }
 parameters { key: "latency_sensitive" value: { string_value: "true" } }
 parameters { key: "replicas" value: { string_value: "2" } }
+parameters { key: "transient_bytes" value: { string_value: "23456" } }
 )";
   testing::WriteShardedLlama((repo / "llm" / "1").string(), 2, 256, 4, 2, 512, 1000, 1, "F16");
   std::ofstream(repo / "llm" / "config.pbtxt") << "name: \"llm\"\nmax_batch_size: 3\n";
@@ -116,6 +155,7 @@ parameters { key: "replicas" value: { string_value: "2" } }
   EXPECT_EQ(small.isolation, Isolation::kProcess);
   EXPECT_TRUE(small.latency_sensitive);
   EXPECT_EQ(small.replicas, 2);
+  EXPECT_EQ(small.transient_bytes, 23456u);
   EstimateOptions eo;
   eo.batch = 3;
   auto e = EstimatePath((repo / "llm" / "1").string(), eo);

@@ -1,5 +1,5 @@
 // Every strategy against brute force on small random instances, properties on large ones,
-// and table-driven checks of the context accounting.
+// and table-driven checks of the context and shared-transient accounting.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "plan/packing.h"
 #include "plan/planner.h"
 
 namespace modelgrid {
@@ -39,11 +40,21 @@ ModelRequest Model(const std::string& name, uint64_t bytes, Isolation iso = Isol
   return m;
 }
 
+// A model whose footprint `bytes` holds `transient` bytes a shared worker reuses.
+ModelRequest Transient(const std::string& name, uint64_t bytes, uint64_t transient,
+                       Isolation iso = Isolation::kShared) {
+  ModelRequest m = Model(name, bytes, iso);
+  m.transient_bytes = transient;
+  return m;
+}
+
 // Checks the planner's contract on `plan` independently of the planner's own bookkeeping.
 void ExpectValid(const Plan& plan, const std::vector<ModelRequest>& models,
                  const std::vector<GpuDevice>& gpus, uint64_t reserve = 0) {
   std::map<std::string, int> seen;
   std::map<std::string, std::set<int>> gpus_of_model;
+  std::map<std::string, const ModelRequest*> by_name;
+  for (const auto& m : models) by_name[m.name] = &m;
   ASSERT_EQ(plan.gpus.size(), gpus.size());
   int used = 0;
   for (const auto& g : plan.gpus) {
@@ -57,13 +68,24 @@ void ExpectValid(const Plan& plan, const std::vector<ModelRequest>& models,
         EXPECT_EQ(w.models.size(), 1u);
       }
       EXPECT_FALSE(w.models.empty());
+      ASSERT_EQ(w.model_bytes.size(), w.models.size());
+      ASSERT_EQ(w.transient_bytes.size(), w.models.size());
+      // A worker's peak: its models' resident bytes and its largest transient once.
+      uint64_t peak_transient = 0;
       for (size_t i = 0; i < w.models.size(); ++i) {
-        bytes += w.model_bytes[i];
-        ++seen[w.models[i]];
         const std::string model = w.models[i].substr(0, w.models[i].find('#'));
+        ASSERT_TRUE(by_name.count(model)) << w.models[i];
+        EXPECT_EQ(w.model_bytes[i], by_name[model]->footprint_bytes);
+        EXPECT_EQ(w.transient_bytes[i], by_name[model]->transient_bytes);
+        ASSERT_LE(w.transient_bytes[i], w.model_bytes[i]);
+        bytes += w.model_bytes[i] - w.transient_bytes[i];
+        peak_transient = std::max(peak_transient, w.transient_bytes[i]);
+        ++seen[w.models[i]];
         EXPECT_TRUE(gpus_of_model[model].insert(g.index).second)
             << "two replicas of " << model << " on GPU " << g.index;
       }
+      EXPECT_EQ(w.transient_peak_bytes, peak_transient);
+      bytes += peak_transient;
     }
     EXPECT_LE(shared_workers, 1);
     EXPECT_EQ(bytes, g.planned_bytes) << "GPU " << g.index;
@@ -90,40 +112,44 @@ struct Instance {
 };
 
 // The fewest GPUs that hold every instance, by trying every assignment; -1 if none does.
+// A GPU's bytes: one context per process instance plus its footprint; for its shared
+// instances one context, their resident bytes and the largest of their transients.
 int BruteForceMinGpus(const Instance& in) {
   struct Inst {
     int model;
     uint64_t bytes;
+    uint64_t transient;
     bool process;
   };
   std::vector<Inst> inst;
   for (size_t m = 0; m < in.models.size(); ++m) {
     for (int r = 0; r < in.models[m].replicas; ++r) {
       inst.push_back({static_cast<int>(m), in.models[m].footprint_bytes,
-                      in.models[m].isolation == Isolation::kProcess});
+                      in.models[m].transient_bytes, in.models[m].isolation == Isolation::kProcess});
     }
   }
   const int n = static_cast<int>(inst.size()), g = static_cast<int>(in.gpus.size());
   std::vector<int> assign(n, 0);
   int best = -1;
   while (true) {
-    std::vector<uint64_t> used(g, 0);
+    std::vector<uint64_t> used(g, 0), transient(g, 0);
     std::vector<bool> shared(g, false), any(g, false);
     std::set<std::pair<int, int>> model_gpu;
     bool ok = true;
     for (int i = 0; i < n && ok; ++i) {
       const int b = assign[i];
       any[b] = true;
-      used[b] += inst[i].bytes;
       if (inst[i].process) {
-        used[b] += in.gpus[b].context_bytes;
-      } else if (!shared[b]) {
+        used[b] += inst[i].bytes + in.gpus[b].context_bytes;
+      } else {
+        used[b] += inst[i].bytes - inst[i].transient;
+        transient[b] = std::max(transient[b], inst[i].transient);
+        if (!shared[b]) used[b] += in.gpus[b].context_bytes;
         shared[b] = true;
-        used[b] += in.gpus[b].context_bytes;
       }
       ok = model_gpu.insert({inst[i].model, b}).second;
     }
-    for (int b = 0; b < g && ok; ++b) ok = used[b] <= in.gpus[b].capacity_bytes;
+    for (int b = 0; b < g && ok; ++b) ok = used[b] + transient[b] <= in.gpus[b].capacity_bytes;
     if (ok) {
       int count = 0;
       for (int b = 0; b < g; ++b) count += any[b];
@@ -150,6 +176,10 @@ Instance RandomSmall(std::mt19937& rng) {
     const uint64_t bytes = std::uniform_int_distribution<uint64_t>(256, 10 * 1024)(rng) * kMiB;
     const Isolation iso = rng() % 4 == 0 ? Isolation::kProcess : Isolation::kShared;
     in.models.push_back(Model("m" + std::to_string(in.models.size()), bytes, iso, replicas));
+    // Half the models have a transient part: none to all of the footprint.
+    if (rng() % 2) {
+      in.models.back().transient_bytes = std::uniform_int_distribution<uint64_t>(0, bytes)(rng);
+    }
     in.models.back().latency_sensitive = rng() % 3 == 0;
     in.models.back().expected_load = std::uniform_real_distribution<double>(0.1, 5)(rng);
     instances += replicas;
@@ -216,6 +246,7 @@ TEST(PlanProperties, LargeRandomInstancesKeepTheContract) {
       models.push_back(Model("model" + std::to_string(i), bytes,
                              rng() % 5 == 0 ? Isolation::kProcess : Isolation::kShared, replicas));
       models.back().latency_sensitive = rng() % 7 == 0;
+      if (rng() % 2) models.back().transient_bytes = bytes / (2 + rng() % 8);
     }
     const auto gpus = Gpus(std::vector<uint64_t>(60, 80 * kGiB), 686 * kMiB);
     for (Strategy s : kEvery) {
@@ -381,6 +412,115 @@ TEST(PlanOptimal, RespectsTheTimeLimit) {
   ASSERT_TRUE(plan.ok());
   EXPECT_LT(seconds, 3.0);
   EXPECT_TRUE(plan->unplaced.empty());
+}
+
+TEST(PlanPacking, CostPlaceRemoveCountTheLargestSharedTransientOnce) {
+  using plan_internal::Packing;
+  // One 20 GiB GPU with a 1 GiB context. a: 4 GiB (3 transient), b: 3 GiB (1 transient),
+  // c: 5 GiB (4 transient), p: process, 2 GiB (2 transient, paid in full).
+  const std::vector<ModelRequest> models = {
+      Transient("a", 4 * kGiB, 3 * kGiB), Transient("b", 3 * kGiB, kGiB),
+      Transient("c", 5 * kGiB, 4 * kGiB), Transient("p", 2 * kGiB, 2 * kGiB, Isolation::kProcess)};
+  Packing p(plan_internal::ExpandItems(models, false),
+            plan_internal::MakeBins(Gpus({20 * kGiB}, kGiB), 0, 0));
+  const auto& bin = p.bins()[0];
+  EXPECT_EQ(p.Cost(0, 0), 5 * kGiB);  // context + 1 resident + 3 transient
+  p.Place(0, 0);
+  EXPECT_EQ(bin.used, 5 * kGiB);
+  EXPECT_EQ(bin.shared_transient, 3 * kGiB);
+  EXPECT_EQ(p.Cost(1, 0), 2 * kGiB);  // resident only: its transient hides under a's
+  p.Place(1, 0);
+  EXPECT_EQ(bin.used, 7 * kGiB);
+  EXPECT_EQ(p.Cost(2, 0), 2 * kGiB);  // 1 resident + (4 - 3) more transient
+  p.Place(2, 0);
+  EXPECT_EQ(bin.used, 9 * kGiB);
+  EXPECT_EQ(bin.shared_transient, 4 * kGiB);
+  EXPECT_EQ(p.Cost(3, 0), 3 * kGiB);  // process: footprint + its own context
+  p.Place(3, 0);
+  EXPECT_EQ(bin.used, 12 * kGiB);
+  EXPECT_EQ(bin.workers, 2);
+  // Removing c brings the shared transient back to a's 3 GiB.
+  p.Remove(2);
+  EXPECT_EQ(bin.used, 10 * kGiB);
+  EXPECT_EQ(bin.shared_transient, 3 * kGiB);
+  p.Remove(0);  // b's 1 GiB is now the largest
+  EXPECT_EQ(bin.used, 1 * kGiB + 2 * kGiB + 3 * kGiB + 0 * kGiB + 1 * kGiB);
+  EXPECT_EQ(bin.shared_transient, kGiB);
+  p.Remove(1);  // the shared worker and its context go
+  EXPECT_EQ(bin.used, 3 * kGiB);
+  EXPECT_FALSE(bin.has_shared);
+  EXPECT_EQ(bin.shared_transient, 0u);
+  EXPECT_EQ(bin.workers, 1);
+  // Lower-bound sizes: resident for shared, footprint + context for process.
+  EXPECT_EQ(p.BaseSize(0, kGiB), kGiB);
+  EXPECT_EQ(p.BaseSize(3, kGiB), 3 * kGiB);
+  EXPECT_EQ(p.AloneSize(0, kGiB), 4 * kGiB);
+  // Every instance alone would need 10 GiB + 2 contexts; the bound counts resident bytes,
+  // contexts and the largest transient once: 1 + 2 + 1 + 3 (process) + 1 (context) + 4.
+  EXPECT_EQ(plan_internal::LowerBoundGpus(p, {0, 1, 2, 3}), 1);
+}
+
+TEST(PlanContexts, PlannedBytesAreTheWorkersPeaks) {
+  const auto gpus = Gpus({10 * kGiB}, kGiB);
+  const std::vector<ModelRequest> models = {Transient("a", 3 * kGiB, 2 * kGiB),
+                                            Transient("b", 3 * kGiB, kGiB),
+                                            Transient("p", 2 * kGiB, kGiB, Isolation::kProcess)};
+  auto plan = MakePlan(models, gpus, {});
+  ASSERT_TRUE(plan.ok());
+  ExpectValid(*plan, models, gpus);
+  const auto& g = plan->gpus[0];
+  ASSERT_EQ(g.workers.size(), 2u);
+  EXPECT_EQ(g.workers[0].transient_peak_bytes, 2 * kGiB);
+  EXPECT_EQ(g.workers[0].transient_bytes, (std::vector<uint64_t>{2 * kGiB, kGiB}));
+  // Shared: context 1 + resident 1 + 2 + transient peak 2; process: context 1 + 2.
+  EXPECT_EQ(g.planned_bytes, 9 * kGiB);
+}
+
+TEST(PlanContexts, SharedTransientsFitModelsThatWholeFootprintsWouldNot) {
+  // 8 models of 2 GiB, 1.5 GiB of it transient, on 9 GiB with a 1 GiB context:
+  // 1 + 8 x 0.5 + 1.5 = 6.5 GiB; whole footprints (17 GiB) or process workers would not.
+  const auto gpus = Gpus({9 * kGiB}, kGiB);
+  std::vector<ModelRequest> models;
+  for (int i = 0; i < 8; ++i) {
+    models.push_back(Transient("m" + std::to_string(i), 2 * kGiB, 3 * kGiB / 2));
+  }
+  for (Strategy s : kEvery) {
+    PlanOptions o;
+    o.strategy = s;
+    auto plan = MakePlan(models, gpus, o);
+    ASSERT_TRUE(plan.ok());
+    SCOPED_TRACE(StrategyName(s));
+    ExpectValid(*plan, models, gpus);
+    if (s == Strategy::kConventional) {
+      EXPECT_EQ(plan->placed_instances, 3);  // 3 x (2 + 1) = 9: transients do not help
+    } else {
+      EXPECT_EQ(plan->placed_instances, 8);
+      EXPECT_EQ(plan->gpus[0].planned_bytes, 13 * kGiB / 2);
+      EXPECT_EQ(plan->lower_bound_gpus, 1);
+      EXPECT_TRUE(plan->proven_optimal);
+    }
+  }
+}
+
+TEST(PlanContexts, UnplacedReasonNamesTheTransientPart) {
+  const auto gpus = Gpus({6 * kGiB}, kGiB);
+  auto plan =
+      MakePlan({Transient("big", 4 * kGiB, kGiB), Transient("next", 2 * kGiB, kGiB / 2)}, gpus, {});
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->unplaced.size(), 1u);
+  EXPECT_EQ(plan->unplaced[0].name, "next");
+  // 1.5 GiB resident (its transient hides under big's): 1 GiB is left.
+  EXPECT_EQ(
+      plan->unplaced[0].reason,
+      "needs 2.00 GiB (512.00 MiB of it transient, reused within a shared worker); at best it "
+      "would add 1.50 GiB to a GPU without a replica of it that has 1.00 GiB left");
+}
+
+TEST(PlanInput, TransientOverTheFootprintIsRejected) {
+  auto plan = MakePlan({Transient("t", kGiB, kGiB + 1)}, Gpus({16 * kGiB}, kGiB), {});
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("model 't': transient"), std::string::npos)
+      << plan.status().message();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "server/prometheus.h"
 #include "support/fixtures.h"
 #include "support/http_client.h"
+#include "support/run_command.h"
 #include "support/serve_process.h"
 
 namespace modelgrid {
@@ -312,6 +313,39 @@ TEST_F(ServeOperations, MetricsCountWhatHappened) {
           .value_or(0),
       0);
   EXPECT_EQ(server::FindSample(*samples, "modelgrid_worker_restarts_total"), 0);
+}
+
+TEST_F(ServeOperations, StatusCommandAndJsonLogsShowTheLiveState) {
+  AddModel("add_one", "add_one");
+  AddModel("tiny_cnn", "tiny_cnn");
+  const std::string log_file = (dir_ / "modelgrid.log").string();
+  Serve({"--log-format", "json", "--log-file", log_file, "--api-key", "k3y"});
+  ASSERT_EQ(Post("/v2/models/add_one/infer", kAddOneBody, {{"Authorization", "Bearer k3y"}}).status,
+            200);
+  const std::string url = "http://127.0.0.1:" + std::to_string(server_.port());
+  auto status = testing::RunCommand(std::string(MODELGRID_BINARY) + " status --once --url " + url +
+                                    " --api-key k3y");
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  for (const char* expected : {"cpu-shared", "cpu-tiny_cnn", "add_one", "tiny_cnn", "READY"}) {
+    EXPECT_NE(status.out.find(expected), std::string::npos) << expected << "\n" << status.out;
+  }
+  auto denied = testing::RunCommand(std::string(MODELGRID_BINARY) + " status --once --url " + url);
+  EXPECT_EQ(denied.exit_code, 1) << denied.out;
+  // JSON logs: one object per line, in the file as on stderr.
+  server_.Stop(SIGTERM);
+  std::ifstream in(log_file);
+  std::string line;
+  int lines = 0;
+  bool ready_line = false;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("message")) << line;
+    ready_line = ready_line || j["message"].get<std::string>().find("model add_one ready") == 0;
+    ++lines;
+  }
+  EXPECT_GT(lines, 3);
+  EXPECT_TRUE(ready_line);
 }
 
 TEST_F(ServeOperations, ApiKeyGuardsEverythingButLiveness) {

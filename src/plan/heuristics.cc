@@ -11,12 +11,14 @@ namespace modelgrid::plan_internal {
 namespace {
 
 // Instance indices, largest footprint (with own context) first; ties keep model order.
+// The whole footprint, not the resident part: a model with a large transient first sets
+// its GPU's shared transient, under which later models' transients hide.
 std::vector<int> Decreasing(const Packing& p) {
   std::vector<int> order(p.items().size());
   std::iota(order.begin(), order.end(), 0);
   const uint64_t ctx = p.bins().empty() ? 0 : p.bins()[0].context;
   std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return p.BaseSize(a, ctx) > p.BaseSize(b, ctx); });
+                   [&](int a, int b) { return p.AloneSize(a, ctx) > p.AloneSize(b, ctx); });
   return order;
 }
 
@@ -64,7 +66,7 @@ void BalanceLoad(Packing* p) {
   const double load_share = std::max(TotalLoad(*p) / n, 1e-12);
   double demand = 0;
   for (int i = 0; i < static_cast<int>(p->items().size()); ++i) {
-    demand += static_cast<double>(p->BaseSize(i, bins[0].context));
+    demand += static_cast<double>(p->AloneSize(i, bins[0].context));
   }
   const double memory_share = std::max(demand / n, 1.0);
   for (int i : Decreasing(*p)) {

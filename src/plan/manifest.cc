@@ -22,11 +22,34 @@ using nlohmann::json;
 constexpr int64_t kMaxBytes = int64_t{64} << 40;
 constexpr size_t kMaxManifestBytes = 64 << 20;
 
+struct Footprint {
+  uint64_t footprint_bytes = 0;  // without the context
+  uint64_t transient_bytes = 0;  // <= footprint_bytes
+};
+
+// What of an estimate a shared worker reuses between its models (they run one request at
+// a time) and what each model keeps while others run:
+//   resident   weights and buffers, and all of allocator_slack_bytes: it holds the
+//              rounding and segment tails of the weights' allocations, which stay, mixed
+//              with activation fragmentation, which would not; the estimate does not split
+//              them, so all of it stays and the worker's peak is never under-estimated;
+//   transient  activations (cuDNN workspaces sit inside them), the KV cache (one forward
+//              pass's keys and values: requests carry no state between them) and the cuBLAS
+//              workspace (one per stream, and the worker's models share its stream).
+// So transient = footprint - weights - allocator slack = activations + KV cache + cuBLAS.
+Footprint FootprintOf(const Estimate& e) {
+  Footprint f;
+  f.footprint_bytes = e.total_bytes - e.context_bytes;
+  const uint64_t resident = std::min(f.footprint_bytes, e.weights_bytes + e.allocator_slack_bytes);
+  f.transient_bytes = f.footprint_bytes - resident;
+  return f;
+}
+
 // Estimates each distinct (path, batch, seq, dtype) once.
 class FootprintCache {
  public:
   explicit FootprintCache(const ManifestOptions& o) : gpu_(o.gpu) {}
-  Result<uint64_t> Get(const std::string& path, const EstimateOptions& base) {
+  Result<Footprint> Get(const std::string& path, const EstimateOptions& base) {
     EstimateOptions e = base;
     e.gpu = gpu_;
     const std::string key = path + "|" + std::to_string(e.batch.value_or(0)) + "|" +
@@ -36,14 +59,14 @@ class FootprintCache {
     if (it != cache_.end()) return it->second;
     auto estimate = EstimatePath(path, e);
     if (!estimate.ok()) return estimate.status();
-    const uint64_t bytes = estimate->total_bytes - estimate->context_bytes;
-    cache_[key] = bytes;
-    return bytes;
+    const Footprint f = FootprintOf(*estimate);
+    cache_[key] = f;
+    return f;
   }
 
  private:
   std::string gpu_;
-  std::map<std::string, uint64_t> cache_;
+  std::map<std::string, Footprint> cache_;
 };
 
 Status CheckNames(const std::vector<ModelRequest>& models) {
@@ -77,15 +100,15 @@ Result<int64_t> IntegerIn(const json& v, const char* key, int64_t lo, int64_t hi
 
 Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, FootprintCache* cache) {
   static const std::set<std::string> kKeys = {
-      "name",  "path",      "memory_bytes",      "batch",    "seq",
-      "dtype", "isolation", "latency_sensitive", "replicas", "expected_load"};
+      "name",  "path",      "memory_bytes",      "transient_bytes", "batch",        "seq",
+      "dtype", "isolation", "latency_sensitive", "replicas",        "expected_load"};
   if (!e.is_object()) return InvalidArgument("an entry is not an object");
   for (const auto& [key, value] : e.items()) {
     (void)value;
     if (!kKeys.count(key)) {
       return InvalidArgument("unknown key '" + key +
-                             "' (known: name, path, memory_bytes, batch, seq, dtype, "
-                             "isolation, latency_sensitive, replicas, expected_load)");
+                             "' (known: name, path, memory_bytes, transient_bytes, batch, seq, "
+                             "dtype, isolation, latency_sensitive, replicas, expected_load)");
     }
   }
   ModelRequest m;
@@ -150,12 +173,22 @@ Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, Foot
     auto bytes = IntegerIn(e["memory_bytes"], "memory_bytes", 1, kMaxBytes);
     if (!bytes.ok()) return context(bytes.status());
     m.footprint_bytes = static_cast<uint64_t>(*bytes);
+    // A given footprint is all resident unless the entry says how much of it is transient.
+    if (e.contains("transient_bytes")) {
+      auto t = IntegerIn(e["transient_bytes"], "transient_bytes", 0, *bytes);
+      if (!t.ok()) return context(t.status());
+      m.transient_bytes = static_cast<uint64_t>(*t);
+    }
+  } else if (e.contains("transient_bytes")) {
+    return context(InvalidArgument(
+        "transient_bytes needs memory_bytes (an estimated footprint brings its own)"));
   } else if (path.empty()) {
     return context(InvalidArgument("needs a path to estimate from, or memory_bytes"));
   } else {
-    auto bytes = cache->Get(path, eo);
-    if (!bytes.ok()) return context(bytes.status());
-    m.footprint_bytes = *bytes;
+    auto f = cache->Get(path, eo);
+    if (!f.ok()) return context(f.status());
+    m.footprint_bytes = f->footprint_bytes;
+    m.transient_bytes = f->transient_bytes;
   }
   return m;
 }
@@ -203,7 +236,7 @@ Result<ModelRequest> LoadTritonFolder(const fs::path& folder, FootprintCache* ca
   for (const auto& [key, value] : config->parameters) {
     if (key == "isolation") entry[key] = value;
     if (key == "latency_sensitive") entry[key] = (value == "true" || value == "1");
-    if (key == "memory_bytes" || key == "replicas") {
+    if (key == "memory_bytes" || key == "transient_bytes" || key == "replicas") {
       if (value.empty() || value.size() > 18 ||
           value.find_first_not_of("0123456789") != std::string::npos) {
         return InvalidArgument(config_path + ": parameter " + key + " '" + value +

@@ -1,6 +1,9 @@
 // Loads the models a plan places: a JSON manifest or a Triton model repository. Footprints
 // come from the estimator (EstimatePath, total minus the context, since the planner adds
-// one context per worker) unless the entry gives memory_bytes.
+// one context per worker) unless the entry gives memory_bytes. An estimated footprint's
+// transient part is its activations + KV cache + cuBLAS workspace (weights and allocator
+// slack stay resident; see FootprintOf in manifest.cc); a given memory_bytes is all
+// resident unless the entry also gives transient_bytes (0..memory_bytes).
 #pragma once
 
 #include <string>
@@ -16,8 +19,8 @@ struct ManifestOptions {
   std::string gpu = "H100-80GB";  // catalog GPU the estimator assumes (workspace sizes)
 };
 
-// JSON text: {"models": [{"name", "path", "memory_bytes", "batch", "seq", "dtype",
-// "isolation": "shared"|"process", "latency_sensitive", "replicas", "expected_load"}]}.
+// JSON text: {"models": [{"name", "path", "memory_bytes", "transient_bytes", "batch", "seq",
+// "dtype", "isolation": "shared"|"process", "latency_sensitive", "replicas", "expected_load"}]}.
 // Relative paths are taken from `base_dir`. Unknown keys, duplicate names, negative or
 // absurd sizes, an empty list and models the estimator rejects all fail with
 // kInvalidArgument (or the estimator's code) naming the entry.
@@ -26,7 +29,7 @@ Result<std::vector<ModelRequest>> ParseManifest(std::string_view json_text,
                                                 const ManifestOptions& options);
 
 // REPO/<model>/config.pbtxt for each model folder; ModelGrid settings come from its
-// parameters ("isolation", "latency_sensitive", "memory_bytes", "replicas",
+// parameters ("isolation", "latency_sensitive", "memory_bytes", "transient_bytes", "replicas",
 // "expected_load"), the batch from max_batch_size.
 Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
                                                        const ManifestOptions& options);

@@ -36,7 +36,9 @@ class BinCompletion {
     const auto& items = p_.items();
     auto key = [&](int i) {
       const Item& it = items[i];
-      return std::make_tuple(p_.BaseSize(i, ctx_min_), it.process,
+      // Content first (descending, for the room cut in Fill); twins must agree on
+      // everything Fits and Cost read.
+      return std::make_tuple(p_.BaseSize(i, ctx_min_), it.transient, it.process,
                              it.group_size > 1 ? it.model : -1);
     };
     std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) { return key(a) > key(b); });
@@ -50,8 +52,9 @@ class BinCompletion {
     assigned_.assign(n, 0);
     remaining_ = n;
     bin_used_.assign(bins.size(), 0);
-    // Waste the k GPUs can absorb: capacity of the k largest minus footprints, process
-    // contexts and the shared contexts any packing into k GPUs must pay.
+    // Waste the k GPUs can absorb: capacity of the k largest minus contents (process
+    // footprints and contexts, shared resident parts) and the shared contexts any packing
+    // into k GPUs must pay. Shared transients count as waste (see Waste()).
     std::vector<uint64_t> caps;
     for (const Bin& b : bins) {
       if (b.usable > ctx_min_) caps.push_back(b.usable);
@@ -59,16 +62,21 @@ class BinCompletion {
     std::sort(caps.rbegin(), caps.rend());
     int process = 0, shared = 0;
     __int128 demand = 0, shared_demand = 0;
+    uint64_t max_transient = 0;
     for (int j = 0; j < n; ++j) {
       demand += content_[j];
       (items[order_[j]].process ? process : shared) += 1;
-      if (!items[order_[j]].process) shared_demand += content_[j];
+      if (!items[order_[j]].process) {
+        shared_demand += content_[j];
+        max_transient = std::max(max_transient, items[order_[j]].transient);
+      }
     }
+    shared_demand += max_transient;
     const int kk = std::min<int>(k_, static_cast<int>(caps.size()));
     __int128 capsum = 0;
     for (int j = 0; j < kk; ++j) capsum += caps[j];
     // Shared instances need shared workers: at least one per GPU without a process worker,
-    // and enough GPUs to hold their footprints next to a context.
+    // and enough GPUs to hold their resident parts and largest transient next to a context.
     int shared_contexts = 0;
     if (shared > 0 && !caps.empty()) {
       const __int128 room = caps[0] - ctx_min_;
@@ -95,11 +103,14 @@ class BinCompletion {
     return timeout_;
   }
 
-  // Bytes of `bin` not holding footprints or the unavoidable contexts.
+  // Bytes of `bin` not holding contents or the unavoidable contexts, the shared transient
+  // included: adding an instance then lowers the waste by exactly its content (plus
+  // ctx_min_ for the first shared one), which the cut in Fill relies on.
   int64_t Waste(int bin) const {
     const Bin& b = p_.bins()[bin];
     return static_cast<int64_t>(b.usable - b.used) +
-           static_cast<int64_t>(b.workers) * static_cast<int64_t>(b.context - ctx_min_);
+           static_cast<int64_t>(b.workers) * static_cast<int64_t>(b.context - ctx_min_) +
+           static_cast<int64_t>(b.shared_transient);
   }
 
   void Assign(int pos, int bin) {
@@ -198,7 +209,7 @@ void FirstFitDecreasing(Packing* p) {
   std::iota(order.begin(), order.end(), 0);
   const uint64_t ctx = p->bins().empty() ? 0 : p->bins()[0].context;
   std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return p->BaseSize(a, ctx) > p->BaseSize(b, ctx); });
+                   [&](int a, int b) { return p->AloneSize(a, ctx) > p->AloneSize(b, ctx); });
   for (int i : order) {
     for (int b = 0; b < static_cast<int>(p->bins().size()); ++b) {
       if (p->Fits(i, b)) {
@@ -230,12 +241,16 @@ OptimalOutcome Optimal(Packing* p, double time_limit_seconds) {
   OptimalOutcome outcome;
   outcome.lower_bound_gpus = LowerBoundGpus(empty, all);
 
-  // Not everything fits: place as many instances as possible, smallest first.
+  // Not everything fits: place as many instances as possible, smallest first (by what
+  // they add beside others: their content, then their transient).
   if (best.Placed() < n) {
     const uint64_t ctx = m ? p->bins()[0].context : 0;
     std::vector<int> ascending = all;
+    auto key = [&](int i) {
+      return std::make_pair(empty.BaseSize(i, ctx), empty.items()[i].transient);
+    };
     std::stable_sort(ascending.begin(), ascending.end(),
-                     [&](int a, int b) { return empty.BaseSize(a, ctx) < empty.BaseSize(b, ctx); });
+                     [&](int a, int b) { return key(a) < key(b); });
     for (int count = best.Placed() + 1; count <= n; ++count) {
       const std::vector<int> subset(ascending.begin(), ascending.begin() + count);
       if (LowerBoundGpus(empty, subset) > m) break;

@@ -10,7 +10,9 @@ Packing::Packing(std::vector<Item> items, std::vector<Bin> bins)
 uint64_t Packing::Cost(int item, int bin) const {
   const Item& it = items_[item];
   const Bin& b = bins_[bin];
-  return it.footprint + ((it.process || !b.has_shared) ? b.context : 0);
+  if (it.process) return it.footprint + b.context;
+  const uint64_t grow = it.transient > b.shared_transient ? it.transient - b.shared_transient : 0;
+  return it.footprint - it.transient + grow + (b.has_shared ? 0 : b.context);
 }
 
 bool Packing::Fits(int item, int bin) const {
@@ -31,7 +33,10 @@ void Packing::Place(int item, int bin) {
   const Item& it = items_[item];
   b.used += Cost(item, bin);
   if (it.process || !b.has_shared) ++b.workers;
-  if (!it.process) b.has_shared = true;
+  if (!it.process) {
+    b.has_shared = true;
+    b.shared_transient = std::max(b.shared_transient, it.transient);
+  }
   if (it.latency_sensitive) ++b.latency_count;
   b.load += it.load;
   b.items.push_back(item);
@@ -44,26 +49,29 @@ void Packing::Remove(int item) {
   b.items.erase(std::find(b.items.begin(), b.items.end(), item));
   bin_of_[item] = -1;
   --placed_;
-  // Recompute: the shared context goes with the last shared item.
+  // Recompute: the shared context goes with the last shared item, the shared transient
+  // may shrink to the next largest.
   b.used = 0;
   b.workers = 0;
   b.has_shared = false;
+  b.shared_transient = 0;
   b.latency_count = 0;
   b.load = 0;
   for (int other : b.items) {
     const Item& it = items_[other];
-    b.used += it.footprint;
     if (it.process) {
-      b.used += b.context;
+      b.used += it.footprint + b.context;
       ++b.workers;
     } else {
+      b.used += it.footprint - it.transient;
       b.has_shared = true;
+      b.shared_transient = std::max(b.shared_transient, it.transient);
     }
     if (it.latency_sensitive) ++b.latency_count;
     b.load += it.load;
   }
   if (b.has_shared) {
-    b.used += b.context;
+    b.used += b.context + b.shared_transient;
     ++b.workers;
   }
 }
@@ -85,6 +93,7 @@ std::vector<Item> ExpandItems(const std::vector<ModelRequest>& models, bool all_
       it.replica = k;
       it.group_size = replicas;
       it.footprint = r.footprint_bytes;
+      it.transient = std::min(r.transient_bytes, r.footprint_bytes);
       it.process = all_process || r.isolation == Isolation::kProcess;
       it.latency_sensitive = r.latency_sensitive;
       it.load = r.expected_load / replicas;
@@ -119,7 +128,9 @@ int LowerBoundGpus(const Packing& p, const std::vector<int>& items) {
   }
   std::sort(caps.rbegin(), caps.rend());
   const uint64_t largest = caps.empty() ? 0 : caps[0];
-  uint64_t demand = 0, shared_demand = 0;  // footprints + process contexts
+  // Process footprints and contexts, shared resident parts; the GPU holding the shared
+  // item with the largest transient pays that transient at least once.
+  uint64_t demand = 0, shared_demand = 0, max_transient = 0;
   int process = 0, shared = 0, max_group = 1;
   for (int i : items) {
     const Item& it = p.items()[i];
@@ -127,10 +138,16 @@ int LowerBoundGpus(const Packing& p, const std::vector<int>& items) {
     if (alone > largest) return m + 1;
     demand += p.BaseSize(i, ctx);
     (it.process ? process : shared) += 1;
-    if (!it.process) shared_demand += it.footprint;
+    if (!it.process) {
+      shared_demand += p.BaseSize(i, ctx);
+      max_transient = std::max(max_transient, it.transient);
+    }
     max_group = std::max(max_group, it.group_size);
   }
-  // Shared workers needed to hold the shared footprints next to their context.
+  demand += max_transient;
+  shared_demand += max_transient;
+  // Shared workers needed to hold the shared resident parts and the largest transient
+  // next to their context.
   const uint64_t room = largest - ctx;
   const int shared_workers = shared > 0 ? static_cast<int>((shared_demand + room - 1) / room) : 0;
   uint64_t capsum = 0;

@@ -77,7 +77,9 @@ json PlanToJson(const Plan& plan) {
       workers.push_back({{"isolation", IsolationName(w.isolation)},
                          {"context_bytes", w.context_bytes},
                          {"models", w.models},
-                         {"model_bytes", w.model_bytes}});
+                         {"model_bytes", w.model_bytes},
+                         {"transient_bytes", w.transient_bytes},
+                         {"transient_peak_bytes", w.transient_peak_bytes}});
     }
     gpus.push_back({{"index", g.index},
                     {"name", g.name},
@@ -124,9 +126,15 @@ std::string PlanToTable(const Plan& plan) {
         << g.workers.size() << "\n";
     for (const auto& w : g.workers) {
       out << "       " << IsolationName(w.isolation) << " worker (context "
-          << HumanBytes(w.context_bytes) << "): ";
+          << HumanBytes(w.context_bytes);
+      if (w.transient_peak_bytes > 0) {
+        out << ", transient peak " << HumanBytes(w.transient_peak_bytes);
+      }
+      out << "): ";
       for (size_t i = 0; i < w.models.size(); ++i) {
         out << (i ? ", " : "") << w.models[i] << " " << HumanBytes(w.model_bytes[i]);
+        if (w.transient_bytes[i] > 0)
+          out << " (" << HumanBytes(w.transient_bytes[i]) << " transient)";
       }
       out << "\n";
     }
@@ -236,13 +244,22 @@ std::string PlansToSvg(const std::vector<Plan>& plans) {
                 std::string(IsolationName(w.isolation)) + " worker context " +
                     HumanBytes(w.context_bytes));
         x += cw;
+        // Each model's resident part, then the worker's transient peak once.
         for (size_t i = 0; i < w.models.size(); ++i) {
-          const double mw = w.model_bytes[i] * scale;
+          const uint64_t resident = w.model_bytes[i] - w.transient_bytes[i];
+          const double mw = resident * scale;
           segment(x, mw, ColorFor(w.models[i]), w.models[i],
-                  w.models[i] + " " + HumanBytes(w.model_bytes[i]) + " (" +
+                  w.models[i] + " " + HumanBytes(w.model_bytes[i]) + ": " + HumanBytes(resident) +
+                      " resident + " + HumanBytes(w.transient_bytes[i]) + " transient (" +
                       IsolationName(w.isolation) + " worker)");
           x += mw;
         }
+        const double tw = w.transient_peak_bytes * scale;
+        segment(x, tw, "#aed6f1", "transient",
+                std::string(IsolationName(w.isolation)) + " worker transient peak " +
+                    HumanBytes(w.transient_peak_bytes) +
+                    " (activations, workspaces: reused by its models one request at a time)");
+        x += tw;
       }
       if (g.planned_bytes) {
         const double rw = g.reserve_bytes * scale;
@@ -265,8 +282,8 @@ std::string PlansToSvg(const std::vector<Plan>& plans) {
     y += kBarHeight + kGap;
   }
   svg << "<text x=\"10\" y=\"" << y + 10
-      << "\" fill=\"#555\">hatched: CUDA context of a worker; coloured: models; yellow: "
-         "reserve; white: free</text>\n</svg>\n";
+      << "\" fill=\"#555\">hatched: CUDA context of a worker; coloured: models' resident bytes; "
+         "light blue: a worker's transient peak; yellow: reserve; white: free</text>\n</svg>\n";
   return svg.str();
 }
 

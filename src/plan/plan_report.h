@@ -11,8 +11,9 @@
 
 namespace modelgrid {
 
-// {"strategy", "gpus": [{"index", "name", "capacity_bytes", "planned_bytes", "load",
-// "workers": [{"isolation", "context_bytes", "models": [names]}]}], "unplaced": [{"name",
+// {"strategy", "gpus": [{"index", "name", "capacity_bytes", "planned_bytes", "reserve_bytes",
+// "load", "workers": [{"isolation", "context_bytes", "models": [names], "model_bytes",
+// "transient_bytes" (same order), "transient_peak_bytes"}]}], "unplaced": [{"name",
 // "reason"}], "lower_bound_gpus", "proven_optimal", "placed_instances", "gpus_used",
 // "contexts", "elapsed_seconds"}.
 nlohmann::json PlanToJson(const Plan& plan);
@@ -31,8 +32,9 @@ std::string ComparisonTable(const std::vector<Plan>& plans);
 nlohmann::json ComparisonToJson(const std::vector<Plan>& plans);
 
 // A standalone SVG: for each plan a titled group of horizontal bars, one per GPU (the
-// first 64), length proportional to capacity, stacked: contexts, then each model, then the
-// reserve, then free space; labelled with names and bytes, with hover titles.
+// first 64), length proportional to capacity, stacked per worker: context, each model's
+// resident bytes, the worker's transient peak; then the reserve, then free space; labelled with
+// names and bytes, with hover titles.
 std::string PlansToSvg(const std::vector<Plan>& plans);
 
 }  // namespace modelgrid

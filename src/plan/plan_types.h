@@ -18,6 +18,12 @@ const char* IsolationName(Isolation isolation);
 struct ModelRequest {
   std::string name;              // unique within one plan
   uint64_t footprint_bytes = 0;  // one instance's GPU memory without the CUDA context
+  // The part of footprint_bytes (<= it) that exists only during a forward pass
+  // (activations, KV cache, workspaces, transient allocator slack). A shared worker runs
+  // one request at a time, so its models reuse these bytes: its peak is its context plus
+  // every model's resident part (footprint - transient) plus the largest transient. 0
+  // means all resident, the conservative default.
+  uint64_t transient_bytes = 0;
   Isolation isolation = Isolation::kShared;
   bool latency_sensitive = false;
   int replicas = 1;            // instances, each on a distinct GPU
@@ -33,11 +39,15 @@ enum class Strategy {
   kConventional,      // one process per model, first fit: what common servers do
 };
 
+// A worker's peak is context_bytes + sum(model_bytes - transient_bytes) +
+// transient_peak_bytes: its models run one at a time and reuse their transient bytes.
 struct PlannedWorker {
   Isolation isolation = Isolation::kShared;
   uint64_t context_bytes = 0;
-  std::vector<std::string> models;    // instance names ("bert" or "bert#2" for replicas)
-  std::vector<uint64_t> model_bytes;  // footprint of each, same order
+  std::vector<std::string> models;        // instance names ("bert" or "bert#2" for replicas)
+  std::vector<uint64_t> model_bytes;      // footprint of each, same order
+  std::vector<uint64_t> transient_bytes;  // the transient part of each footprint, same order
+  uint64_t transient_peak_bytes = 0;      // the largest of transient_bytes (0 when none)
 };
 
 struct PlannedGpu {
@@ -45,7 +55,7 @@ struct PlannedGpu {
   std::string name;
   uint64_t capacity_bytes = 0;
   uint64_t reserve_bytes = 0;          // counted in planned_bytes once the GPU hosts a worker
-  uint64_t planned_bytes = 0;          // contexts + footprints + reserve; <= capacity_bytes
+  uint64_t planned_bytes = 0;          // sum of the workers' peaks + reserve; <= capacity_bytes
   double load = 0;                     // sum of expected load of the instances here
   std::vector<PlannedWorker> workers;  // shared worker first, then one per process model
 };

@@ -16,12 +16,11 @@ using plan_internal::Packing;
 
 constexpr uint64_t kMaxBytes = uint64_t{64} << 40;
 
-std::string UnplacedReason(const Packing& p, int item, const ModelRequest& model) {
+std::string UnplacedReason(const Packing& p, int item) {
   const auto& it = p.items()[item];
-  uint64_t best_room = 0, largest = 0;
+  uint64_t largest = 0;
   for (const auto& b : p.bins()) {
     largest = std::max(largest, b.usable > b.context ? b.usable - b.context : 0);
-    best_room = std::max(best_room, b.usable > b.used ? b.usable - b.used : 0);
   }
   if (it.footprint > largest) {
     return "needs " + HumanBytes(it.footprint) + " plus a context; the largest GPU has " +
@@ -31,9 +30,30 @@ std::string UnplacedReason(const Packing& p, int item, const ModelRequest& model
     return std::to_string(it.group_size) + " replicas need distinct GPUs but there are only " +
            std::to_string(p.bins().size());
   }
-  (void)model;
-  return "needs " + HumanBytes(it.footprint) + (it.process ? " plus its own context" : "") +
-         "; the most room left on a GPU without a replica of it is " + HumanBytes(best_room);
+  // The GPU (without a replica of it) where it misses by the least.
+  uint64_t need = 0, room = 0;
+  bool found = false;
+  for (int b = 0; b < static_cast<int>(p.bins().size()); ++b) {
+    const auto& bin = p.bins()[b];
+    bool replica_here = false;
+    for (int other : bin.items) replica_here |= p.items()[other].model == it.model;
+    if (replica_here) continue;
+    const uint64_t cost = p.Cost(item, b);
+    const uint64_t left = bin.usable > bin.used ? bin.usable - bin.used : 0;
+    if (!found || (cost > left ? cost - left : 0) < (need > room ? need - room : 0)) {
+      need = cost;
+      room = left;
+      found = true;
+    }
+  }
+  std::string what = HumanBytes(it.footprint);
+  if (it.process) {
+    what += " plus its own context";
+  } else if (it.transient > 0) {
+    what += " (" + HumanBytes(it.transient) + " of it transient, reused within a shared worker)";
+  }
+  return "needs " + what + "; at best it would add " + HumanBytes(need) +
+         " to a GPU without a replica of it that has " + HumanBytes(room) + " left";
 }
 
 }  // namespace
@@ -94,6 +114,10 @@ Status ValidatePlanInput(const std::vector<ModelRequest>& models,
     if (m.footprint_bytes == 0 || m.footprint_bytes > kMaxBytes) {
       return OutOfRange("model '" + m.name + "': footprint " + std::to_string(m.footprint_bytes) +
                         " bytes is outside 1 B .. 64 TiB");
+    }
+    if (m.transient_bytes > m.footprint_bytes) {
+      return OutOfRange("model '" + m.name + "': transient " + std::to_string(m.transient_bytes) +
+                        " bytes exceeds its footprint of " + std::to_string(m.footprint_bytes));
     }
     if (m.replicas < 1 || m.replicas > kMaxGpus) {
       return OutOfRange("model '" + m.name + "': replicas " + std::to_string(m.replicas) +
@@ -172,11 +196,15 @@ Result<Plan> MakePlan(const std::vector<ModelRequest>& models, const std::vector
       const ModelRequest& m = models[items[i].model];
       PlannedWorker* w = &shared;
       if (items[i].process) {
-        own.push_back({Isolation::kProcess, bin.context, {}, {}});
+        own.emplace_back();
+        own.back().isolation = Isolation::kProcess;
+        own.back().context_bytes = bin.context;
         w = &own.back();
       }
       w->models.push_back(InstanceName(m, items[i].replica));
       w->model_bytes.push_back(items[i].footprint);
+      w->transient_bytes.push_back(items[i].transient);
+      w->transient_peak_bytes = std::max(w->transient_peak_bytes, items[i].transient);
     }
     if (!shared.models.empty()) out.workers.push_back(std::move(shared));
     for (auto& w : own) out.workers.push_back(std::move(w));
@@ -190,7 +218,7 @@ Result<Plan> MakePlan(const std::vector<ModelRequest>& models, const std::vector
       ++plan.placed_instances;
     } else {
       plan.unplaced.push_back(
-          {InstanceName(m, items[i].replica), UnplacedReason(p, static_cast<int>(i), m)});
+          {InstanceName(m, items[i].replica), UnplacedReason(p, static_cast<int>(i))});
     }
   }
   plan.elapsed_seconds =

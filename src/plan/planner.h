@@ -1,10 +1,12 @@
 // The allocation planner: which GPU and which worker each model instance goes to.
 //
-// Contract of every strategy: a GPU's planned bytes (contexts + footprints + reserve) never
+// Contract of every strategy: a GPU's planned bytes (its workers' peaks + reserve) never
 // exceed its capacity; replicas of one model land on distinct GPUs; an instance that fits
 // nowhere is listed as unplaced with the reason. Contexts: the first shared model on a GPU
 // starts that GPU's shared worker (one context); each process-isolated model starts a
-// worker, and pays a context, of its own.
+// worker, and pays a context, of its own. A worker runs one request at a time, so its peak
+// is its context + its models' resident bytes (footprint - transient) + the largest
+// transient among them; a process worker's peak is thus its context + its footprint.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +38,8 @@ Result<Strategy> ParseStrategy(std::string_view name);
 const std::vector<Strategy>& AllStrategies();
 
 // Checks the inputs: at least one model and one GPU, unique non-empty names, footprints in
-// 1 B .. 64 TiB, replicas 1..4096, finite non-negative loads, context and reserve under
-// 64 TiB, time limit 0..3600 s. Errors name the culprit.
+// 1 B .. 64 TiB, transients <= footprints, replicas 1..4096, finite non-negative loads,
+// context and reserve under 64 TiB, time limit 0..3600 s. Errors name the culprit.
 Status ValidatePlanInput(const std::vector<ModelRequest>& models,
                          const std::vector<GpuDevice>& gpus, const PlanOptions& options);
 

@@ -1,8 +1,9 @@
 // Admission: where a model loaded at run time goes, against the live state of the devices.
 //
 // Pure functions over plain data, so they are testable without workers. A device's free
-// memory is its capacity minus what is planned there (worker contexts plus model
-// footprints), further limited by what was measured free (NVML, or the host's available
+// memory is its capacity minus what is planned there (the workers' peaks: contexts, model
+// footprints, where a shared worker counts its models' transient bytes once, at their
+// largest), further limited by what was measured free (NVML, or the host's available
 // memory) when a measurement exists.
 #pragma once
 
@@ -18,12 +19,16 @@ namespace modelgrid {
 
 struct DeviceState {
   int index = 0;
-  std::string label;                            // "cpu", "cpu1", "gpu0": for messages
-  uint64_t capacity_bytes = 0;                  // what the plan may use
-  uint64_t planned_bytes = 0;                   // contexts + footprints placed here now
+  std::string label;            // "cpu", "cpu1", "gpu0": for messages
+  uint64_t capacity_bytes = 0;  // what the plan may use
+  // Contexts + process footprints + shared models' resident bytes + shared_transient_bytes.
+  uint64_t planned_bytes = 0;
   std::optional<uint64_t> measured_free_bytes;  // free now, when measured
   uint64_t context_bytes = 0;                   // cost of one more worker process here
   bool has_shared_worker = false;               // a shared model joins it at no context cost
+  // The largest transient_bytes among the models of the shared worker here (0 without one):
+  // a shared model adds only what its own transient exceeds this by.
+  uint64_t shared_transient_bytes = 0;
 };
 
 // Bytes a new placement may use on `d`.
@@ -32,6 +37,9 @@ uint64_t FreeBytes(const DeviceState& d);
 struct AdmissionRequest {
   std::string model;
   uint64_t footprint_bytes = 0;
+  // The part of footprint_bytes (<= it) a shared worker reuses between its models
+  // (ModelRequest::transient_bytes); 0: all resident.
+  uint64_t transient_bytes = 0;
   Isolation isolation = Isolation::kShared;
   Strategy strategy = Strategy::kMemoryOptimized;
   std::optional<int> device;  // only this device (moves, explicit requests)
@@ -40,7 +48,10 @@ struct AdmissionRequest {
 struct Admission {
   int device = 0;           // DeviceState::index
   bool new_worker = false;  // a worker process (and a context) starts for it
-  uint64_t cost_bytes = 0;  // footprint, plus a context when new_worker
+  // What planned_bytes grows by: the footprint plus a context for a process worker; for a
+  // shared one the resident part (footprint - transient) plus what the transient exceeds
+  // the device's shared_transient_bytes by, plus a context when new_worker.
+  uint64_t cost_bytes = 0;
 };
 
 // Chooses a device: fill-first takes the first that fits, balance-load and

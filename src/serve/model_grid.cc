@@ -141,6 +141,7 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
   m->isolation = request.isolation;
   m->latency_sensitive = request.latency_sensitive;
   m->estimated_bytes = m->planned_bytes = request.footprint_bytes;
+  m->transient_bytes = request.transient_bytes;
   m->signature = RepositorySignature(options_.repository, name, m->served.version);
   if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
   const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size), "fp32",
@@ -149,6 +150,12 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
   // operator's override) beats both.
   const bool overridden = m->served.config.parameters.count("memory_bytes") > 0;
   if (auto measured = store_->Get(key); measured && !overridden) {
+    // The measurement replaces the estimate; the estimate's split between resident and
+    // transient bytes carries over in proportion.
+    m->transient_bytes = static_cast<uint64_t>(static_cast<double>(m->transient_bytes) *
+                                               static_cast<double>(*measured) /
+                                               static_cast<double>(m->planned_bytes));
+    m->transient_bytes = std::min(m->transient_bytes, *measured);
     m->planned_bytes = *measured;
     m->planned_from_measurement = true;
   }
@@ -172,6 +179,7 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
     ModelRequest r;
     r.name = name;
     r.footprint_bytes = (*m)->planned_bytes;
+    r.transient_bytes = (*m)->transient_bytes;
     r.isolation = (*m)->isolation;
     r.latency_sensitive = (*m)->latency_sensitive;
     requests.push_back(std::move(r));
@@ -271,7 +279,7 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
   uint64_t budget = 0;
   {
     std::shared_lock lock(mu_);
-    for (const auto& [s, model] : worker->slots) budget += model->planned_bytes;
+    budget = WorkerBudget(*worker);
   }
   // The worker's planned budget caps each of its instances (on the CPU the backend rejects
   // requests that would exceed it; on CUDA it is the allocator's fraction).
@@ -299,6 +307,16 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
         }
         done(peak);
       });
+}
+
+uint64_t ModelGrid::WorkerBudget(const Worker& worker) {
+  uint64_t resident = 0, transient = 0;
+  for (const auto& [slot, m] : worker.slots) {
+    const uint64_t t = worker.isolated ? 0 : std::min(m->transient_bytes, m->planned_bytes);
+    resident += m->planned_bytes - t;
+    transient = std::max(transient, t);
+  }
+  return resident + transient;
 }
 
 void ModelGrid::OnWorkerStarted(const std::string& name) {

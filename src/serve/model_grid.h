@@ -137,6 +137,9 @@ class ModelGrid : public server::InferenceService {
     bool latency_sensitive = false;
     uint64_t estimated_bytes = 0;  // the estimator's footprint (without a context)
     uint64_t planned_bytes = 0;    // footprint the plan used
+    // Of planned_bytes, what a shared worker reuses between its models (activations,
+    // workspaces): its models add their resident parts and the largest transient part.
+    uint64_t transient_bytes = 0;
     bool planned_from_measurement = false;
     std::string digest;
     std::string signature;  // RepositorySignature() when read: poll mode's change test
@@ -172,6 +175,9 @@ class ModelGrid : public server::InferenceService {
     std::atomic<bool> loaded_once{false};
   };
   using LoadCallback = std::function<void(Result<uint64_t> peak_bytes)>;
+  // What a worker's models need together (without its context): each one's resident part,
+  // plus the largest transient part when the worker is shared. Requires mu_ (shared).
+  static uint64_t WorkerBudget(const Worker& worker);
 
   ModelGrid(ServeOptions options, Logger log)
       : options_(std::move(options)), log_(std::move(log)) {}

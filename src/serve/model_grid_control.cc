@@ -195,9 +195,14 @@ std::vector<DeviceState> ModelGrid::DeviceStates(const Usage& usage) const {
     std::shared_lock lock(mu_);
     for (const auto& [name, w] : workers_) {
       DeviceState& s = states[static_cast<size_t>(w->device)];
-      s.planned_bytes += s.context_bytes;
-      s.has_shared_worker = s.has_shared_worker || !w->isolated;
-      for (const auto& [slot, m] : w->slots) s.planned_bytes += m->planned_bytes;
+      s.planned_bytes += s.context_bytes + WorkerBudget(*w);
+      if (!w->isolated) {
+        s.has_shared_worker = true;
+        for (const auto& [slot, m] : w->slots) {
+          s.shared_transient_bytes =
+              std::max(s.shared_transient_bytes, std::min(m->transient_bytes, m->planned_bytes));
+        }
+      }
     }
   }
   for (DeviceState& s : states) s.measured_free_bytes = MeasuredFreeBytes(s.index, usage);
@@ -318,7 +323,8 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
   }
   // Admission: a new model anywhere; a changed one next to its current instance (which
   // keeps serving until the new one is ready).
-  AdmissionRequest ask{name, m->planned_bytes, m->isolation, strategy_, std::nullopt};
+  AdmissionRequest ask{name,         m->planned_bytes, m->transient_bytes,
+                       m->isolation, strategy_,        std::nullopt};
   std::optional<int> current_device;
   {
     std::shared_lock lock(mu_);
@@ -463,7 +469,7 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
   }
   const Isolation saved = m->isolation;
   m->isolation = iso;
-  AdmissionRequest ask{name, m->planned_bytes, iso, strategy_, target};
+  AdmissionRequest ask{name, m->planned_bytes, m->transient_bytes, iso, strategy_, target};
   Result<Admission> admitted = Admit(ask, DeviceStates());
   if (!admitted.ok()) {
     m->isolation = saved;
@@ -510,6 +516,7 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
       ModelRequest r;
       r.name = name;
       r.footprint_bytes = m->planned_bytes;
+      r.transient_bytes = std::min(m->transient_bytes, m->planned_bytes);
       r.isolation = m->isolation;
       r.latency_sensitive = m->latency_sensitive;
       requests.push_back(r);

@@ -244,10 +244,8 @@ Result<json> ModelGrid::ServerStatus() {
     uint64_t budget = 0;
     {
       std::shared_lock lock(mu_);
-      for (const auto& [slot, m] : wk->slots) {
-        names.push_back(m->served.name);
-        budget += m->planned_bytes;
-      }
+      for (const auto& [slot, m] : wk->slots) names.push_back(m->served.name);
+      budget = WorkerBudget(*wk);
     }
     const auto& bytes = worker_memory[wk->name];
     out["workers"].push_back({{"name", wk->name},
@@ -290,6 +288,7 @@ Result<json> ModelGrid::ServerStatus() {
                              {"device", device},
                              {"estimated_bytes", m->estimated_bytes},
                              {"planned_bytes", m->planned_bytes},
+                             {"transient_bytes", m->transient_bytes},
                              {"measured_bytes", measured ? json(measured) : json(nullptr)},
                              {"success", s.success},
                              {"failure", s.failure},

@@ -66,9 +66,10 @@ struct Core {
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
 
   mutable std::mutex mu;
-  std::condition_variable idle_cv;                      // signalled when in_flight drops
-  int in_flight = 0;                                    // guarded by mu
-  uint64_t next_session_id = 0;                         // guarded by mu
+  std::condition_variable idle_cv;  // signalled when in_flight drops
+  int in_flight = 0;                // guarded by mu
+  int stops_pending = 0;            // sessions Stop() told that have not looked yet; guarded by mu
+  uint64_t next_session_id = 0;     // guarded by mu
   std::map<uint64_t, std::weak_ptr<Session>> sessions;  // guarded by mu
 
   net::io_context ioc;
@@ -96,7 +97,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Called on the strand when the server stops: an idle connection closes now, a busy one
   // after its reply.
+  // A request already partly received (parsed, or bytes waiting in the socket) is read to
+  // its end and answered: it counts as in flight from now on, so Stop waits for it up to
+  // its deadline.
   void OnStop() {
+    beast::error_code ec;
+    const bool arriving = parser_ && (parser_->got_some() || stream_.socket().available(ec) > 0);
+    if (state_ == State::kReading && arriving && !counted_) {
+      core_.BeginRequest();
+      counted_ = true;
+      return;
+    }
     if (state_ == State::kReading || state_ == State::kLingering) stream_.cancel();
   }
 
@@ -185,7 +196,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.body = std::move(req.body());
     parser_.reset();
 
-    core_.BeginRequest();
+    if (!counted_) core_.BeginRequest();  // counted already when Stop caught it mid-read
     counted_ = true;
     hold_ = shared_from_this();
     std::weak_ptr<Session> weak = hold_;
@@ -415,12 +426,24 @@ void HttpServer::Stop(std::chrono::milliseconds deadline) {
     core.acceptor.close(ignored);
     core.accept_retry.cancel();
   });
-  for (auto& session : core.LiveSessions()) {
-    net::post(session->executor(), [session] { session->OnStop(); });
+  // Every session looks at itself first (a request half received becomes in flight), and
+  // only then does in_flight say what is left to wait for.
+  const auto sessions = core.LiveSessions();
+  {
+    std::lock_guard<std::mutex> lock(core.mu);
+    core.stops_pending = static_cast<int>(sessions.size());
+  }
+  for (auto& session : sessions) {
+    net::post(session->executor(), [session, &core] {
+      session->OnStop();
+      std::lock_guard<std::mutex> lock(core.mu);
+      if (--core.stops_pending == 0) core.idle_cv.notify_all();
+    });
   }
   {
     std::unique_lock<std::mutex> lock(core.mu);
-    core.idle_cv.wait_for(lock, deadline, [&core] { return core.in_flight == 0; });
+    core.idle_cv.wait_for(lock, deadline,
+                          [&core] { return core.stops_pending == 0 && core.in_flight == 0; });
   }
   core.work.reset();
   core.ioc.stop();
