@@ -362,10 +362,18 @@ Result<MemoryStats> TorchInstance::WarmUp() {
     peak_bytes_ = std::max(peak_bytes_, Growth(ReadPeakRssBytes(), facts_.rss_before_load_bytes));
   }
   // TorchScript's profiling executor specialises a graph on its first runs per input shape;
-  // left to the first requests, that costs them tens of milliseconds each. Settle it here
-  // for the largest batch and for single requests (smaller peaks than the one measured).
-  std::vector<std::vector<HostTensor>> settle = {zeros, zeros};
-  if (config_.max_batch_size > 1) {
+  // left to the first requests, that costs them tens of milliseconds each. When every dim
+  // is fixed, settle it here for the largest batch and for single requests (smaller peaks
+  // than the one measured). With variable dims the real shapes are unknown, and settling
+  // on made-up ones spends the executor's specialisations on shapes no request has (it
+  // made a 4-float model 30 us slower per request in bench/serve_bench).
+  bool fixed = true;
+  for (const IoSpec& spec : config_.inputs) {
+    for (int64_t d : spec.dims) fixed = fixed && d >= 0;
+  }
+  std::vector<std::vector<HostTensor>> settle;
+  if (fixed) settle = {zeros, zeros};
+  if (fixed && config_.max_batch_size > 1) {
     settle.push_back(WarmUpInputs(config_, 1));
     settle.push_back(WarmUpInputs(config_, 1));
   }
