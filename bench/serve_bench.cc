@@ -1,11 +1,14 @@
-// Serving overhead: a tiny TorchScript model (x + 1 on 4 floats) through HTTP + shared-
-// memory IPC + a worker process, against the same model called in-process through the
-// LibTorch backend, measured in the same run.
+// Serving overhead: TorchScript models through HTTP + shared-memory IPC + a worker process,
+// against the same model called in-process through the LibTorch backend, measured in the
+// same run. Two models: the smallest possible one (x + 1 on 4 floats), where only the fixed
+// cost per request shows, and the fixture transformer encoder layer (16 x 64 floats), where
+// the model's own work dominates as it does for real models.
 //
-//   build/bench/serve_bench [--seconds-per-level 1.5]
+//   build/bench/serve_bench [--seconds-per-level 1.5] [--model add_one|transformer]
 //
-// Prints p50/p99 latency of one client (keep-alive) and the ratio to the in-process call,
-// then throughput at concurrency 1..64 against in-process threads sharing one instance.
+// Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
+// in-process call, then throughput at concurrency 1..64 against in-process threads
+// sharing one instance (a served model also runs one instance).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -57,11 +60,16 @@ class Connection {
   ~Connection() { ::close(fd_); }
 
   // Sends one POST and reads the reply; returns the HTTP status (0 on failure).
-  int Post(const std::string& path, const std::string& body) {
+  int Post(const std::string& path, const std::string& body, size_t binary_header = 0) {
     if (!ok_) return 0;
-    std::string req = "POST " + path +
-                      " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
-                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string req = "POST " + path + " HTTP/1.1\r\nHost: x\r\n";
+    if (binary_header > 0) {
+      req += "Content-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
+             std::to_string(binary_header) + "\r\n";
+    } else {
+      req += "Content-Type: application/json\r\n";
+    }
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
       return 0;
     }
@@ -90,8 +98,57 @@ class Connection {
   bool ok_ = false;
 };
 
-const char* kBody =
-    R"({"inputs":[{"name":"INPUT__0","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]})";
+// One benchmarked model: its file, its config, and one request.
+struct Case {
+  std::string name;
+  std::string file;           // under .fixtures/
+  std::string describe;       // for the report
+  std::vector<int64_t> dims;  // of INPUT__0 and OUTPUT__0 after the batch dimension
+  std::string config_dims;    // as config.pbtxt spells them
+  std::vector<int64_t> request_shape;
+  bool binary = false;  // the binary tensor extension for the input and the output
+};
+
+std::vector<Case> Cases() {
+  const std::string encoder = "repo/transformer/1/model.pt";
+  return {{"add_one", "serve/add_one.pt", "x + 1 on 4 floats", {-1}, "-1", {1, 4}, false},
+          {"transformer",
+           encoder,
+           "encoder layer, 16 x 64 floats, JSON tensors",
+           {16, 64},
+           "16, 64",
+           {1, 16, 64},
+           false},
+          {"transformer",
+           encoder,
+           "encoder layer, 16 x 64 floats, binary tensors",
+           {16, 64},
+           "16, 64",
+           {1, 16, 64},
+           true}};
+}
+
+std::string JsonBody(const std::vector<int64_t>& shape, const std::vector<float>& data) {
+  std::string body = R"({"inputs":[{"name":"INPUT__0","datatype":"FP32","shape":[)";
+  for (size_t i = 0; i < shape.size(); ++i) body += (i ? "," : "") + std::to_string(shape[i]);
+  body += R"(],"data":[)";
+  for (size_t i = 0; i < data.size(); ++i) {
+    body += (i ? "," : "") + std::to_string(static_cast<int>(data[i]));
+  }
+  return body + "]}]}";
+}
+
+// The binary tensor extension: a JSON header, then the raw input bytes; the output comes
+// back raw too. `*header` is the JSON header's length.
+std::string BinaryBody(const std::vector<int64_t>& shape, const std::vector<float>& data,
+                       size_t* header) {
+  std::string json = R"({"inputs":[{"name":"INPUT__0","datatype":"FP32","shape":[)";
+  for (size_t i = 0; i < shape.size(); ++i) json += (i ? "," : "") + std::to_string(shape[i]);
+  json += R"(],"parameters":{"binary_data_size":)" + std::to_string(data.size() * 4) +
+          R"(}}],"outputs":[{"name":"OUTPUT__0","parameters":{"binary_data":true}}]})";
+  *header = json.size();
+  return json + std::string(reinterpret_cast<const char*>(data.data()), data.size() * 4);
+}
 
 struct Server {
   pid_t pid = -1;
@@ -124,51 +181,55 @@ Server StartServer(const std::string& repo, const std::string& footprints) {
   return s;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  double seconds = 1.5;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--seconds-per-level") seconds = std::atof(argv[i + 1]);
-  }
-  const std::string model = std::string(MODELGRID_SOURCE_DIR) + "/.fixtures/serve/add_one.pt";
+// Runs one case; false when it could not start.
+bool RunCase(const Case& c, double seconds) {
+  const std::string model = std::string(MODELGRID_SOURCE_DIR) + "/.fixtures/" + c.file;
   if (!fs::exists(model)) {
     std::fprintf(stderr, "missing %s: run scripts/make-fixtures.sh\n", model.c_str());
-    return 1;
+    return false;
   }
   // In-process baseline: the backend the worker uses, in this process.
   modelgrid::ModelInstanceConfig config;
   config.path = model;
   config.device = "cpu";
   config.max_batch_size = 8;
-  config.inputs = {{"INPUT__0", modelgrid::TensorDType::kFp32, {-1}}};
+  config.inputs = {{"INPUT__0", modelgrid::TensorDType::kFp32, c.dims}};
   auto backend = modelgrid::CreateTorchBackend();
   auto instance = backend->Load(config);
   if (!instance.ok()) {
     std::fprintf(stderr, "load: %s\n", instance.status().ToString().c_str());
-    return 1;
+    return false;
   }
-  const float x[4] = {1, 2, 3, 4};
-  const modelgrid::HostTensorView view{"INPUT__0",
-                                       modelgrid::TensorDType::kFp32,
-                                       {1, 4},
-                                       reinterpret_cast<const uint8_t*>(x),
-                                       sizeof x};
+  int64_t elements = 1;
+  for (int64_t d : c.request_shape) elements *= d;
+  std::vector<float> x(static_cast<size_t>(elements));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7);
+  size_t header = 0;
+  const std::string body =
+      c.binary ? BinaryBody(c.request_shape, x, &header) : JsonBody(c.request_shape, x);
+  const modelgrid::HostTensorView view{"INPUT__0", modelgrid::TensorDType::kFp32, c.request_shape,
+                                       reinterpret_cast<const uint8_t*>(x.data()),
+                                       x.size() * sizeof(float)};
   auto infer_once = [&] { return (*instance)->Infer({view}).ok(); };
 
   // The served copy: a one-model repository.
   const fs::path repo = fs::temp_directory_path() / ("mg_serve_bench_" + std::to_string(getpid()));
-  fs::create_directories(repo / "add_one" / "1");
-  fs::copy_file(model, repo / "add_one" / "1" / "model.pt");
-  std::ofstream(repo / "add_one" / "config.pbtxt")
+  fs::remove_all(repo);
+  fs::create_directories(repo / c.name / "1");
+  fs::copy_file(model, repo / c.name / "1" / "model.pt");
+  std::ofstream(repo / c.name / "config.pbtxt")
       << "platform: \"pytorch_libtorch\"\nmax_batch_size: 8\n"
-         "input [ { name: \"INPUT__0\" data_type: TYPE_FP32 dims: [ -1 ] } ]\n"
-         "output [ { name: \"OUTPUT__0\" data_type: TYPE_FP32 dims: [ -1 ] } ]\n";
+         "input [ { name: \"INPUT__0\" data_type: TYPE_FP32 dims: [ "
+      << c.config_dims
+      << " ] } ]\n"
+         "output [ { name: \"OUTPUT__0\" data_type: TYPE_FP32 dims: [ "
+      << c.config_dims << " ] } ]\n";
   Server server = StartServer(repo.string(), (repo / "footprints.json").string());
   if (server.port == 0) {
     std::fprintf(stderr, "modelgrid serve did not start\n");
-    return 1;
+    return false;
   }
+  const std::string path = "/v2/models/" + c.name + "/infer";
 
   // Latency, one client.
   const int n = 3000;
@@ -181,39 +242,35 @@ int main(int argc, char** argv) {
   }
   {
     Connection conn(server.port);
-    for (int i = 0; i < 200; ++i) conn.Post("/v2/models/add_one/infer", kBody);
+    for (int i = 0; i < 200; ++i) conn.Post(path, body, header);
     for (int i = 0; i < n; ++i) {
       const auto t0 = Clock::now();
-      if (conn.Post("/v2/models/add_one/infer", kBody) != 200) std::fprintf(stderr, "non-200\n");
+      if (conn.Post(path, body, header) != 200) std::fprintf(stderr, "non-200\n");
       served.push_back(Micros(Clock::now() - t0));
     }
   }
   const double lp50 = Percentile(local, 0.5), sp50 = Percentile(served, 0.5);
-  std::printf("latency, 1 client, %d requests (x + 1 on 4 floats):\n", n);
+  std::printf("%s (%s)\nlatency, 1 client, %d requests:\n", c.name.c_str(), c.describe.c_str(), n);
   std::printf("  in-process LibTorch call  p50 %8.1f us  p99 %8.1f us\n", lp50,
               Percentile(local, 0.99));
   std::printf("  HTTP + IPC + worker       p50 %8.1f us  p99 %8.1f us\n", sp50,
               Percentile(served, 0.99));
-  std::printf("  serving overhead at p50: %.1f us (%.1fx the in-process call)\n\n", sp50 - lp50,
+  std::printf("  serving overhead at p50: %.1f us (%.2fx the in-process call)\n\n", sp50 - lp50,
               sp50 / lp50);
 
   // Throughput at increasing concurrency.
   std::printf("throughput (%.1f s per level):\n  %-11s %14s %14s %8s\n", seconds, "concurrency",
               "in-process/s", "served/s", "ratio");
-  for (int c = 1; c <= 64; c *= 2) {
+  for (int level = 1; level <= 64; level *= 2) {
     auto run = [&](bool remote) {
       std::atomic<long> done{0};
       std::atomic<bool> stop{false};
       std::vector<std::thread> threads;
-      for (int t = 0; t < c; ++t) {
+      for (int t = 0; t < level; ++t) {
         threads.emplace_back([&] {
           std::unique_ptr<Connection> conn;
           if (remote) conn = std::make_unique<Connection>(server.port);
-          while (!stop) {
-            const bool ok =
-                remote ? conn->Post("/v2/models/add_one/infer", kBody) == 200 : infer_once();
-            done += ok;
-          }
+          while (!stop) done += remote ? conn->Post(path, body, header) == 200 : infer_once();
         });
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -222,10 +279,27 @@ int main(int argc, char** argv) {
       return static_cast<double>(done) / seconds;
     };
     const double l = run(false), s = run(true);
-    std::printf("  %-11d %14.0f %14.0f %7.2fx\n", c, l, s, s / l);
+    std::printf("  %-11d %14.0f %14.0f %7.2fx\n", level, l, s, s / l);
   }
+  std::printf("\n");
   ::kill(server.pid, SIGTERM);
   ::waitpid(server.pid, nullptr, 0);
   fs::remove_all(repo);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 1.5;
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--seconds-per-level") seconds = std::atof(argv[i + 1]);
+    if (std::string(argv[i]) == "--model") only = argv[i + 1];
+  }
+  for (const Case& c : Cases()) {
+    if (!only.empty() && c.name != only) continue;
+    if (!RunCase(c, seconds)) return 1;
+  }
   return 0;
 }
