@@ -32,10 +32,13 @@ for m in hf/bert_base hf/distilbert hf/gpt2 hf/gpt2_medium cv/resnet18.onnx cv/r
 done
 
 echo
-echo "== Plan: the same mix round-robin, 600 models requested, on one H200 (--strategy all)"
-manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 600 8 fp16)
-$mg plan --models "$manifest" --gpus H200 --strategy all --svg "$fx/mix-600.svg"
-echo "(drawing: $fx/mix-600.svg)"
+echo "== Plan: the same mix round-robin, 800 models requested, on one H200 (--strategy all)"
+manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 800 8 fp16)
+$mg plan --models "$manifest" --gpus H200 --strategy all --svg "$fx/mix-800.svg"
+echo "(drawing: $fx/mix-800.svg)"
+echo
+echo "== Density dry run: load the mix until the next model does not fit, one H200"
+python3 scripts/density.py --dry-run --gpus H200
 echo
 echo "== Plan: 16 models over a virtual cluster 2xH100-80GB,1xL4, memory-optimized"
 manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 16 8 fp16)
@@ -55,6 +58,13 @@ done
 cat "$fx/serve.out"
 echo
 /usr/bin/python3 scripts/demo_requests.py "http://127.0.0.1:$port" "$fx"
+echo
+echo "== modelgrid status"
+$mg status --once --url "http://127.0.0.1:$port"
+echo
+echo "== modelgrid perf: tiny_cnn and two_in_two_out together, concurrency 1 to 4"
+$mg perf --url "http://127.0.0.1:$port" -m tiny_cnn,two_in_two_out --concurrency 1:4 \
+  --duration 2 --warmup 0.5
 if [ "${MODELGRID_DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
 echo
 echo "Serving on http://127.0.0.1:$port until Ctrl-C; try the curl commands above."
