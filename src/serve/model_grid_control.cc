@@ -506,7 +506,6 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   // The live models, as the planner sees them.
   std::vector<ModelRequest> requests;
   std::map<std::string, int> current_device;
-  std::map<int, uint64_t> bytes_on;  // current device -> model bytes there
   int workers_before = 0;
   {
     std::shared_lock lock(mu_);

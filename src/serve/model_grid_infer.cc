@@ -76,11 +76,10 @@ bool ModelGrid::Ready() {
 }
 
 Result<json> ModelGrid::ServerMetadata() {
-  return json{{"name", "modelgrid"},
-              {"version", MODELGRID_VERSION},
-              {"extensions",
-               {"binary_tensor_data", "statistics", "model_repository",
-                "model_repository(unload_dependents)", "modelgrid"}}};
+  return json{
+      {"name", "modelgrid"},
+      {"version", MODELGRID_VERSION},
+      {"extensions", {"binary_tensor_data", "statistics", "model_repository", "modelgrid"}}};
 }
 
 Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::string& version) {
