@@ -246,6 +246,63 @@ TEST_F(ServeOperations, FragmentationThresholdTriggersTheReplan) {
   EXPECT_EQ(DeviceOf("c"), DeviceOf("b"));
 }
 
+// Replicas go to distinct devices; requests go to a live one, so losing one instance's
+// worker leaves the model ready and serving.
+TEST_F(ServeOperations, ReplicasSpreadOverDevicesAndSurviveAWorkerDeath) {
+  AddModel("r", "add_one", 100 * kMiB);
+  {
+    std::ofstream config(dir_ / "repo" / "r" / "config.pbtxt", std::ios::app);
+    config << "parameters { key: \"replicas\" value: { string_value: \"3\" } }\n";
+  }
+  Serve({"--gpus", "cpu:2x1000MiB", "--model-control-mode", "explicit"});
+  json loaded = PostJson("/v2/repository/models/r/load", 200);
+  ASSERT_EQ(loaded["instances"].size(), 2u) << loaded;
+  EXPECT_NE(loaded["instances"][0]["device"], loaded["instances"][1]["device"]);
+  EXPECT_EQ(loaded["instances_wanted"], 3);
+  ASSERT_EQ(loaded["notes"].size(), 1u) << loaded;
+  EXPECT_NE(loaded["notes"][0].get<std::string>().find("serving 2 of 3 instances"),
+            std::string::npos);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Post("/v2/models/r/infer", kAddOneBody).status, 200);
+
+  const pid_t victim = WorkerPidOf(loaded["instances"][1]["worker"]);
+  ASSERT_GT(victim, 0);
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  // Once the server has seen the exit, every request goes to the live instance.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  bool noticed = false;
+  while (!noticed && std::chrono::steady_clock::now() < deadline) {
+    const json status = Status();
+    for (const auto& w : status["workers"]) {
+      noticed = noticed ||
+                (w["name"] == loaded["instances"][1]["worker"] && !w["up"].get<bool>()) ||
+                (w["name"] == loaded["instances"][1]["worker"] && w["restarts"].get<int>() > 0);
+    }
+    if (!noticed) std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(noticed) << "the server did not notice the worker's death";
+  EXPECT_EQ(Get("/v2/models/r/ready").status, 200);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Post("/v2/models/r/infer", kAddOneBody).status, 200);
+
+  json unloaded = PostJson("/v2/repository/models/r/unload", 200);
+  EXPECT_EQ(unloaded["stopped_workers"].size(), 2u) << unloaded;
+}
+
+TEST_F(ServeOperations, TheInitialPlanPlacesReplicasOnDistinctDevices) {
+  AddModel("r", "add_one", 100 * kMiB);
+  {
+    std::ofstream config(dir_ / "repo" / "r" / "config.pbtxt", std::ios::app);
+    config << "parameters { key: \"replicas\" value: { string_value: \"2\" } }\n";
+  }
+  Serve({"--gpus", "cpu:2x1000MiB"});
+  const json status = Status();
+  ASSERT_EQ(status["models"].size(), 1u) << status;
+  const json& instances = status["models"][0]["instances"];
+  ASSERT_EQ(instances.size(), 2u) << status;
+  EXPECT_NE(instances[0]["device"], instances[1]["device"]);
+  EXPECT_EQ(testing::WorkersOf(server_.pid()).size(), 2u);
+  EXPECT_EQ(Post("/v2/models/r/infer", kAddOneBody).status, 200);
+}
+
 TEST_F(ServeOperations, MovesUnderLoadFailNoRequest) {
   AddModel("add_one", "add_one");
   Serve({"--model-control-mode", "explicit", "--load-model", "add_one"});

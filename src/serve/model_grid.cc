@@ -132,13 +132,13 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
   if (!devices_.front().host) manifest.gpu = devices_.front().name;
   MG_ASSIGN_OR_RETURN(ModelRequest request,
                       LoadTritonModel(options_.repository + "/" + name, manifest));
-  if (request.replicas > 1) {
-    log_("warning: model " + name + " asks for " + std::to_string(request.replicas) +
-         " replicas; ModelGrid serves one instance of each model for now");
-  }
   auto m = std::make_shared<Model>();
   m->served = std::move(served);
   m->isolation = request.isolation;
+  // Instances go to distinct devices (the planner's rule for replicas): a worker runs one
+  // request at a time, so two instances in one device's shared worker would add nothing.
+  m->instances =
+      static_cast<int>(std::max<int64_t>({1, request.replicas, m->served.config.instance_count}));
   m->latency_sensitive = request.latency_sensitive;
   m->estimated_bytes = m->planned_bytes = request.footprint_bytes;
   // The reuse of transient memory between a shared worker's models is the CUDA caching
@@ -184,6 +184,7 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
     r.name = name;
     r.footprint_bytes = (*m)->planned_bytes;
     r.transient_bytes = (*m)->transient_bytes;
+    r.replicas = (*m)->instances;
     r.isolation = (*m)->isolation;
     r.latency_sensitive = (*m)->latency_sensitive;
     requests.push_back(std::move(r));
@@ -194,27 +195,33 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
   plan_options.strategy = strategy_;
   MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, PlanDevices(), plan_options));
   std::unique_lock lock(mu_);
-  for (const auto& u : plan.unplaced) {
-    log_("warning: model " + u.name + " is not served: " + u.reason);
-    unplaced_[u.name] = u.reason;
-  }
   for (const auto& gpu : plan.gpus) {
     for (const auto& pw : gpu.workers) {
       auto worker = NewWorker(gpu.index, pw.isolation == Isolation::kProcess, pw.models.front());
       for (const auto& instance : pw.models) {
         auto it = read.find(instance.substr(0, instance.find('#')));
-        if (it == read.end() || it->second->placement) continue;
+        if (it == read.end()) continue;
         const std::shared_ptr<Model>& m = it->second;
         m->instance.device = devices_[static_cast<size_t>(gpu.index)].runtime;
         auto placement = std::make_shared<Placement>();
         placement->worker = worker;
         placement->slot = worker->next_slot++;
         worker->slots[placement->slot] = m;
-        m->placement = placement;
-        AttachBatcher(m);
+        if (m->placements.empty()) AttachBatcher(m);
+        m->placements.push_back(placement);
         models_[m->served.name] = m;
       }
       if (!worker->slots.empty()) workers_[worker->name] = worker;
+    }
+  }
+  // What did not fit: a whole model, or some of its instances.
+  for (const auto& u : plan.unplaced) {
+    const std::string name = u.name.substr(0, u.name.find('#'));
+    if (models_.count(name) == 0) {
+      log_("warning: model " + name + " is not served: " + u.reason);
+      unplaced_[name] = u.reason;
+    } else {
+      log_("warning: instance " + u.name + " is not served: " + u.reason);
     }
   }
   return Status::Ok();
@@ -313,6 +320,23 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
       });
 }
 
+std::shared_ptr<ModelGrid::Placement> ModelGrid::Route(const Model& m) {
+  std::shared_ptr<Placement> best;
+  for (const auto& p : m.placements) {
+    if (!p->worker->client || !p->worker->client->up()) continue;
+    if (!best || p->in_flight.load() < best->in_flight.load()) best = p;
+  }
+  if (!best && !m.placements.empty()) best = m.placements.front();
+  return best;
+}
+
+bool ModelGrid::OtherInstanceUp(const Model& m, const Worker* except) {
+  for (const auto& p : m.placements) {
+    if (p->worker.get() != except && p->worker->client && p->worker->client->up()) return true;
+  }
+  return false;
+}
+
 uint64_t ModelGrid::WorkerBudget(const Worker& worker) {
   uint64_t resident = 0, transient = 0;
   for (const auto& [slot, m] : worker.slots) {
@@ -345,7 +369,9 @@ void ModelGrid::OnWorkerStarted(const std::string& name) {
       bool current = false;
       {
         std::shared_lock lock(mu_);
-        current = m->placement && m->placement->worker.get() == self && m->placement->slot == slot;
+        for (const auto& p : m->placements) {
+          current = current || (p->worker.get() == self && p->slot == slot);
+        }
       }
       if (!current) return;
       if (!peak.ok()) {
@@ -378,15 +404,22 @@ void ModelGrid::OnExit(const std::string& name, int exit_code, int exit_status, 
     auto it = workers_.find(name);
     if (it == workers_.end()) return;
     worker = it->second;
+  }
+  const std::string why = exit_code == CLD_EXITED ? "exit status " + std::to_string(exit_status)
+                                                  : "signal " + std::to_string(exit_status);
+  // Its calls fail now and requests stop choosing it; a model with a live instance
+  // elsewhere stays ready.
+  if (worker->client) worker->client->OnWorkerExit(why);
+  {
+    std::shared_lock lock(mu_);
     for (const auto& [slot, m] : worker->slots) {
-      if (m->placement && m->placement->worker == worker && m->state != ModelState::kUnloading) {
+      bool here = false;
+      for (const auto& p : m->placements) here = here || p->worker == worker;
+      if (here && m->state != ModelState::kUnloading && !OtherInstanceUp(*m, worker.get())) {
         m->state = ModelState::kUnavailable;
       }
     }
   }
-  const std::string why = exit_code == CLD_EXITED ? "exit status " + std::to_string(exit_status)
-                                                  : "signal " + std::to_string(exit_status);
-  if (worker->client) worker->client->OnWorkerExit(why);
   if (will_restart) ++worker_restarts_;
   if (!stopping_) {
     log_("worker " + name + " exited (" + why + ")" + (will_restart ? "; restarting" : ""));
@@ -456,8 +489,8 @@ bool ModelGrid::AllSettled(int* ready, int* total) const {
 pid_t ModelGrid::WorkerPid(const std::string& model) const {
   std::shared_lock lock(mu_);
   auto it = models_.find(model);
-  if (it == models_.end() || !processes_ || !it->second->placement) return -1;
-  return processes_->Pid(it->second->placement->worker->name);
+  if (it == models_.end() || !processes_ || it->second->placements.empty()) return -1;
+  return processes_->Pid(it->second->placements.front()->worker->name);
 }
 
 std::string ModelGrid::PlacementTable() const {

@@ -148,7 +148,10 @@ class ModelGrid : public server::InferenceService {
     // at least until this is 0 after it left models_.
     std::atomic<int> admitted{0};
     std::atomic<uint64_t> measured_peak_bytes{0};
-    std::shared_ptr<Placement> placement;  // GUARDED_BY(mu_); null until placed
+    int instances = 1;  // wanted: the larger of parameters.replicas and instance_group counts
+    // Where its instances run, one per device; a request goes to the least busy one whose
+    // worker is up. GUARDED_BY(mu_); empty until placed.
+    std::vector<std::shared_ptr<Placement>> placements;
     std::mutex stats_mu;
     std::string failure;  // GUARDED_BY(stats_mu)
     Stats stats;          // GUARDED_BY(stats_mu)
@@ -175,6 +178,11 @@ class ModelGrid : public server::InferenceService {
     std::atomic<bool> loaded_once{false};
   };
   using LoadCallback = std::function<void(Result<uint64_t> peak_bytes)>;
+  // The instance a request goes to: the least busy one whose worker is up, else the first
+  // (whose call then fails fast); null when the model is not placed. Requires mu_ (shared).
+  static std::shared_ptr<Placement> Route(const Model& m);
+  // True when `m` has an instance in a worker other than `except` that is up (mu_ held).
+  static bool OtherInstanceUp(const Model& m, const Worker* except);
   // What a worker's models need together (without its context): each one's resident part,
   // plus the largest transient part when the worker is shared. Requires mu_ (shared).
   static uint64_t WorkerBudget(const Worker& worker);
@@ -222,6 +230,15 @@ class ModelGrid : public server::InferenceService {
   Result<nlohmann::json> DoUnload(const std::string& name);
   Result<nlohmann::json> DoMove(const std::string& name, std::optional<int> device,
                                 std::optional<Isolation> isolation);
+  // Moves one instance of `m` (`from`) to `target` with `isolation`.
+  Result<nlohmann::json> MoveInstance(const std::shared_ptr<Model>& m,
+                                      const std::shared_ptr<Placement>& from, int target,
+                                      Isolation isolation);
+  // Admits and loads up to m->instances instances of `m`, each on a device of its own
+  // (blocking). Fails when not even the first fits or loads; `notes` says why any later
+  // one is missing. Nothing is routed yet.
+  Result<std::vector<std::shared_ptr<Placement>>> LoadInstances(const std::shared_ptr<Model>& m,
+                                                                std::vector<std::string>* notes);
   Result<nlohmann::json> DoReplan(Strategy strategy, bool dry_run);
   // Places `m` (admitted on `device`) in a new or the device's shared worker and loads it;
   // blocks until loaded. On success the new placement is returned but not yet routed.

@@ -6,6 +6,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <vector>
 
 #include "ipc/heartbeat.h"
 #include "ipc/shm_layout.h"
@@ -321,77 +322,110 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
   if (current && current->signature == m->signature && current->state == ModelState::kReady) {
     return json{{"model", name}, {"state", "READY"}, {"changed", false}};
   }
-  // Admission: a new model anywhere; a changed one next to its current instance (which
-  // keeps serving until the new one is ready).
-  AdmissionRequest ask{name,         m->planned_bytes, m->transient_bytes,
-                       m->isolation, strategy_,        std::nullopt};
-  std::optional<int> current_device;
-  {
-    std::shared_lock lock(mu_);
-    if (current && current->placement) current_device = current->placement->worker->device;
-  }
-  std::vector<DeviceState> states = DeviceStates();
-  Result<Admission> admitted = Admit(ask, states);
-  if (!admitted.ok()) {
-    std::unique_lock lock(mu_);
-    if (!current) unplaced_[name] = admitted.status().message();
-    log_("load of " + name + " refused: " + admitted.status().message());
-    return admitted.status();
-  }
+  // Admission and loading, instance by instance. A changed model loads next to its
+  // current instances, which keep serving until the new ones are ready.
   if (!current) {
     std::unique_lock lock(mu_);
     unplaced_.erase(name);
     models_[name] = m;  // LOADING until placed: requests get 503, the index shows it
   }
-  auto placement = LoadPlaced(m, *admitted);
-  if (!placement.ok()) {
+  std::vector<std::string> notes;
+  auto placed = LoadInstances(m, &notes);
+  if (!placed.ok()) {
     std::unique_lock lock(mu_);
     if (!current) {
       models_.erase(name);
-      unplaced_[name] = placement.status().message();
+      unplaced_[name] = placed.status().message();
     }
-    log_("load of " + name + " failed: " + placement.status().message());
-    return placement.status();
+    log_("load of " + name + " refused or failed: " + placed.status().message());
+    return placed.status();
   }
+  for (const auto& note : notes) log_("warning: model " + name + ": " + note);
   AttachBatcher(m);
+  json instances = json::array();
+  bool new_worker = false;
   {
     std::unique_lock lock(mu_);
-    m->placement = *placement;
+    m->placements = *placed;
     models_[name] = m;
+    for (const auto& p : m->placements) {
+      instances.push_back({{"worker", p->worker->name},
+                           {"device", devices_[static_cast<size_t>(p->worker->device)].label}});
+    }
+    new_worker = m->placements.front()->worker->slots.size() == 1;
   }
   m->state = ModelState::kReady;
-  std::optional<uint64_t> freed;
+  int64_t freed = -1;
   if (current) {
-    // The new instance serves from here on; the old one finishes what it has.
+    // The new instances serve from here on; the old ones finish what they have.
     current->state = ModelState::kUnloading;
     WaitFor([&] { return current->admitted.load() == 0; }, kDrainTimeout);
-    std::shared_ptr<Placement> old;
+    std::vector<std::shared_ptr<Placement>> old;
     {
       std::unique_lock lock(mu_);
-      old = std::move(current->placement);
+      old = std::move(current->placements);
     }
-    if (old) freed = Release(old);
+    for (const auto& p : old) {
+      if (auto bytes = Release(p))
+        freed = std::max<int64_t>(freed, 0) + static_cast<int64_t>(*bytes);
+    }
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const Device& d = devices_[static_cast<size_t>(admitted->device)];
-  log_("model " + name + (current ? " reloaded" : " loaded") + " on " + d.label + " in worker " +
-       (*placement)->worker->name + " (warm-up peak " +
-       std::to_string(m->measured_peak_bytes.load() >> 20) + " MiB, planned " +
+  log_("model " + name + (current ? " reloaded" : " loaded") + ": " + instances.dump() +
+       " (warm-up peak " + std::to_string(m->measured_peak_bytes.load() >> 20) + " MiB, planned " +
        std::to_string(m->planned_bytes >> 20) + " MiB)");
   return json{{"model", name},
               {"version", std::to_string(m->served.version)},
               {"state", "READY"},
               {"changed", current != nullptr},
-              {"device", d.label},
-              {"worker", (*placement)->worker->name},
-              {"new_worker", admitted->new_worker},
+              {"device", instances[0]["device"]},
+              {"worker", instances[0]["worker"]},
+              {"new_worker", new_worker},
+              {"instances", instances},
+              {"instances_wanted", m->instances},
+              {"notes", notes},
               {"estimated_bytes", m->estimated_bytes},
               {"planned_bytes", m->planned_bytes},
               {"planned_from", m->planned_from_measurement ? "measurement" : "estimate"},
               {"measured_peak_bytes", m->measured_peak_bytes.load()},
-              {"replaced_freed_bytes", Bytes(freed)},
+              {"replaced_freed_bytes", freed >= 0 ? json(freed) : json(nullptr)},
               {"load_seconds", seconds}};
+}
+
+Result<std::vector<std::shared_ptr<ModelGrid::Placement>>> ModelGrid::LoadInstances(
+    const std::shared_ptr<Model>& m, std::vector<std::string>* notes) {
+  std::vector<std::shared_ptr<Placement>> placed;
+  std::set<int> used;  // instances go to distinct devices
+  for (int k = 0; k < m->instances && !stopping_; ++k) {
+    std::vector<DeviceState> states = DeviceStates();
+    std::erase_if(states, [&](const DeviceState& d) { return used.count(d.index) > 0; });
+    Status why;
+    if (states.empty()) {
+      why = ResourceExhausted("every device already holds an instance of model " + m->served.name);
+    } else {
+      AdmissionRequest ask{m->served.name, m->planned_bytes, m->transient_bytes,
+                           m->isolation,   strategy_,        std::nullopt};
+      Result<Admission> admitted = Admit(ask, states);
+      if (admitted.ok()) {
+        auto p = LoadPlaced(m, *admitted);
+        if (p.ok()) {
+          placed.push_back(*p);
+          used.insert(admitted->device);
+          continue;
+        }
+        why = p.status();
+      } else {
+        why = admitted.status();
+      }
+    }
+    if (placed.empty()) return why;
+    notes->push_back("serving " + std::to_string(placed.size()) + " of " +
+                     std::to_string(m->instances) + " instances: " + why.message());
+    break;
+  }
+  if (placed.empty()) return Status(StatusCode::kUnavailable, "the server is shutting down");
+  return placed;
 }
 
 Result<json> ModelGrid::DoUnload(const std::string& name) {
@@ -407,23 +441,22 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
   m->state = ModelState::kUnloading;
   // New requests now get 503; those accepted before finish (queued ones included).
   const bool drained = WaitFor([&] { return m->admitted.load() == 0; }, kDrainTimeout);
-  std::shared_ptr<Placement> placement;
+  std::vector<std::shared_ptr<Placement>> placements;
   {
     std::unique_lock lock(mu_);
     models_.erase(name);
-    placement = std::move(m->placement);
+    placements = std::move(m->placements);
   }
-  const std::string worker = placement ? placement->worker->name : "";
+  const std::string worker = placements.empty() ? "" : placements.front()->worker->name;
   // -1 when unknown (an optional here trips a false -Wmaybe-uninitialized in g++ 12).
   int64_t freed = -1;
-  if (placement) {
-    if (auto bytes = Release(placement)) freed = static_cast<int64_t>(*bytes);
-  }
-  bool worker_stopped = false;
-  {
+  json stopped = json::array();
+  for (const auto& p : placements) {
+    if (auto bytes = Release(p)) freed = std::max<int64_t>(freed, 0) + static_cast<int64_t>(*bytes);
     std::shared_lock lock(mu_);
-    worker_stopped = !worker.empty() && workers_.count(worker) == 0;
+    if (workers_.count(p->worker->name) == 0) stopped.push_back(p->worker->name);
   }
+  const bool worker_stopped = !stopped.empty();
   log_("model " + name + " unloaded" + (worker_stopped ? "; worker " + worker + " stopped" : "") +
        "; " + (freed >= 0 ? std::to_string(freed >> 20) + " MiB" : "unknown memory") + " returned");
   json out = {{"model", name},
@@ -432,6 +465,7 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
               {"drained", drained},
               {"worker", worker},
               {"worker_stopped", worker_stopped},
+              {"stopped_workers", stopped},
               {"planned_bytes", m->planned_bytes},
               {"freed_bytes", freed >= 0 ? json(freed) : json(nullptr)}};
   if (options_.replan_fragmentation > 0) {
@@ -455,7 +489,12 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
     auto it = models_.find(name);
     if (it == models_.end()) return NotFound("model '" + name + "' is not loaded");
     m = it->second;
-    from = m->placement;
+    // With several instances, the first one not already on the target moves.
+    for (const auto& p : m->placements) {
+      if (!from || (device && from->worker->device == *device && p->worker->device != *device)) {
+        from = p;
+      }
+    }
   }
   if (!from || m->state != ModelState::kReady) {
     return Status(StatusCode::kUnavailable, "model '" + name + "' is not ready to move");
@@ -463,9 +502,25 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
   const int target = device.value_or(from->worker->device);
   const Isolation iso =
       isolation.value_or(from->worker->isolated ? Isolation::kProcess : Isolation::kShared);
+  return MoveInstance(m, from, target, iso);
+}
+
+Result<json> ModelGrid::MoveInstance(const std::shared_ptr<Model>& m,
+                                     const std::shared_ptr<Placement>& from, int target,
+                                     Isolation iso) {
+  const std::string& name = m->served.name;
   if (target == from->worker->device && iso == Isolation::kShared && !from->worker->isolated) {
     return InvalidArgument("model '" + name + "' is already in the shared worker of " +
                            devices_[static_cast<size_t>(target)].label);
+  }
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& p : m->placements) {
+      if (p != from && p->worker->device == target) {
+        return InvalidArgument("model '" + name + "' already has an instance on " +
+                               devices_[static_cast<size_t>(target)].label);
+      }
+    }
   }
   const Isolation saved = m->isolation;
   m->isolation = iso;
@@ -485,7 +540,7 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
   // old one, which is released only then.
   {
     std::unique_lock lock(mu_);
-    m->placement = *to;
+    std::replace(m->placements.begin(), m->placements.end(), from, *to);
   }
   const std::string from_worker = from->worker->name;
   const std::string from_device = devices_[static_cast<size_t>(from->worker->device)].label;
@@ -505,21 +560,26 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
 Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   // The live models, as the planner sees them.
   std::vector<ModelRequest> requests;
-  std::map<std::string, int> current_device;
+  std::map<std::string, int> current_device;  // instance name ("m", "m#2") -> device
+  std::map<std::string, std::shared_ptr<Model>> live;
   int workers_before = 0;
   {
     std::shared_lock lock(mu_);
     workers_before = static_cast<int>(workers_.size());
     for (const auto& [name, m] : models_) {
-      if (m->state != ModelState::kReady || !m->placement) continue;
+      if (m->state != ModelState::kReady || m->placements.empty()) continue;
       ModelRequest r;
       r.name = name;
       r.footprint_bytes = m->planned_bytes;
       r.transient_bytes = std::min(m->transient_bytes, m->planned_bytes);
       r.isolation = m->isolation;
       r.latency_sensitive = m->latency_sensitive;
+      r.replicas = static_cast<int>(m->placements.size());
+      for (int k = 0; k < r.replicas; ++k) {
+        current_device[InstanceName(r, k)] = m->placements[static_cast<size_t>(k)]->worker->device;
+      }
       requests.push_back(r);
-      current_device[name] = m->placement->worker->device;
+      live[name] = m;
     }
   }
   const double fragmentation_before = Fragmentation(DeviceStates());
@@ -553,14 +613,40 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
     device_of_plan_gpu[pair.first] = pair.second;
     taken.insert(pair.second);
   }
-  std::vector<std::pair<std::string, int>> moves;
+  // Per model, the devices the plan wants its instances on; instances already on one of
+  // them stay, the others move to the rest.
+  std::map<std::string, std::multiset<int>> wanted;
   int devices_after = 0;
   for (const PlannedGpu& g : plan.gpus) {
     devices_after += !g.workers.empty();
     const int device = device_of_plan_gpu.count(g.index) ? device_of_plan_gpu[g.index] : g.index;
     for (const auto& w : g.workers) {
-      for (const auto& model : w.models) {
-        if (current_device[model] != device) moves.push_back({model, device});
+      for (const auto& instance : w.models)
+        wanted[instance.substr(0, instance.find('#'))].insert(device);
+    }
+  }
+  struct Move {
+    std::string model;
+    std::shared_ptr<Placement> from;
+    int device = 0;
+  };
+  std::vector<Move> moves;
+  {
+    std::shared_lock lock(mu_);
+    for (auto& [name, devices] : wanted) {
+      std::vector<std::shared_ptr<Placement>> movers;
+      for (const auto& p : live[name]->placements) {
+        auto at = devices.find(p->worker->device);
+        if (at != devices.end()) {
+          devices.erase(at);
+        } else {
+          movers.push_back(p);
+        }
+      }
+      auto target = devices.begin();
+      for (const auto& p : movers) {
+        if (target == devices.end()) break;
+        moves.push_back({name, p, *target++});
       }
     }
   }
@@ -570,8 +656,10 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   result["devices_after"] = devices_after;
   result["workers_after"] = plan.contexts;
   json planned = json::array();
-  for (const auto& [model, device] : moves) {
-    planned.push_back({{"model", model}, {"device", devices_[static_cast<size_t>(device)].label}});
+  for (const Move& mv : moves) {
+    planned.push_back({{"model", mv.model},
+                       {"from", devices_[static_cast<size_t>(mv.from->worker->device)].label},
+                       {"device", devices_[static_cast<size_t>(mv.device)].label}});
   }
   result["moves"] = planned;
   const bool better =
@@ -586,26 +674,32 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   if (dry_run) return result;
   // Moves in passes: one that does not fit yet may fit once others have left its target.
   json moved = json::array(), failed = json::array();
-  std::vector<std::pair<std::string, int>> pending = moves;
+  std::vector<Move> pending = moves;
   bool progress = true;
-  std::map<std::string, std::string> last_error;
+  std::map<Placement*, std::string> last_error;
   while (!pending.empty() && progress && !stopping_) {
     progress = false;
-    std::vector<std::pair<std::string, int>> next;
-    for (const auto& [model, device] : pending) {
-      auto r = DoMove(model, device, std::nullopt);
+    std::vector<Move> next;
+    for (const Move& mv : pending) {
+      const std::shared_ptr<Model>& m = live[mv.model];
+      if (m->state != ModelState::kReady) {
+        last_error[mv.from.get()] = "the model is no longer ready";
+        continue;
+      }
+      auto r = MoveInstance(m, mv.from, mv.device,
+                            mv.from->worker->isolated ? Isolation::kProcess : Isolation::kShared);
       if (r.ok()) {
         moved.push_back(*r);
         progress = true;
       } else {
-        last_error[model] = r.status().message();
-        next.push_back({model, device});
+        last_error[mv.from.get()] = r.status().message();
+        next.push_back(mv);
       }
     }
     pending = std::move(next);
   }
-  for (const auto& [model, device] : pending) {
-    failed.push_back({{"model", model}, {"error", last_error[model]}});
+  for (const Move& mv : pending) {
+    failed.push_back({{"model", mv.model}, {"error", last_error[mv.from.get()]}});
   }
   result["moved"] = moved;
   result["failed"] = failed;

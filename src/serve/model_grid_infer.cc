@@ -117,9 +117,9 @@ Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& 
     std::string worker, device = "cpu";
     {
       std::shared_lock lock(mu_);
-      if (m->placement) {
-        worker = m->placement->worker->name;
-        device = devices_[static_cast<size_t>(m->placement->worker->device)].runtime;
+      for (const auto& p : m->placements) {
+        worker += (worker.empty() ? "" : ",") + p->worker->name;
+        device = devices_[static_cast<size_t>(p->worker->device)].runtime;
       }
     }
     json entry = {{"name", m->served.name},
@@ -271,7 +271,7 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
   std::shared_ptr<Placement> placement;
   {
     std::shared_lock lock(mu_);
-    placement = m->placement;
+    placement = Route(*m);
   }
   if (!placement || !placement->worker->client) {
     for (auto& p : group) {

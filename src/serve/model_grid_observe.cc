@@ -269,11 +269,16 @@ Result<json> ModelGrid::ServerStatus() {
       failure = m->failure;
     }
     std::string worker, device;
+    json instances = json::array();
     {
       std::shared_lock lock(mu_);
-      if (m->placement) {
-        worker = m->placement->worker->name;
-        device = devices_[static_cast<size_t>(m->placement->worker->device)].label;
+      for (const auto& p : m->placements) {
+        const std::string& label = devices_[static_cast<size_t>(p->worker->device)].label;
+        if (worker.empty()) {
+          worker = p->worker->name;
+          device = label;
+        }
+        instances.push_back({{"worker", p->worker->name}, {"device", label}});
       }
     }
     std::string state = "UNAVAILABLE";
@@ -286,6 +291,8 @@ Result<json> ModelGrid::ServerStatus() {
                              {"state", state},
                              {"worker", worker},
                              {"device", device},
+                             {"instances", instances},
+                             {"instances_wanted", m->instances},
                              {"estimated_bytes", m->estimated_bytes},
                              {"planned_bytes", m->planned_bytes},
                              {"transient_bytes", m->transient_bytes},
