@@ -178,6 +178,36 @@ TEST_F(ServeOperations, ExplicitModeLoadsAndUnloadsWithMemoryReturning) {
   EXPECT_EQ(Post("/v2/models/add_one/infer", kAddOneBody).status, 200);
 }
 
+// A request waiting in a dynamic batch (3 s queue delay) is answered before the unload
+// frees its model.
+TEST_F(ServeOperations, UnloadWaitsForTheRequestsItHas) {
+  AddModel("slow", "two_in_two_out");
+  {
+    const fs::path path = dir_ / "repo" / "slow" / "config.pbtxt";
+    std::ifstream in(path);
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    config = std::regex_replace(config, std::regex("max_queue_delay_microseconds: [0-9]+"),
+                                "max_queue_delay_microseconds: 3000000");
+    std::ofstream(path) << config;
+  }
+  Serve({"--model-control-mode", "explicit", "--load-model", "slow"});
+  const std::string body =
+      R"({"inputs":[{"name":"INPUT__0","datatype":"INT64","shape":[1,4],"data":[1,2,3,4]},)"
+      R"({"name":"INPUT__1","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]})";
+  int status = 0;
+  std::thread client([&] { status = Post("/v2/models/slow/infer", body).status; });
+  std::this_thread::sleep_for(milliseconds(1000));  // ordering only: the request is queued
+  const auto started = std::chrono::steady_clock::now();
+  json unloaded = PostJson("/v2/repository/models/slow/unload", 200);
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  client.join();
+  EXPECT_EQ(status, 200) << "the queued request was answered";
+  EXPECT_TRUE(unloaded["drained"].get<bool>()) << unloaded;
+  EXPECT_GT(waited, 0.5) << "the unload waited for the queued request";
+  EXPECT_EQ(Get("/v2/models/slow/ready").status, 404);
+}
+
 TEST_F(ServeOperations, AdmissionRefusesWhatDoesNotFitAndDisturbsNothing) {
   AddModel("a", "add_one", 600 * kMiB);
   AddModel("b", "add_one", 600 * kMiB);
