@@ -91,6 +91,7 @@ int RunServe(const ServeArgs& args) {
   if (api_key.empty()) {
     if (const char* env = std::getenv("MODELGRID_API_KEY")) api_key = env;
   }
+  ::unsetenv("MODELGRID_API_KEY");  // workers inherit the environment and need no key
   ServeOptions options;
   auto mode = ParseModelControlMode(args.model_control_mode);
   if (!mode.ok()) {

@@ -1,0 +1,67 @@
+// Feeds arbitrary HTTP requests to the KServe v2 router: the path (percent-decoding,
+// routes), the method, the Inference-Header-Content-Length header and the body (JSON and
+// binary tensors, control bodies), through to an echo service and the response encoder.
+// Input layout: byte 0 picks the method, then the target up to the first '\n', then an
+// optional header-length line starting with '#', then the body. Any crash or sanitizer
+// report is a bug.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "server/router.h"
+
+namespace {
+
+using modelgrid::Result;
+using modelgrid::server::InferenceService;
+using modelgrid::server::InferRequest;
+using modelgrid::server::InferResponse;
+using nlohmann::json;
+
+// Answers everything; Infer echoes its inputs as outputs so the encoder sees them.
+class EchoService : public InferenceService {
+ public:
+  bool Live() override { return true; }
+  bool Ready() override { return true; }
+  Result<json> ServerMetadata() override { return json{{"name", "fuzz"}}; }
+  Result<json> ModelMetadata(const std::string& model, const std::string&) override {
+    return json{{"name", model}};
+  }
+  Result<bool> ModelReady(const std::string&, const std::string&) override { return true; }
+  Result<json> ModelStats(const std::string&, const std::string&) override {
+    return json{{"model_stats", json::array()}};
+  }
+  void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) override {
+    InferResponse response;
+    response.outputs = std::move(request.inputs);
+    done(std::move(response));
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static EchoService service;
+  static modelgrid::server::Router router(service, {});
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  if (in.empty()) return 0;
+  static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE"};
+  modelgrid::server::HttpRequest request;
+  request.method = kMethods[static_cast<uint8_t>(in[0]) % 4];
+  in.remove_prefix(1);
+  size_t eol = in.find('\n');
+  request.target = std::string(in.substr(0, eol));
+  in = eol == std::string_view::npos ? std::string_view() : in.substr(eol + 1);
+  if (!in.empty() && in[0] == '#') {
+    eol = in.find('\n');
+    request.inference_header_length =
+        std::string(in.substr(1, eol == std::string_view::npos ? eol : eol - 1));
+    in = eol == std::string_view::npos ? std::string_view() : in.substr(eol + 1);
+  }
+  request.body = std::string(in);
+  int replies = 0;
+  router.Handle(std::move(request), [&](modelgrid::server::HttpReply) { ++replies; });
+  if (replies != 1) __builtin_trap();  // exactly one reply, always
+  return 0;
+}
