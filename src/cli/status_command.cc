@@ -12,8 +12,8 @@
 
 #include "cli/commands.h"
 #include "client/http_client.h"
+#include "client/json_reply.h"
 #include "client/url.h"
-#include "perf/server_queries.h"
 
 namespace modelgrid::cli {
 
@@ -164,8 +164,8 @@ std::string Render(const json& doc) {
 }
 
 Result<json> Snapshot(client::HttpClient& http, const client::Url& url) {
-  MG_ASSIGN_OR_RETURN(json doc, perf::JsonReply(http.Get(url.Path("/v2/modelgrid/status")), url,
-                                                "GET /v2/modelgrid/status"));
+  MG_ASSIGN_OR_RETURN(json doc, client::JsonReply(http.Get(url.Path("/v2/modelgrid/status")), url,
+                                                  "GET /v2/modelgrid/status"));
   if (!doc.is_object()) return Internal("GET /v2/modelgrid/status: expected a JSON object");
   return doc;
 }

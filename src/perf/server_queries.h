@@ -7,16 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "client/http_client.h"
+#include "client/json_reply.h"
 #include "client/url.h"
 #include "common/status.h"
 
 namespace modelgrid::perf {
-
-// Turns a reply into its JSON body: kUnavailable when there was no reply ("cannot reach
-// the server at URL: why"), kInvalidArgument for 401/403 (API key), kNotFound for 404,
-// kInternal for other non-2xx statuses or a body that is not JSON. `what` names the call.
-Result<nlohmann::json> JsonReply(const client::HttpResponse& reply, const client::Url& url,
-                                 const std::string& what);
 
 // Names of the ready models: POST /v2/repository/index {"ready":true}; when that answers
 // 4xx, GET /v2/models/stats ({"model_stats":[{"name"}]}). Sorted, unique. Blocks.
