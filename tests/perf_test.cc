@@ -19,7 +19,9 @@
 #include "perf/perf_report.h"
 #include "perf/request_encoder.h"
 #include "perf/tensor_data.h"
+#include "server/float16.h"
 #include "server/http_server.h"
+#include "server/tensor_codec.h"
 
 namespace modelgrid::perf {
 namespace {
@@ -67,13 +69,13 @@ TEST(PerfTensorData, GeneratesEveryDatatypeWithTheRightSize) {
       auto t = GenerateTensor("x", dt, {2, 3}, mode, rng);
       ASSERT_TRUE(t.ok()) << dt << ": " << t.status().ToString();
       EXPECT_EQ(t->data.size(), 6 * width) << dt;
-      auto values = RawToJson(*t);
+      auto values = server::DecodeJsonData(*t);
       ASSERT_TRUE(values.ok()) << dt;
       EXPECT_EQ(values->size(), 6u) << dt;
       if (mode == DataMode::kZero) {
         EXPECT_EQ(t->data, std::string(6 * width, '\0')) << dt;
       }
-      auto back = JsonToRaw(*values, dt, 6);
+      auto back = JsonToRaw(*values, dt, {2, 3});
       ASSERT_TRUE(back.ok()) << dt << ": " << back.status().ToString();
       EXPECT_EQ(*back, t->data) << dt;  // generated values survive JSON exactly
     }
@@ -85,26 +87,28 @@ TEST(PerfTensorData, GeneratesEveryDatatypeWithTheRightSize) {
 }
 
 TEST(PerfTensorData, ConvertsHalfsAndChecksJsonValues) {
+  using server::FloatToHalf;
+  using server::HalfToFloat;
   EXPECT_EQ(FloatToHalf(1.0f), 0x3c00);
   EXPECT_EQ(FloatToHalf(-2.0f), 0xc000);
   EXPECT_EQ(FloatToHalf(65504.0f), 0x7bff);
   EXPECT_EQ(FloatToHalf(1e6f), 0x7c00);
   EXPECT_EQ(HalfToFloat(0x3555), HalfToFloat(FloatToHalf(HalfToFloat(0x3555))));
   EXPECT_FLOAT_EQ(HalfToFloat(0x0001), 5.9604645e-08f);
-  EXPECT_EQ(FloatToBf16(1.0f), 0x3f80);
-  EXPECT_EQ(Bf16ToFloat(0x3f80), 1.0f);
+  EXPECT_EQ(server::FloatToBfloat16(1.0f), 0x3f80);
+  EXPECT_EQ(server::Bfloat16ToFloat(0x3f80), 1.0f);
 
-  auto nested = JsonToRaw(json::parse("[[1,2],[3,4]]"), "INT16", 4);
+  auto nested = JsonToRaw(json::parse("[[1,2],[3,4]]"), "INT16", {4});
   ASSERT_TRUE(nested.ok());
   EXPECT_EQ(nested->size(), 8u);
-  EXPECT_FALSE(JsonToRaw(json::parse("[1,2,3]"), "INT16", 4).ok());
-  EXPECT_FALSE(JsonToRaw(json::parse("[300]"), "INT8", 1).ok());
-  EXPECT_FALSE(JsonToRaw(json::parse("[-1]"), "UINT32", 1).ok());
-  EXPECT_FALSE(JsonToRaw(json::parse("[\"a\"]"), "FP32", 1).ok());
-  auto strings = JsonToRaw(json::parse("[\"ab\",\"\"]"), "BYTES", 2);
+  EXPECT_FALSE(JsonToRaw(json::parse("[1,2,3]"), "INT16", {4}).ok());
+  EXPECT_FALSE(JsonToRaw(json::parse("[300]"), "INT8", {1}).ok());
+  EXPECT_FALSE(JsonToRaw(json::parse("[-1]"), "UINT32", {1}).ok());
+  EXPECT_FALSE(JsonToRaw(json::parse("[\"a\"]"), "FP32", {1}).ok());
+  auto strings = JsonToRaw(json::parse("[\"ab\",\"\"]"), "BYTES", {2});
   ASSERT_TRUE(strings.ok());
   EXPECT_EQ(strings->size(), 4u + 2 + 4);
-  auto flags = JsonToRaw(json::parse("[true,false,1]"), "BOOL", 3);
+  auto flags = JsonToRaw(json::parse("[true,false,1]"), "BOOL", {3});
   ASSERT_TRUE(flags.ok());
   EXPECT_EQ(*flags, std::string("\1\0\1", 3));
 }

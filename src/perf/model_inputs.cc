@@ -1,5 +1,7 @@
 #include "perf/model_inputs.h"
 
+#include "server/tensor_codec.h"
+
 #include <algorithm>
 
 namespace modelgrid::perf {
@@ -28,7 +30,7 @@ Result<ModelSpec> ResolveModel(const std::string& model, const json& metadata, i
     }
     InputSpec input{in["name"].get<std::string>(), in["datatype"].get<std::string>(), {}};
     const std::string where = "model \"" + model + "\", input \"" + input.name + "\"";
-    if (!ElementBytes(input.datatype)) {
+    if (!server::DatatypeElementBytes(input.datatype)) {
       return Unsupported(where + ": unknown datatype " + input.datatype);
     }
     std::vector<int64_t> dims;
@@ -111,9 +113,7 @@ Result<std::vector<std::vector<TensorData>>> BuildRequestTensors(
       auto it = (*entries)[i].find(in.name);
       if (it == (*entries)[i].end()) return InvalidArgument(where + ": missing");
       TensorData t{in.name, in.datatype, it->second.shape.value_or(in.shape), {}};
-      auto count = ElementCount(t.shape);
-      if (!count.ok()) return count.status().WithContext(where);
-      auto raw = JsonToRaw(it->second.content, in.datatype, *count);
+      auto raw = JsonToRaw(it->second.content, in.datatype, t.shape);
       if (!raw.ok()) return raw.status().WithContext(where);
       t.data = std::move(raw).value();
       tensors.push_back(std::move(t));

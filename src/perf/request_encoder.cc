@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/tensor_codec.h"
+
 namespace modelgrid::perf {
 
 using nlohmann::json;
@@ -14,7 +16,7 @@ Result<EncodedRequest> EncodeInferRequest(const std::vector<TensorData>& inputs,
     if (binary) {
       in["parameters"] = {{"binary_data_size", t.data.size()}};
     } else {
-      MG_ASSIGN_OR_RETURN(in["data"], RawToJson(t));
+      MG_ASSIGN_OR_RETURN(in["data"], server::DecodeJsonData(t));
     }
     header["inputs"].push_back(std::move(in));
   }

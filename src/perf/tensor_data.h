@@ -1,4 +1,5 @@
-// Tensor data for generated requests: KServe datatypes, raw bytes, JSON values.
+// Tensor data for generated requests, on top of the server's KServe codec
+// (server/tensor_codec.h): the same datatypes, raw layout and JSON conversions.
 //
 // Raw data is little-endian, row-major; BOOL is one byte (0/1); BYTES elements are a
 // 4-byte little-endian length followed by the bytes (the binary tensor extension layout).
@@ -6,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -15,21 +15,17 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "server/inference_service.h"
 
 namespace modelgrid::perf {
 
-struct TensorData {
-  std::string name;
-  std::string datatype;  // KServe datatype
-  std::vector<int64_t> shape;
-  std::string data;  // raw bytes, see above
-};
+// One input of a request: name, KServe datatype, shape and raw bytes.
+using TensorData = server::Tensor;
 
-// Bytes per element: 1 for BOOL/INT8/UINT8, 2 for FP16/BF16/..., 0 for BYTES (variable);
-// nullopt for an unknown datatype.
-std::optional<size_t> ElementBytes(std::string_view datatype);
+// Most elements a generated or file-given tensor may have (2^40).
+constexpr int64_t kMaxElements = int64_t{1} << 40;
 
-// Product of the dims; kInvalidArgument for a negative dim or more than 2^40 elements.
+// server::ElementCount, within kMaxElements.
 Result<int64_t> ElementCount(const std::vector<int64_t>& shape);
 
 enum class DataMode { kRandom, kZero };
@@ -40,18 +36,10 @@ Result<TensorData> GenerateTensor(const std::string& name, const std::string& da
                                   const std::vector<int64_t>& shape, DataMode mode,
                                   std::mt19937_64& rng);
 
-// `values` (a flat or nested JSON array) as raw bytes of `datatype`; it must hold exactly
-// `count` elements, numbers in range (booleans for BOOL, strings for BYTES).
+// `values` (a flat or nested JSON array) as raw bytes of `datatype` for `shape`
+// (server::EncodeJsonData), except that BOOL also takes the integers 0 and 1, as
+// perf_analyzer input files write them.
 Result<std::string> JsonToRaw(const nlohmann::json& values, std::string_view datatype,
-                              int64_t count);
-
-// The flat JSON array of a tensor's elements (BYTES elements as strings).
-Result<nlohmann::json> RawToJson(const TensorData& tensor);
-
-// IEEE half and bfloat16 conversions (round to nearest even).
-uint16_t FloatToHalf(float value);
-float HalfToFloat(uint16_t bits);
-uint16_t FloatToBf16(float value);
-float Bf16ToFloat(uint16_t bits);
+                              const std::vector<int64_t>& shape);
 
 }  // namespace modelgrid::perf
