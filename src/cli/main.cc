@@ -3,10 +3,6 @@
 
 #include "cli/commands.h"
 
-#ifndef MODELGRID_VERSION
-#define MODELGRID_VERSION "0.0.0"
-#endif
-
 int main(int argc, char** argv) {
   CLI::App app{"ModelGrid: predict GPU memory, pack models onto GPUs, serve them"};
   app.require_subcommand(1);

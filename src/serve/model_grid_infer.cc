@@ -6,10 +6,6 @@
 #include "serve/model_grid.h"
 #include "serve/worker_protocol.h"
 
-#ifndef MODELGRID_VERSION
-#define MODELGRID_VERSION "0.1.0"
-#endif
-
 namespace modelgrid {
 
 namespace {

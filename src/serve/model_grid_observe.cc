@@ -8,10 +8,6 @@
 #include "serve/model_grid.h"
 #include "server/prometheus.h"
 
-#ifndef MODELGRID_VERSION
-#define MODELGRID_VERSION "0.1.0"
-#endif
-
 namespace modelgrid {
 
 namespace {
