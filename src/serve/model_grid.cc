@@ -55,6 +55,22 @@ const char* ModelControlModeName(ModelControlMode mode) {
   return "none";
 }
 
+const char* ModelStateName(ModelState s) {
+  switch (s) {
+    case ModelState::kLoading:
+      return "LOADING";
+    case ModelState::kReady:
+      return "READY";
+    case ModelState::kUnavailable:
+      return "UNAVAILABLE";
+    case ModelState::kUnloading:
+      return "UNLOADING";
+    case ModelState::kFailed:
+      return "FAILED";
+  }
+  return "UNAVAILABLE";
+}
+
 Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options, Logger log) {
   std::unique_ptr<ModelGrid> grid(new ModelGrid(options, std::move(log)));
   grid->started_ms_ = ipc::MonotonicNowMs();

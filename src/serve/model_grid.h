@@ -67,6 +67,9 @@ struct ServeOptions {
 };
 
 enum class ModelState { kLoading, kReady, kUnavailable, kUnloading, kFailed };
+// Triton's repository index names: "LOADING", "READY", "UNAVAILABLE", "UNLOADING";
+// kFailed is "FAILED".
+const char* ModelStateName(ModelState state);
 
 class ModelGrid : public server::InferenceService {
  public:

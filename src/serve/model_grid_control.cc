@@ -12,30 +12,11 @@
 
 namespace modelgrid {
 
-using grid_internal::JsonBytes;
 using grid_internal::kDrainTimeout;
-using grid_internal::kLoadTimeout;
 using grid_internal::WaitFor;
 using nlohmann::json;
 
-namespace {
-
-const char* StateName(ModelState s) {
-  switch (s) {
-    case ModelState::kLoading:
-      return "LOADING";
-    case ModelState::kReady:
-      return "READY";
-    case ModelState::kUnavailable:
-      return "UNAVAILABLE";
-    case ModelState::kUnloading:
-      return "UNLOADING";
-    case ModelState::kFailed:
-      return "FAILED";
-  }
-  return "UNAVAILABLE";
-}
-}  // namespace
+namespace {}  // namespace
 
 void ModelGrid::Control(std::function<void()> task) {
   {
@@ -152,7 +133,7 @@ Result<json> ModelGrid::RepositoryIndex(bool ready_only) {
       const ModelState s = it->second->state;
       if (ready_only && s != ModelState::kReady) continue;
       entry["version"] = std::to_string(it->second->served.version);
-      entry["state"] = StateName(s);
+      entry["state"] = ModelStateName(s);
       std::lock_guard<std::mutex> stats_lock(it->second->stats_mu);
       entry["reason"] = s == ModelState::kReady ? "" : it->second->failure;
     } else {

@@ -277,14 +277,10 @@ Result<json> ModelGrid::ServerStatus() {
         instances.push_back({{"worker", p->worker->name}, {"device", label}});
       }
     }
-    std::string state = "UNAVAILABLE";
-    for (const auto& e : index) {
-      if (e["name"] == m->served.name && e.contains("state")) state = e["state"];
-    }
     const uint64_t measured = m->measured_peak_bytes.load();
     out["models"].push_back({{"name", m->served.name},
                              {"version", std::to_string(m->served.version)},
-                             {"state", state},
+                             {"state", ModelStateName(m->state)},
                              {"worker", worker},
                              {"device", device},
                              {"instances", instances},

@@ -9,7 +9,6 @@
 
 namespace modelgrid {
 
-using grid_internal::JsonBytes;
 using grid_internal::kDrainTimeout;
 using grid_internal::kLoadTimeout;
 using grid_internal::WaitFor;

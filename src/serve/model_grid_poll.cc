@@ -3,14 +3,9 @@
 #include <set>
 
 #include "serve/model_grid.h"
-#include "serve/model_grid_internal.h"
 
 namespace modelgrid {
 
-using grid_internal::JsonBytes;
-using grid_internal::kDrainTimeout;
-using grid_internal::kLoadTimeout;
-using grid_internal::WaitFor;
 using nlohmann::json;
 
 void ModelGrid::PollRepository() {

@@ -14,9 +14,6 @@
 namespace modelgrid {
 
 using grid_internal::JsonBytes;
-using grid_internal::kDrainTimeout;
-using grid_internal::kLoadTimeout;
-using grid_internal::WaitFor;
 using nlohmann::json;
 
 Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> device,
