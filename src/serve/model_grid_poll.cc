@@ -6,8 +6,6 @@
 
 namespace modelgrid {
 
-using nlohmann::json;
-
 void ModelGrid::PollRepository() {
   auto next = std::chrono::steady_clock::now();
   while (!stopping_) {
