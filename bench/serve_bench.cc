@@ -5,6 +5,7 @@
 // the model's own work dominates as it does for real models.
 //
 //   build/bench/serve_bench [--seconds-per-level 1.5] [--model add_one|transformer]
+//                           [--http-threads N]   (default 0: the server's own default)
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
 // in-process call, then throughput at concurrency 1..64 against in-process threads
@@ -155,15 +156,18 @@ struct Server {
   int port = 0;
 };
 
-Server StartServer(const std::string& repo, const std::string& footprints) {
+Server StartServer(const std::string& repo, const std::string& footprints,
+                   const std::string& http_threads) {
   int out[2];
   if (::pipe(out) != 0) return {};
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(out[1], 1);
     ::close(out[0]);
+    // The server's default --http-threads unless the benchmark is told otherwise.
     ::execl(MODELGRID_BINARY, MODELGRID_BINARY, "serve", repo.c_str(), "--port", "0",
-            "--footprints", footprints.c_str(), "--http-threads", "4", static_cast<char*>(nullptr));
+            "--footprints", footprints.c_str(), "--http-threads", http_threads.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
@@ -182,7 +186,7 @@ Server StartServer(const std::string& repo, const std::string& footprints) {
 }
 
 // Runs one case; false when it could not start.
-bool RunCase(const Case& c, double seconds) {
+bool RunCase(const Case& c, double seconds, const std::string& http_threads) {
   const std::string model = std::string(MODELGRID_SOURCE_DIR) + "/.fixtures/" + c.file;
   if (!fs::exists(model)) {
     std::fprintf(stderr, "missing %s: run scripts/make-fixtures.sh\n", model.c_str());
@@ -224,7 +228,7 @@ bool RunCase(const Case& c, double seconds) {
       << " ] } ]\n"
          "output [ { name: \"OUTPUT__0\" data_type: TYPE_FP32 dims: [ "
       << c.config_dims << " ] } ]\n";
-  Server server = StartServer(repo.string(), (repo / "footprints.json").string());
+  Server server = StartServer(repo.string(), (repo / "footprints.json").string(), http_threads);
   if (server.port == 0) {
     std::fprintf(stderr, "modelgrid serve did not start\n");
     return false;
@@ -293,13 +297,15 @@ bool RunCase(const Case& c, double seconds) {
 int main(int argc, char** argv) {
   double seconds = 1.5;
   std::string only;
+  std::string http_threads = "0";
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--seconds-per-level") seconds = std::atof(argv[i + 1]);
     if (std::string(argv[i]) == "--model") only = argv[i + 1];
+    if (std::string(argv[i]) == "--http-threads") http_threads = argv[i + 1];
   }
   for (const Case& c : Cases()) {
     if (!only.empty() && c.name != only) continue;
-    if (!RunCase(c, seconds)) return 1;
+    if (!RunCase(c, seconds, http_threads)) return 1;
   }
   return 0;
 }

@@ -27,7 +27,7 @@ struct ServeArgs {
   std::string strategy = "memory-optimized";
   std::string host = "127.0.0.1";
   int port = 8000;
-  int http_threads = 4;
+  int http_threads = 0;  // server::DefaultIoThreads()
   std::string footprints;
   uint32_t heartbeat_timeout_ms = 5000;
   std::string model_control_mode = "none";
@@ -197,8 +197,9 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--host", args->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", args->port, "Port (default 8000; 0 picks a free one)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--http-threads", args->http_threads, "HTTP I/O threads")
-      ->check(CLI::Range(1, 256));
+  cmd->add_option("--http-threads", args->http_threads,
+                  "HTTP I/O threads (default 0: one per four cores, 1 to 16)")
+      ->check(CLI::Range(0, 256));
   cmd->add_option("--footprints", args->footprints,
                   "Measured-footprint store (default $XDG_STATE_HOME/modelgrid/footprints.json)");
   cmd->add_option("--heartbeat-timeout-ms", args->heartbeat_timeout_ms,
@@ -240,6 +241,7 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   CLI::App* w = app.add_subcommand("worker", "Internal: a worker process started by serve");
   w->group("");  // hidden from --help
   w->add_option("--shm-fd", worker->shm_fd, "Shared-memory segment descriptor")->required();
+  w->add_option("--doorbell-fd", worker->doorbell_fd, "eventfd to ring after a reply");
   w->add_option("--name", worker->name, "Worker name");
   auto user = std::make_shared<std::string>();
   w->add_option("--user", *user, "Run as this user when started as root");

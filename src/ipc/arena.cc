@@ -74,6 +74,12 @@ Status ArenaAllocator::Free(uint64_t offset) {
   return Status::Ok();
 }
 
+uint64_t RegionWriter::RegionBytesFor(const std::vector<uint64_t>& tensor_bytes) {
+  uint64_t total = 0;
+  for (uint64_t bytes : tensor_bytes) total += RoundUp(bytes);
+  return total;
+}
+
 Result<uint64_t> RegionWriter::Allocate(uint64_t bytes) {
   const uint64_t need = RoundUp(bytes);
   if (need < bytes || need > end_ - next_) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "common/status.h"
 
@@ -52,6 +53,8 @@ class RegionWriter {
   // The arena offset of `bytes` fresh bytes; kResourceExhausted (with the sizes) when the
   // region is too small.
   Result<uint64_t> Allocate(uint64_t bytes);
+  // The region size that tensors of these sizes need, alignment included.
+  static uint64_t RegionBytesFor(const std::vector<uint64_t>& tensor_bytes);
 
  private:
   uint64_t next_;

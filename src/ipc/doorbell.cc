@@ -35,7 +35,7 @@ Doorbell::~Doorbell() {
   if (fd_ >= 0) close(fd_);
 }
 
-Status Doorbell::Ring() {
+Status Doorbell::Ring() const {
   const uint64_t one = 1;
   // EAGAIN means the counter is at its maximum: the reader is already due to wake.
   if (write(fd_, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN) {

@@ -26,7 +26,7 @@ class Doorbell {
   ~Doorbell();
 
   // Adds one ring; never blocks. Thread-safe.
-  Status Ring();
+  Status Ring() const;
   // Returns the rings since the last Drain (0 if none) and resets the count. Never blocks.
   uint64_t Drain();
   // Blocks until rung or `timeout_ms` passes, without draining. True when rung.

@@ -92,6 +92,7 @@ bool Ring::TryPush(const Message& msg) {
   header_->data_seq.fetch_add(1, std::memory_order_seq_cst);
   if (header_->consumer_waiting.load(std::memory_order_seq_cst) != 0) {
     FutexWakeAll(&header_->data_seq);
+    if (doorbell_ != nullptr) (void)doorbell_->Ring();
   }
   return true;
 }
@@ -107,6 +108,16 @@ bool Ring::TryPop(Message* out) {
     FutexWakeAll(&header_->space_seq);
   }
   return true;
+}
+
+void Ring::Wake() { header_->consumer_waiting.store(0, std::memory_order_seq_cst); }
+
+bool Ring::Sleep() {
+  header_->consumer_waiting.store(1, std::memory_order_seq_cst);
+  const uint64_t head = header_->head.load(std::memory_order_relaxed);
+  if (header_->tail.load(std::memory_order_seq_cst) == head || corrupt()) return true;
+  Wake();
+  return false;
 }
 
 Status Ring::Push(const Message& msg, uint32_t timeout_ms, uint32_t spin_iterations) {

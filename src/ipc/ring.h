@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "common/status.h"
+#include "ipc/doorbell.h"
 #include "ipc/shm_layout.h"
 
 namespace modelgrid::ipc {
@@ -24,7 +25,8 @@ class Ring {
       : header_(header), slots_(slots), capacity_(capacity) {}
 
   // Producer: copies `msg` into the ring. False when the ring is full or its indices are
-  // corrupt (see corrupt()). Wakes a sleeping consumer.
+  // corrupt (see corrupt()). Wakes a sleeping consumer: on the futex, and through the
+  // doorbell when one is set.
   bool TryPush(const Message& msg);
   // Consumer: copies the oldest message into `*out` (so later writes by the peer cannot
   // change what the caller validated). False when empty or corrupt.
@@ -35,6 +37,17 @@ class Ring {
   // indices are inconsistent (head ahead of tail, or more than capacity in flight).
   Status Push(const Message& msg, uint32_t timeout_ms, uint32_t spin_iterations = 128);
   Status Pop(Message* out, uint32_t timeout_ms, uint32_t spin_iterations = 128);
+
+  // Producer: also ring `doorbell` (borrowed; it must outlive the ring) whenever a push
+  // finds the consumer asleep, for a consumer that sleeps in an event loop.
+  void set_doorbell(const Doorbell* doorbell) { doorbell_ = doorbell; }
+
+  // Consumer, event-loop form (instead of Pop): Wake() before draining with TryPop, so that
+  // pushes during the drain ring nothing; Sleep() after it. Sleep returns false when a
+  // message arrived in between (the consumer is awake again: drain once more); true means
+  // the next push rings the doorbell. The same Dekker pattern as the futex wait.
+  void Wake();
+  bool Sleep();
 
   // Messages in the ring now (a snapshot; 0 when corrupt).
   uint64_t size() const;
@@ -47,6 +60,7 @@ class Ring {
   RingHeader* header_;
   Message* slots_;
   uint32_t capacity_;
+  const Doorbell* doorbell_ = nullptr;
 };
 
 // Server -> worker. The server is the producer.

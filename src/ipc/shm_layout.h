@@ -20,7 +20,7 @@
 namespace modelgrid::ipc {
 
 inline constexpr uint64_t kShmMagic = 0x314D53434950474DULL;  // "MGIPCSM1" little-endian
-inline constexpr uint32_t kShmLayoutVersion = 1;
+inline constexpr uint32_t kShmLayoutVersion = 2;
 inline constexpr uint32_t kCacheLineBytes = 64;
 inline constexpr uint32_t kMaxTensorsPerMessage = 8;
 inline constexpr uint32_t kMaxTensorDims = 8;
@@ -97,13 +97,17 @@ struct alignas(kCacheLineBytes) Message {
   // until the server frees it). Responses: repeated, so the server can check them.
   uint64_t response_offset;
   uint64_t response_bytes;
-  uint64_t reserved[4];
+  // Responses that failed because the outputs did not fit the region: the region size they
+  // need (0 otherwise), so the server can run the request again with enough room.
+  uint64_t response_needed;
+  uint64_t reserved[3];
   char text[kMessageTextBytes];  // error message of a failed response, NUL-terminated
   TensorDesc tensors[kMaxTensorsPerMessage];
 };
 static_assert(sizeof(Message) == 1152);
 static_assert(sizeof(Message) % kCacheLineBytes == 0);
 static_assert(offsetof(Message, response_offset) == 16);
+static_assert(offsetof(Message, response_needed) == 32);
 static_assert(offsetof(Message, text) == 64);
 static_assert(offsetof(Message, tensors) == 192);
 
@@ -115,7 +119,7 @@ struct alignas(kCacheLineBytes) RingHeader {
   alignas(kCacheLineBytes) std::atomic<uint64_t> tail;  // next to push; producer writes
   // Futex word the consumer sleeps on: the producer bumps it after every push.
   alignas(kCacheLineBytes) std::atomic<uint32_t> data_seq;
-  std::atomic<uint32_t> consumer_waiting;  // 1 while the consumer may sleep on data_seq
+  std::atomic<uint32_t> consumer_waiting;  // 1 while the consumer may sleep (futex or doorbell)
   // Futex word the producer sleeps on when full: the consumer bumps it after every pop.
   alignas(kCacheLineBytes) std::atomic<uint32_t> space_seq;
   std::atomic<uint32_t> producer_waiting;

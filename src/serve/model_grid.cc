@@ -283,16 +283,35 @@ std::shared_ptr<ModelGrid::Worker> ModelGrid::NewWorker(int device, bool isolate
 
 Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
   if (!worker->client) {
-    MG_ASSIGN_OR_RETURN(worker->client, WorkerClient::Create(worker->name, options_.shm));
+    MG_ASSIGN_OR_RETURN(auto client, WorkerClient::Create(worker->name, options_.shm));
+    std::lock_guard<std::mutex> loop(loop_mu_);
+    client->UseEventLoop(event_loop_);
+    std::unique_lock lock(mu_);
+    worker->client = std::move(client);
   }
   const int fd = worker->client->segment_fd();
-  std::vector<std::string> argv = {options_.worker_executable, "worker", "--shm-fd",
-                                   std::to_string(fd),         "--name", worker->name};
+  const int bell = worker->client->doorbell_fd();
+  std::vector<std::string> argv = {
+      options_.worker_executable, "worker", "--shm-fd",  std::to_string(fd), "--doorbell-fd",
+      std::to_string(bell),       "--name", worker->name};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
-  auto started = processes_->Start(worker->name, [argv, fd](const std::string&) {
-    return Result<WorkerCommand>(WorkerCommand{argv, {fd}});
+  auto started = processes_->Start(worker->name, [argv, fd, bell](const std::string&) {
+    return Result<WorkerCommand>(WorkerCommand{argv, {fd, bell}});
   });
   return started.ok() ? Status::Ok() : started.status();
+}
+
+void ModelGrid::UseEventLoop(server::EventLoop* loop) {
+  std::lock_guard<std::mutex> guard(loop_mu_);
+  event_loop_ = loop;
+  std::vector<std::shared_ptr<Worker>> workers;
+  {
+    std::shared_lock lock(mu_);
+    for (auto& [name, w] : workers_) {
+      if (w->client) workers.push_back(w);
+    }
+  }
+  for (auto& w : workers) w->client->UseEventLoop(loop);
 }
 
 void ModelGrid::StopWorker(const std::shared_ptr<Worker>& worker, uint32_t grace_ms) {

@@ -98,6 +98,8 @@ class ModelGrid : public server::InferenceService {
   Result<nlohmann::json> ModelStats(const std::string& model, const std::string& version) override;
   void Infer(server::InferRequest request,
              std::function<void(Result<server::InferResponse>)> done) override;
+  // Every worker client, present and future, consumes its replies on `loop`.
+  void UseEventLoop(server::EventLoop* loop) override;
   Result<std::string> Metrics() override;
   Result<nlohmann::json> ServerStatus() override;
   Result<nlohmann::json> RepositoryIndex(bool ready_only) override;
@@ -151,6 +153,9 @@ class ModelGrid : public server::InferenceService {
     // at least until this is 0 after it left models_.
     std::atomic<int> admitted{0};
     std::atomic<uint64_t> measured_peak_bytes{0};
+    // The largest output bytes per batch sample seen so far: sizes response regions of
+    // models whose outputs have variable dimensions (0 until the first reply).
+    std::atomic<uint64_t> output_bytes_per_sample{0};
     int instances = 1;  // wanted: the larger of parameters.replicas and instance_group counts
     // Where its instances run, one per device; a request goes to the least busy one whose
     // worker is up. GUARDED_BY(mu_); empty until placed.
@@ -270,6 +275,9 @@ class ModelGrid : public server::InferenceService {
   std::map<std::string, std::shared_ptr<Worker>> workers_;  // GUARDED_BY(mu_)
   std::map<std::string, std::string> unplaced_;             // GUARDED_BY(mu_); name -> why
   std::unique_ptr<ProcessManager> processes_;
+  // Lock order: loop_mu_, then mu_.
+  std::mutex loop_mu_;
+  server::EventLoop* event_loop_ = nullptr;  // GUARDED_BY(loop_mu_); the HTTP server's
   std::atomic<bool> stopping_{false};
   std::thread watchdog_;
   // The control thread and its queue.

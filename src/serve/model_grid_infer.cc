@@ -36,16 +36,19 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
   return out;
 }
 
-// Response region for a request: the declared outputs at this batch, or a generous
-// default when outputs have variable dims.
-uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_t input_bytes) {
+// Response region for a request: the declared outputs at this batch; with variable dims,
+// the most per sample seen so far, or before any reply a guess from the inputs. A region
+// that turns out too small costs one more run (WorkerClient::Call), not an error.
+uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_t input_bytes,
+                       uint64_t seen_per_sample) {
+  const uint64_t slack = ipc::kArenaAlignBytes * ipc::kMaxTensorsPerMessage;
   bool variable = config.outputs.empty();
   for (const auto& o : config.outputs) {
     for (int64_t d : o.dims) variable = variable || d < 0;
   }
-  const uint64_t declared = variable ? 0 : DeclaredOutputBytes(config, batch);
-  const uint64_t fallback = std::max<uint64_t>(uint64_t{4} << 20, 4 * input_bytes);
-  return variable ? fallback : declared + 64 * ipc::kMaxTensorsPerMessage;
+  if (!variable) return DeclaredOutputBytes(config, batch) + slack;
+  if (seen_per_sample > 0) return seen_per_sample * static_cast<uint64_t>(batch) + slack;
+  return std::max<uint64_t>(uint64_t{64} << 10, 4 * input_bytes);
 }
 
 }  // namespace
@@ -258,7 +261,8 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
     input_bytes += t.bytes;
     inputs.push_back(std::move(t));
   }
-  const uint64_t response_bytes = ResponseBytes(m->instance, total, input_bytes);
+  const uint64_t response_bytes =
+      ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load());
   {
     std::lock_guard<std::mutex> lock(m->stats_mu);
     for (const auto& p : group) m->stats.queue_ns += dispatched_ns - p.started_ns;
@@ -288,6 +292,15 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
           std::lock_guard<std::mutex> lock(m->stats_mu);
           m->stats.executions += reply.ok();
           if (reply.ok()) m->stats.compute_ns += NowNs() - dispatched_ns;
+        }
+        if (reply.ok()) {
+          uint64_t bytes = 0;
+          for (const auto& out : reply->outputs) bytes += out.data.size();
+          const uint64_t per_sample = (bytes + static_cast<uint64_t>(total) - 1) / total;
+          uint64_t seen = m->output_bytes_per_sample.load();
+          while (per_sample > seen &&
+                 !m->output_bytes_per_sample.compare_exchange_weak(seen, per_sample)) {
+          }
         }
         RespondGroup(m, *shared, total, std::move(reply));
         --where->in_flight;

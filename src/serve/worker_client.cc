@@ -11,17 +11,51 @@ namespace modelgrid {
 Result<std::unique_ptr<WorkerClient>> WorkerClient::Create(const std::string& name,
                                                            const ipc::ShmOptions& options) {
   MG_ASSIGN_OR_RETURN(auto segment, ipc::ShmSegment::Create("modelgrid-" + name, options));
-  std::unique_ptr<WorkerClient> client(new WorkerClient(name, std::move(segment)));
+  MG_ASSIGN_OR_RETURN(auto doorbell, ipc::Doorbell::Create());
+  std::unique_ptr<WorkerClient> client(
+      new WorkerClient(name, std::move(segment), std::move(doorbell)));
   client->StartThread();
   return client;
 }
 
-WorkerClient::WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment)
-    : name_(std::move(name)), segment_(std::move(segment)), arena_(segment_->arena_bytes()) {}
+WorkerClient::WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment,
+                           ipc::Doorbell doorbell)
+    : name_(std::move(name)),
+      segment_(std::move(segment)),
+      doorbell_(std::move(doorbell)),
+      arena_(segment_->arena_bytes()) {}
 
 WorkerClient::~WorkerClient() {
+  UseEventLoop(nullptr);
   OnWorkerExit("server shutting down");
   StopThread();
+}
+
+void WorkerClient::UseEventLoop(server::EventLoop* loop) {
+  std::lock_guard<std::mutex> mode(mode_mu_);
+  if (loop == nullptr) {
+    if (!watch_) return;
+    watch_.reset();  // waits for a running OnDoorbell
+    StartThread();
+    return;
+  }
+  if (watch_) return;
+  StopThread();
+  watch_ = loop->WatchEventFd(doorbell_.fd(), [this] { OnDoorbell(); });
+  if (!watch_) return StartThread();
+  // Replies that came while neither consumer ran, and the flag that makes the worker ring:
+  // the first OnDoorbell takes care of both.
+  (void)doorbell_.Ring();
+}
+
+void WorkerClient::OnDoorbell() {
+  std::lock_guard<std::mutex> pump(pump_mu_);
+  ipc::ResponseRing responses = segment_->responses();
+  do {
+    responses.Wake();  // pushes during the drain need not ring
+    ipc::Message msg;
+    while (responses.TryPop(&msg)) Deliver(msg);
+  } while (!responses.Sleep());
 }
 
 void WorkerClient::StartThread() {
@@ -45,41 +79,113 @@ uint64_t WorkerClient::in_flight() const {
   return pending_.size();
 }
 
+size_t WorkerClient::waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return waiting_.size();
+}
+
 void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
                         uint64_t response_bytes, Callback done) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!up_) {
-    lock.unlock();
-    done(Status(StatusCode::kUnavailable, "worker " + name_ + " is restarting"));
-    return;
-  }
-  Pending p;
-  p.done = std::move(done);
-  const uint64_t id = next_id_++;
-  ipc::Message msg = ipc::MakeMessage(id, static_cast<ipc::Op>(op), slot);
   auto fail = [&](Status st) {
-    for (uint64_t off : p.arena_offsets) (void)arena_.Free(off);
     lock.unlock();
-    p.done(std::move(st));
+    done(std::move(st));
+  };
+  if (!up_) return fail(Status(StatusCode::kUnavailable, "worker " + name_ + " is restarting"));
+  bool room_later = true;
+  if (waiting_.empty()) {  // else this call queues behind the waiting ones
+    Status sent = Submit(op, slot, inputs, response_bytes, done, &room_later);
+    if (sent.ok()) return;
+    if (!room_later) return fail(sent.WithContext("worker " + name_));
+  }
+  if (waiting_.size() >= kMaxWaitingCalls) {
+    return fail(Status(StatusCode::kUnavailable, "worker " + name_ + " has " +
+                                                     std::to_string(waiting_.size()) +
+                                                     " calls waiting for room; try again later"));
+  }
+  Waiting w;
+  w.op = op;
+  w.slot = slot;
+  w.response_bytes = response_bytes;
+  w.done = std::move(done);
+  w.bytes.reserve(inputs.size());
+  for (const CallTensor& t : inputs) {
+    w.bytes.emplace_back(static_cast<const char*>(t.data), t.bytes);
+    CallTensor own = t;
+    own.data = w.bytes.back().data();
+    w.inputs.push_back(std::move(own));
+  }
+  waiting_.push_back(std::move(w));
+}
+
+Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                            uint64_t response_bytes, Callback& done, bool* room_later) {
+  std::vector<uint64_t> sizes;
+  for (const CallTensor& t : inputs) sizes.push_back(t.bytes);
+  sizes.push_back(response_bytes);
+  *room_later = ipc::RegionWriter::RegionBytesFor(sizes) + sizes.size() * ipc::kArenaAlignBytes <=
+                arena_.capacity_bytes();
+  Pending p;
+  p.request = ipc::MakeMessage(next_id_, static_cast<ipc::Op>(op), slot);
+  auto undo = [&](Status st) {
+    Release(p);
+    return st;
   };
   for (const CallTensor& t : inputs) {
     auto offset = arena_.Allocate(t.bytes);
-    if (!offset.ok()) return fail(offset.status().WithContext("worker " + name_));
-    p.arena_offsets.push_back(*offset);
+    if (!offset.ok()) return undo(offset.status());
+    p.input_offsets.push_back(*offset);
     std::memcpy(segment_->arena() + *offset, t.data, t.bytes);
-    Status added = ipc::AddTensor(&msg, static_cast<ipc::WireDType>(t.wire_dtype), t.shape, *offset,
-                                  t.bytes, t.name);
-    if (!added.ok()) return fail(added);
+    Status added = ipc::AddTensor(&p.request, static_cast<ipc::WireDType>(t.wire_dtype), t.shape,
+                                  *offset, t.bytes, t.name);
+    if (!added.ok()) {
+      *room_later = false;
+      return undo(added);
+    }
   }
   auto region = arena_.Allocate(response_bytes);
-  if (!region.ok()) return fail(region.status().WithContext("worker " + name_));
-  p.arena_offsets.push_back(*region);
-  msg.response_offset = p.response_offset = *region;
-  msg.response_bytes = p.response_bytes = response_bytes;
-  if (!segment_->requests().TryPush(msg)) {
-    return fail(Status(StatusCode::kUnavailable, "worker " + name_ + " request queue is full"));
+  if (!region.ok()) return undo(region.status());
+  p.request.response_offset = *region;
+  p.request.response_bytes = response_bytes;
+  p.has_region = true;
+  if (!segment_->requests().TryPush(p.request)) {
+    return undo(Status(StatusCode::kUnavailable, "request queue is full"));
   }
-  pending_.emplace(id, std::move(p));
+  p.done = std::move(done);
+  pending_.emplace(next_id_++, std::move(p));
+  return Status::Ok();
+}
+
+void WorkerClient::SubmitWaiting(std::vector<Failure>* failed) {
+  while (!waiting_.empty() && up_) {
+    Waiting& w = waiting_.front();
+    bool room_later = true;
+    Status sent = Submit(w.op, w.slot, w.inputs, w.response_bytes, w.done, &room_later);
+    if (!sent.ok() && room_later) return;  // still no room: the next reply tries again
+    if (!sent.ok()) failed->emplace_back(std::move(w.done), sent.WithContext("worker " + name_));
+    waiting_.pop_front();
+  }
+}
+
+bool WorkerClient::Resend(Pending& p, uint64_t bytes) {
+  auto region = arena_.Allocate(bytes);
+  if (!region.ok()) return false;
+  ipc::Message again = p.request;
+  again.response_offset = *region;
+  again.response_bytes = bytes;
+  if (!segment_->requests().TryPush(again)) {
+    (void)arena_.Free(*region);
+    return false;
+  }
+  (void)arena_.Free(p.request.response_offset);
+  p.request = again;
+  p.resent = true;
+  return true;
+}
+
+void WorkerClient::Release(const Pending& p) {
+  for (uint64_t off : p.input_offsets) (void)arena_.Free(off);
+  if (p.has_region) (void)arena_.Free(p.request.response_offset);
 }
 
 void WorkerClient::ResponseLoop() {
@@ -87,65 +193,83 @@ void WorkerClient::ResponseLoop() {
   while (thread_running_) {
     ipc::Message msg;
     Status popped = responses.Pop(&msg, 50);
-    if (!popped.ok()) continue;  // timeout, or a ring being reset
-    Callback done;
-    Result<Reply> result = Reply{};
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = pending_.find(msg.request_id);
-      if (it == pending_.end()) continue;  // a call already failed by OnWorkerExit
-      Pending p = std::move(it->second);
-      pending_.erase(it);
-      done = std::move(p.done);
-      Status st = ipc::StatusOf(msg);
-      if (st.ok()) {
-        st = ipc::ValidateResponse(msg, segment_->arena_bytes(), p.response_offset,
-                                   p.response_bytes);
-      }
-      if (st.ok()) {
-        Reply reply;
-        reply.text.assign(msg.text, strnlen(msg.text, sizeof msg.text));
-        for (uint32_t i = 0; i < msg.num_tensors; ++i) {
-          const ipc::TensorDesc& d = msg.tensors[i];
-          auto bytes = ipc::TensorBytes(segment_->arena(), segment_->arena_bytes(), d);
-          if (!bytes.ok()) {
-            st = bytes.status();
-            break;
-          }
-          ReplyTensor t;
-          t.name = std::string(ipc::TensorName(d));
-          t.wire_dtype = d.dtype;
-          t.shape.assign(d.dims, d.dims + d.ndims);
-          t.data.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-          reply.outputs.push_back(std::move(t));
-        }
-        if (st.ok()) result = std::move(reply);
-      }
-      if (!st.ok()) result = st;
-      for (uint64_t off : p.arena_offsets) (void)arena_.Free(off);
-    }
-    done(std::move(result));
+    if (popped.ok()) Deliver(msg);  // else a timeout, or a ring being reset
   }
+}
+
+void WorkerClient::Deliver(const ipc::Message& msg) {
+  Callback done;
+  Result<Reply> result = Reply{};
+  std::vector<Failure> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(msg.request_id);
+    if (it == pending_.end()) return;  // a call already failed by OnWorkerExit
+    Status st = ipc::StatusOf(msg);
+    // Outputs larger than the region: once, run it again with the room they need.
+    if (st.code() == StatusCode::kResourceExhausted && !it->second.resent &&
+        msg.response_needed > it->second.request.response_bytes &&
+        Resend(it->second, msg.response_needed)) {
+      return;
+    }
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    done = std::move(p.done);
+    if (st.ok()) {
+      st = ipc::ValidateResponse(msg, segment_->arena_bytes(), p.request.response_offset,
+                                 p.request.response_bytes);
+    }
+    if (st.ok()) {
+      Reply reply;
+      reply.text.assign(msg.text, strnlen(msg.text, sizeof msg.text));
+      for (uint32_t i = 0; i < msg.num_tensors; ++i) {
+        const ipc::TensorDesc& d = msg.tensors[i];
+        auto bytes = ipc::TensorBytes(segment_->arena(), segment_->arena_bytes(), d);
+        if (!bytes.ok()) {
+          st = bytes.status();
+          break;
+        }
+        ReplyTensor t;
+        t.name = std::string(ipc::TensorName(d));
+        t.wire_dtype = d.dtype;
+        t.shape.assign(d.dims, d.dims + d.ndims);
+        t.data.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+        reply.outputs.push_back(std::move(t));
+      }
+      if (st.ok()) result = std::move(reply);
+    }
+    if (!st.ok()) result = st;
+    Release(p);
+    SubmitWaiting(&failed);
+  }
+  done(std::move(result));
+  for (auto& [callback, status] : failed) callback(std::move(status));
 }
 
 void WorkerClient::OnWorkerExit(const std::string& why) {
   std::map<uint64_t, Pending> failed;
+  std::deque<Waiting> unsent;
   {
     std::lock_guard<std::mutex> lock(mu_);
     up_ = false;
     failed.swap(pending_);
+    unsent.swap(waiting_);
   }
-  for (auto& [id, p] : failed) {
-    p.done(Status(StatusCode::kUnavailable,
-                  "worker " + name_ + " exited (" + why + "); the request was not completed"));
-  }
-  // The response thread must not touch the rings while they are reset.
+  const Status lost(StatusCode::kUnavailable,
+                    "worker " + name_ + " exited (" + why + "); the request was not completed");
+  for (auto& [id, p] : failed) p.done(lost);
+  for (Waiting& w : unsent) w.done(lost);
+  // No consumer may touch the rings while they are reset.
+  std::lock_guard<std::mutex> mode(mode_mu_);
   const bool restart_thread = thread_running_;
   StopThread();
   {
+    std::lock_guard<std::mutex> pump(pump_mu_);
     std::lock_guard<std::mutex> lock(mu_);
     segment_->Reset();
     arena_.Reset();
+    // The next worker must ring the doorbell for its first reply.
+    if (watch_) (void)segment_->responses().Sleep();
   }
   if (restart_thread) StartThread();
 }

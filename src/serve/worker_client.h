@@ -1,23 +1,31 @@
 // WorkerClient: the server's end of one worker's shared-memory segment. Sends requests,
 // matches responses to them, and fails everything in flight at once when the worker dies.
 //
-// Thread-safe. Callbacks run on the client's response thread (or inside Call when it fails
-// early, or inside OnWorkerExit) and must not block for long.
+// Replies are consumed by the client's own response thread, or, after UseEventLoop, by
+// whichever event-loop thread wakes for the reply doorbell (the worker rings it when the
+// client sleeps), so the thread that writes the HTTP reply is the one that woke.
+//
+// Thread-safe. Callbacks run on the consuming thread (or inside Call when it fails early,
+// or inside OnWorkerExit) and must not block for long.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
 #include "ipc/arena.h"
+#include "ipc/doorbell.h"
 #include "ipc/shm_segment.h"
+#include "server/event_loop.h"
 
 namespace modelgrid {
 
@@ -51,13 +59,22 @@ class WorkerClient {
                                                       const ipc::ShmOptions& options);
   ~WorkerClient();
 
-  // The segment descriptor to hand to the worker process.
+  // The descriptors to hand to the worker process: the segment, and the eventfd it rings
+  // after a reply when the client sleeps.
   int segment_fd() const { return segment_->fd(); }
+  int doorbell_fd() const { return doorbell_.fd(); }
   const std::string& name() const { return name_; }
 
+  // Calls that wait for room at most, per worker; more fail with kUnavailable.
+  static constexpr size_t kMaxWaitingCalls = 4096;
+
   // Sends `op` for `slot` with `inputs` and a response region of `response_bytes`.
-  // `done` is called exactly once. Fails fast (kUnavailable) while the worker is down,
-  // kResourceExhausted when the arena cannot hold the request now.
+  // `done` is called exactly once. When the arena or the request ring has no room now, the
+  // call waits (with a copy of its inputs), in order, until calls in flight finish. When
+  // the outputs turn out larger than the region, the worker says how much they need and
+  // the request is sent once more with that much. Fails fast with kUnavailable while the
+  // worker is down or kMaxWaitingCalls wait, with kResourceExhausted when the request can
+  // never fit the arena.
   void Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
             uint64_t response_bytes, Callback done);
 
@@ -68,28 +85,71 @@ class WorkerClient {
   void MarkUp();
   bool up() const { return up_; }
 
+  // Consumes replies on `loop`'s threads from now on, or, with null, on the client's own
+  // response thread again. Idempotent. Must not be called from a reply callback. A loop
+  // that cannot watch (it is stopping) leaves the response thread in charge.
+  void UseEventLoop(server::EventLoop* loop);
+
   // True when the worker beat within `max_age_ms` (a worker that never beat is not alive).
   bool HeartbeatAlive(uint64_t max_age_ms) const;
   uint64_t in_flight() const;
+  // Calls waiting for room now.
+  size_t waiting() const;
 
  private:
-  WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment);
+  WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment, ipc::Doorbell doorbell);
   void ResponseLoop();
   void StartThread();
   void StopThread();
+  // Event-loop mode, after the doorbell rang: drains the response ring, then sleeps on
+  // the doorbell again.
+  void OnDoorbell();
+  // Matches one response to its call and completes it.
+  void Deliver(const ipc::Message& msg);
 
   struct Pending {
     Callback done;
-    std::vector<uint64_t> arena_offsets;  // inputs and the response region, to free
-    uint64_t response_offset = 0;
-    uint64_t response_bytes = 0;
+    ipc::Message request;                 // as sent
+    std::vector<uint64_t> input_offsets;  // to free
+    bool has_region = false;              // request.response_offset is allocated
+    bool resent = false;                  // sent again with a larger region already
   };
+  // A call waiting for room, with its own copy of the input bytes.
+  struct Waiting {
+    uint8_t op = 0;
+    uint32_t slot = 0;
+    std::vector<CallTensor> inputs;  // data points into `bytes`
+    std::vector<std::string> bytes;
+    uint64_t response_bytes = 0;
+    Callback done;
+  };
+  using Failure = std::pair<Callback, Status>;
+
+  // Places the inputs and the response region in the arena and sends the request; takes
+  // `done` only on success. On failure nothing stays allocated and `*room_later` says
+  // whether calls in flight can make room. Caller holds mu_.
+  Status Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                uint64_t response_bytes, Callback& done, bool* room_later);
+  // Sends waiting calls, in order, while they fit; those that never can go to `failed`, to
+  // be called after unlocking. Caller holds mu_.
+  void SubmitWaiting(std::vector<Failure>* failed);
+  // Sends `p`'s request again with a response region of `bytes`. False (and `p` as it was)
+  // when there is no room for it now. Caller holds mu_.
+  bool Resend(Pending& p, uint64_t bytes);
+  // Frees what `p` holds in the arena. Caller holds mu_.
+  void Release(const Pending& p);
 
   const std::string name_;
   std::unique_ptr<ipc::ShmSegment> segment_;
+  ipc::Doorbell doorbell_;
+  // Lock order: mode_mu_, then (inside the watch, on a loop thread) pump_mu_, then mu_.
+  std::mutex mode_mu_;                      // consumer switches and resets
+  std::unique_ptr<server::FdWatch> watch_;  // GUARDED_BY(mode_mu_); set in event-loop mode
+  std::mutex pump_mu_;                      // held by OnDoorbell while it consumes
   mutable std::mutex mu_;
   ipc::ArenaAllocator arena_;            // GUARDED_BY(mu_)
   std::map<uint64_t, Pending> pending_;  // GUARDED_BY(mu_)
+  std::deque<Waiting> waiting_;          // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;                 // GUARDED_BY(mu_)
   std::atomic<bool> up_{false};
   std::atomic<bool> thread_running_{false};

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "ipc/arena.h"
@@ -106,6 +107,15 @@ class Worker {
       return OutOfRange("model returned " + std::to_string(outputs.size()) +
                         " outputs; at most 8 are supported");
     }
+    std::vector<uint64_t> sizes;
+    for (const HostTensor& out : outputs) sizes.push_back(out.data.size());
+    const uint64_t needed = ipc::RegionWriter::RegionBytesFor(sizes);
+    if (needed > request.response_bytes) {
+      reply->response_needed = needed;
+      return ResourceExhausted("outputs need " + std::to_string(needed) +
+                               " bytes but the response region has " +
+                               std::to_string(request.response_bytes));
+    }
     ipc::RegionWriter writer(request.response_offset, request.response_bytes);
     for (const HostTensor& out : outputs) {
       MG_ASSIGN_OR_RETURN(uint64_t offset, writer.Allocate(out.data.size()));
@@ -147,6 +157,11 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
   Worker worker(seg, backend, options);
   ipc::RequestRing requests = seg.requests();
   ipc::ResponseRing responses = seg.responses();
+  std::optional<ipc::Doorbell> doorbell;
+  if (options.doorbell_fd >= 0) {
+    doorbell.emplace(ipc::Doorbell::Adopt(options.doorbell_fd));
+    responses.set_doorbell(&*doorbell);
+  }
   int exit_code = 0;
   while (true) {
     Message request;

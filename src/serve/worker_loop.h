@@ -12,6 +12,7 @@ namespace modelgrid {
 
 struct WorkerLoopOptions {
   int shm_fd = -1;              // the segment descriptor inherited from the server
+  int doorbell_fd = -1;         // eventfd rung after a reply the server sleeps for (or none)
   std::string name;             // for log lines
   uint32_t heartbeat_ms = 100;  // beat period
   uint32_t max_model_slots = 1024;

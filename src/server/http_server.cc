@@ -1,21 +1,23 @@
 #include "server/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "server/io_loops.h"
 #include "server/router.h"
 
 namespace modelgrid::server {
@@ -36,20 +38,22 @@ constexpr size_t kLingerBytes = size_t{8} << 20;
 class Session;
 
 // Lets Infer callbacks reach a session only while the I/O threads can still run it.
+// Callbacks hold it shared (they may write the reply inline); Stop closes it exclusively.
 struct Gate {
-  std::mutex mu;
+  std::shared_mutex mu;
   bool open = true;  // guarded by mu
 };
 
 // Everything the sessions share. Member order matters: sessions may be destroyed inside
-// ~io_context (their pending handlers own them) and unregister themselves then, so the
-// registry is declared before `ioc` and outlives it.
+// ~IoLoops (their pending handlers own them) and unregister themselves then, so the
+// registry is declared before `loops` and outlives it.
 struct Core {
-  Core(const ServerOptions& opts, InferenceService& service)
+  Core(const ServerOptions& opts, InferenceService& svc)
       : options(opts),
-        router(service, RouterOptions{opts.api_key}),
-        ioc(opts.io_threads),
-        acceptor(net::make_strand(ioc)),
+        service(svc),
+        router(svc, RouterOptions{opts.api_key}),
+        loops(opts.io_threads),
+        acceptor(loops.first()),
         accept_retry(acceptor.get_executor()) {}
 
   void DoAccept();
@@ -61,6 +65,7 @@ struct Core {
   std::vector<std::shared_ptr<Session>> LiveSessions();
 
   const ServerOptions options;
+  InferenceService& service;
   Router router;
   std::atomic<bool> stopping{false};
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
@@ -72,16 +77,15 @@ struct Core {
   uint64_t next_session_id = 0;     // guarded by mu
   std::map<uint64_t, std::weak_ptr<Session>> sessions;  // guarded by mu
 
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  IoLoops loops;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
-  std::vector<std::thread> threads;
   uint16_t port = 0;
   bool stopped = false;  // only touched by HttpServer's owner thread
 };
 
-// One connection. Runs on its own strand; serves one request at a time.
+// One connection. Runs on one I/O loop (one thread) for its whole life; serves one request
+// at a time.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Core& core) : core_(core), stream_(std::move(socket)) {}
@@ -111,7 +115,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::kReading || state_ == State::kLingering) stream_.cancel();
   }
 
-  // The session's strand.
+  // The session's loop.
   net::any_io_executor executor() { return stream_.get_executor(); }
 
   // Drops the self-reference taken while the service works. Only after the I/O threads
@@ -201,13 +205,17 @@ class Session : public std::enable_shared_from_this<Session> {
     hold_ = shared_from_this();
     std::weak_ptr<Session> weak = hold_;
     std::shared_ptr<Gate> gate = core_.gate;
+    // A reply completed on the session's own loop (a worker's doorbell watched there, or
+    // an error found at once) is written right away; from anywhere else it is queued to
+    // that loop.
     core_.router.Handle(std::move(request), [weak, gate](HttpReply reply) {
-      std::lock_guard<std::mutex> lock(gate->mu);
+      std::shared_lock<std::shared_mutex> lock(gate->mu);
       if (!gate->open) return;  // the server has stopped: nobody to answer
       std::shared_ptr<Session> self = weak.lock();
       if (!self) return;
-      net::post(self->stream_.get_executor(),
-                [self, reply = std::move(reply)]() mutable { self->OnReply(std::move(reply)); });
+      net::dispatch(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+        self->OnReply(std::move(reply));
+      });
     });
   }
 
@@ -306,7 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Core::DoAccept() {
-  acceptor.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Core::OnAccept, this));
+  acceptor.async_accept(loops.Next(), beast::bind_front_handler(&Core::OnAccept, this));
 }
 
 void Core::OnAccept(beast::error_code ec, tcp::socket socket) {
@@ -355,17 +363,6 @@ std::vector<std::shared_ptr<Session>> Core::LiveSessions() {
   return live;
 }
 
-void RunLoop(net::io_context& ioc) {
-  for (;;) {
-    try {
-      ioc.run();
-      return;
-    } catch (...) {
-      // A handler threw (out of memory, a bug): that connection is lost, the server is not.
-    }
-  }
-}
-
 }  // namespace
 
 struct HttpServer::Impl {
@@ -377,9 +374,16 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& options,
+int DefaultIoThreads() {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores / 4, 1, 16);
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& given,
                                                       InferenceService& service) {
-  if (options.io_threads < 1) return InvalidArgument("io_threads must be at least 1");
+  if (given.io_threads < 0) return InvalidArgument("io_threads must not be negative");
+  ServerOptions options = given;
+  if (options.io_threads == 0) options.io_threads = DefaultIoThreads();
   if (options.max_header_bytes == 0 || options.max_header_bytes > UINT32_MAX) {
     return InvalidArgument("max_header_bytes must be between 1 and 2^32-1");
   }
@@ -401,11 +405,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& optio
   core.port = core.acceptor.local_endpoint(ec).port();
   if (ec) return Internal("cannot read the bound port: " + ec.message());
 
-  core.work.emplace(core.ioc.get_executor());
   core.DoAccept();
-  for (int i = 0; i < options.io_threads; ++i) {
-    core.threads.emplace_back([&core] { RunLoop(core.ioc); });
-  }
+  core.loops.Start();
+  service.UseEventLoop(&core.loops);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -445,14 +447,12 @@ void HttpServer::Stop(std::chrono::milliseconds deadline) {
     core.idle_cv.wait_for(lock, deadline,
                           [&core] { return core.stops_pending == 0 && core.in_flight == 0; });
   }
-  core.work.reset();
-  core.ioc.stop();
-  for (std::thread& t : core.threads) t.join();
-  core.threads.clear();
+  core.loops.Stop();
   {
-    std::lock_guard<std::mutex> lock(core.gate->mu);
+    std::unique_lock<std::shared_mutex> lock(core.gate->mu);
     core.gate->open = false;
   }
+  core.service.UseEventLoop(nullptr);  // before the loops go: the service drops its watches
   for (auto& session : core.LiveSessions()) session->ReleaseHold();
 }
 

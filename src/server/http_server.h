@@ -1,9 +1,10 @@
 // HttpServer: the KServe v2 HTTP/1.1 front end of `modelgrid serve`.
 //
-// Accepts connections on a pool of I/O threads (Boost.Asio), reads requests with
-// Boost.Beast, routes them (router.h) to an InferenceService and writes the replies.
-// Connections are kept alive between requests; each serves one request at a time. Beast
-// and Asio stay inside http_server.cc: this header pulls in neither.
+// Accepts connections on I/O threads (Boost.Asio, one event loop per thread), reads
+// requests with Boost.Beast, routes them (router.h) to an InferenceService and writes the
+// replies. Connections are kept alive between requests; each serves one request at a time.
+// The service may also run on the I/O threads (InferenceService::UseEventLoop). Beast and
+// Asio stay inside the server's .cc files: this header pulls in neither.
 #pragma once
 
 #include <chrono>
@@ -23,9 +24,10 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   // TCP port; 0 picks a free one (HttpServer::port() tells which).
   uint16_t port = 8000;
-  // Threads that run the sockets and the synchronous handlers. Inference itself runs in
-  // the service; more threads help only when many connections are busy at once.
-  int io_threads = 4;
+  // Threads that run the sockets and the synchronous handlers; 0 picks DefaultIoThreads().
+  // Inference itself runs in the service; more threads help only when many connections
+  // are busy at once, and each one idle costs nothing.
+  int io_threads = 0;
   // Largest request body accepted. A request that declares more gets 413 before its body
   // is read (chunked bodies: as soon as they pass the limit), then the connection closes.
   size_t max_body_bytes = size_t{64} << 20;
@@ -40,6 +42,10 @@ struct ServerOptions {
   // When not empty, every endpoint but /v2/health/live needs "Authorization: Bearer <key>".
   std::string api_key;
 };
+
+// One I/O thread per four cores, between 1 and 16: parsing and encoding take a fraction of
+// what the workers' inference takes, and the workers need the cores.
+int DefaultIoThreads();
 
 class HttpServer {
  public:

@@ -1,4 +1,5 @@
-// The defaults of InferenceService's operations: not supported.
+// The defaults of InferenceService's optional parts: no event loop use, operations not
+// supported.
 #include "server/inference_service.h"
 
 namespace modelgrid::server {
@@ -10,6 +11,8 @@ Status NotSupported(const char* what) {
 }
 
 }  // namespace
+
+void InferenceService::UseEventLoop(EventLoop*) {}
 
 Result<std::string> InferenceService::Metrics() { return NotSupported("metrics"); }
 

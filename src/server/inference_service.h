@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "server/event_loop.h"
 
 namespace modelgrid::server {
 
@@ -86,6 +87,12 @@ class InferenceService {
   // (possibly inside Infer itself), with the response or the error. The service owns
   // `request` from here on; `done` must not be called after the service is destroyed.
   virtual void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) = 0;
+
+  // The HTTP server lends its I/O threads: `loop` while they run, null once they have
+  // stopped (before the server is destroyed). A service may watch descriptors on it, for
+  // example to complete Infer calls on the thread that writes the reply. Called from the
+  // thread that starts or stops the server. The default ignores it.
+  virtual void UseEventLoop(EventLoop* loop);
 
   // ---- Operations. Defaults answer kUnsupported ("not supported by this server"). ----
   using JsonCallback = std::function<void(Result<nlohmann::json>)>;

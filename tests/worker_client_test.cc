@@ -1,0 +1,291 @@
+// WorkerClient against the real worker loop (RunWorker on a thread of this process) and a
+// scripted backend: calls that find no room in the arena wait instead of failing, outputs
+// larger than their region are run once more with the room the worker asks for, a worker
+// exit fails waiting calls too, and replies can be consumed on an event loop instead of the
+// client's own thread. Every wait is bounded; nothing asserts on time.
+#include "serve/worker_client.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "ipc/shm_layout.h"
+#include "serve/worker_loop.h"
+#include "serve/worker_protocol.h"
+
+namespace modelgrid {
+namespace {
+
+constexpr auto kWait = std::chrono::seconds(30);
+
+// What the scripted instances do, shared with the test.
+struct Script {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hold = false;  // Infer blocks while true
+  int runs = 0;       // Infer calls so far
+  int repeat = 1;     // the output is the input this many times over
+
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu);
+    hold = false;
+    cv.notify_all();
+  }
+};
+
+class ScriptedInstance : public ModelInstance {
+ public:
+  ScriptedInstance(ModelInstanceConfig config, Script& script)
+      : config_(std::move(config)), script_(script) {}
+
+  Result<std::vector<HostTensor>> Infer(const std::vector<HostTensorView>& inputs) override {
+    int repeat = 1;
+    {
+      std::unique_lock<std::mutex> lock(script_.mu);
+      ++script_.runs;
+      script_.cv.wait(lock, [&] { return !script_.hold; });
+      repeat = script_.repeat;
+    }
+    HostTensor out;
+    out.name = "OUTPUT__0";
+    out.dtype = inputs.at(0).dtype;
+    out.shape = {static_cast<int64_t>(inputs[0].byte_size) * repeat};
+    for (int i = 0; i < repeat; ++i) {
+      out.data.insert(out.data.end(), inputs[0].data, inputs[0].data + inputs[0].byte_size);
+    }
+    return std::vector<HostTensor>{std::move(out)};
+  }
+  Result<MemoryStats> WarmUp() override { return MemoryStats{}; }
+  MemoryStats Memory() override { return MemoryStats{}; }
+  const ModelInstanceConfig& config() const override { return config_; }
+
+ private:
+  ModelInstanceConfig config_;
+  Script& script_;
+};
+
+class ScriptedBackend : public Backend {
+ public:
+  explicit ScriptedBackend(Script& script) : script_(script) {}
+  Result<std::unique_ptr<ModelInstance>> Load(const ModelInstanceConfig& config) override {
+    return std::unique_ptr<ModelInstance>(new ScriptedInstance(config, script_));
+  }
+  std::string Name() const override { return "scripted"; }
+
+ private:
+  Script& script_;
+};
+
+// True on a PollLoop thread.
+thread_local bool tl_on_poll_loop = false;
+
+// An event loop of one thread that polls one eventfd: the least a WorkerClient needs.
+class PollLoop : public server::EventLoop {
+ public:
+  ~PollLoop() override { EXPECT_FALSE(running_) << "a watch outlived the test"; }
+
+  std::unique_ptr<server::FdWatch> WatchEventFd(int fd, std::function<void()> on_written) override {
+    return std::make_unique<Watch>(this, fd, std::move(on_written));
+  }
+
+ private:
+  class Watch : public server::FdWatch {
+   public:
+    Watch(PollLoop* loop, int fd, std::function<void()> callback) : loop_(loop) {
+      loop_->running_ = true;
+      thread_ = std::thread([this, fd, callback = std::move(callback)] {
+        tl_on_poll_loop = true;
+        while (loop_->running_) {
+          pollfd p{fd, POLLIN, 0};
+          if (::poll(&p, 1, 20) <= 0) continue;
+          uint64_t count = 0;
+          if (::read(fd, &count, sizeof count) == sizeof count) callback();
+        }
+      });
+    }
+    ~Watch() override {
+      loop_->running_ = false;
+      thread_.join();
+    }
+
+   private:
+    PollLoop* loop_;
+    std::thread thread_;
+  };
+
+  std::atomic<bool> running_{false};
+};
+
+// The outcome of one call, and whether a PollLoop thread delivered it.
+struct Outcome {
+  Result<Reply> reply = Status(StatusCode::kInternal, "not called");
+  bool on_poll_loop = false;
+};
+
+class WorkerClientTest : public ::testing::Test {
+ protected:
+  void Start(uint64_t arena_bytes) {
+    ipc::ShmOptions shm;
+    shm.arena_bytes = arena_bytes;
+    auto client = WorkerClient::Create("test-" + std::to_string(::getpid()), shm);
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    client_ = std::move(client).value();
+    options_.shm_fd = ::dup(client_->segment_fd());
+    options_.doorbell_fd = ::dup(client_->doorbell_fd());
+    options_.name = "test";
+    worker_ = std::thread([this] { worker_exit_ = RunWorker(options_, backend_); });
+    client_->MarkUp();
+    ModelInstanceConfig config;
+    config.path = "scripted";
+    const std::string text = LoadConfigToJson(config);
+    auto loaded = Wait(Send(static_cast<uint8_t>(ipc::Op::kLoad),
+                            {{"config",
+                              static_cast<uint8_t>(ipc::WireDType::kBytes),
+                              {static_cast<int64_t>(text.size())},
+                              text.data(),
+                              text.size()}},
+                            0));
+    ASSERT_TRUE(loaded.reply.ok()) << loaded.reply.status().ToString();
+  }
+
+  void TearDown() override {
+    if (!client_) return;
+    script_.Release();
+    client_->UseEventLoop(nullptr);
+    client_->MarkUp();
+    (void)Wait(Send(static_cast<uint8_t>(ipc::Op::kShutdown), {}, 0));
+    worker_.join();
+    EXPECT_EQ(worker_exit_, 0);
+    client_.reset();
+  }
+
+  std::future<Outcome> Send(uint8_t op, const std::vector<CallTensor>& inputs,
+                            uint64_t response_bytes) {
+    auto promise = std::make_shared<std::promise<Outcome>>();
+    auto future = promise->get_future();
+    client_->Call(op, 0, inputs, response_bytes, [promise](Result<Reply> reply) {
+      promise->set_value(Outcome{std::move(reply), tl_on_poll_loop});
+    });
+    return future;
+  }
+
+  // An inference on `bytes` bytes of `fill`, with a response region of `response_bytes`.
+  std::future<Outcome> Infer(const std::string& bytes, uint64_t response_bytes) {
+    return Send(static_cast<uint8_t>(ipc::Op::kInfer),
+                {{"INPUT__0",
+                  static_cast<uint8_t>(ipc::WireDType::kU8),
+                  {static_cast<int64_t>(bytes.size())},
+                  bytes.data(),
+                  bytes.size()}},
+                response_bytes);
+  }
+
+  static Outcome Wait(std::future<Outcome> future) {
+    if (future.wait_for(kWait) != std::future_status::ready) {
+      return Outcome{Status(StatusCode::kInternal, "no reply within 30 s"), false};
+    }
+    return future.get();
+  }
+
+  Script script_;
+  ScriptedBackend backend_{script_};
+  WorkerLoopOptions options_;
+  std::unique_ptr<WorkerClient> client_;
+  std::thread worker_;
+  int worker_exit_ = -1;
+};
+
+std::string Bytes(size_t n, char seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i % 13);
+  return s;
+}
+
+TEST_F(WorkerClientTest, CallsWithoutRoomInTheArenaWaitAndAllComplete) {
+  Start(uint64_t{1} << 20);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.hold = true;
+  }
+  // 12 x (4 KiB in + 128 KiB region) is more than the 1 MiB arena: some must wait.
+  std::vector<std::string> inputs;
+  std::vector<std::future<Outcome>> calls;
+  for (int i = 0; i < 12; ++i) inputs.push_back(Bytes(4096, static_cast<char>('a' + i)));
+  for (const auto& in : inputs) calls.push_back(Infer(in, 128 << 10));
+  EXPECT_GT(client_->waiting(), 0u);
+  script_.Release();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Outcome got = Wait(std::move(calls[i]));
+    ASSERT_TRUE(got.reply.ok()) << "call " << i << ": " << got.reply.status().ToString();
+    ASSERT_EQ(got.reply->outputs.size(), 1u);
+    EXPECT_EQ(got.reply->outputs[0].data, inputs[i]) << "call " << i;
+  }
+  EXPECT_EQ(client_->waiting(), 0u);
+  EXPECT_EQ(client_->in_flight(), 0u);
+}
+
+TEST_F(WorkerClientTest, ACallThatCanNeverFitFailsAtOnce) {
+  Start(uint64_t{1} << 20);
+  Outcome got = Wait(Infer(Bytes(2 << 20, 'x'), 64));
+  ASSERT_FALSE(got.reply.ok());
+  EXPECT_EQ(got.reply.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(got.reply.status().message().find("exceed"), std::string::npos)
+      << got.reply.status().ToString();
+}
+
+TEST_F(WorkerClientTest, OutputsLargerThanTheRegionRunOnceMoreWithTheRoomTheyNeed) {
+  Start(uint64_t{4} << 20);
+  script_.repeat = 4;
+  const std::string in = Bytes(1000, 'q');
+  Outcome got = Wait(Infer(in, 1024));  // the output needs 4000 bytes
+  ASSERT_TRUE(got.reply.ok()) << got.reply.status().ToString();
+  EXPECT_EQ(got.reply->outputs.at(0).data, in + in + in + in);
+  std::lock_guard<std::mutex> lock(script_.mu);
+  EXPECT_EQ(script_.runs, 2);
+}
+
+TEST_F(WorkerClientTest, AWorkerExitFailsCallsInFlightAndWaiting) {
+  Start(uint64_t{1} << 20);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.hold = true;
+  }
+  std::vector<std::future<Outcome>> calls;
+  const std::string in = Bytes(4096, 'w');
+  for (int i = 0; i < 12; ++i) calls.push_back(Infer(in, 128 << 10));
+  ASSERT_GT(client_->waiting(), 0u);
+  client_->OnWorkerExit("killed by the test");
+  for (auto& call : calls) {
+    Outcome got = Wait(std::move(call));
+    ASSERT_FALSE(got.reply.ok());
+    EXPECT_EQ(got.reply.status().code(), StatusCode::kUnavailable) << got.reply.status().ToString();
+  }
+  EXPECT_EQ(client_->waiting(), 0u);
+}
+
+TEST_F(WorkerClientTest, RepliesAreDeliveredOnTheEventLoopAndBackOnTheClientThread) {
+  Start(uint64_t{4} << 20);
+  PollLoop loop;
+  client_->UseEventLoop(&loop);
+  for (int i = 0; i < 50; ++i) {
+    const std::string in = Bytes(256, static_cast<char>(i));
+    Outcome got = Wait(Infer(in, 4096));
+    ASSERT_TRUE(got.reply.ok()) << "call " << i << ": " << got.reply.status().ToString();
+    EXPECT_EQ(got.reply->outputs.at(0).data, in);
+    EXPECT_TRUE(got.on_poll_loop) << "call " << i;
+  }
+  client_->UseEventLoop(nullptr);
+  Outcome after = Wait(Infer(Bytes(256, 'z'), 4096));
+  ASSERT_TRUE(after.reply.ok()) << after.reply.status().ToString();
+  EXPECT_FALSE(after.on_poll_loop);
+}
+
+}  // namespace
+}  // namespace modelgrid
