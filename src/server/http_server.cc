@@ -33,6 +33,8 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
 // (up to these limits) so that closing does not reset the connection before the client
 // has read the reply.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+
+using Clock = std::chrono::steady_clock;
 constexpr size_t kLingerBytes = size_t{8} << 20;
 
 class Session;
@@ -52,14 +54,23 @@ struct Core {
       : options(opts),
         service(svc),
         router(svc, RouterOptions{opts.api_key}),
+        sessions(static_cast<size_t>(opts.io_threads)),
         loops(opts.io_threads),
         acceptor(loops.first()),
-        accept_retry(acceptor.get_executor()) {}
+        accept_retry(acceptor.get_executor()) {
+    for (size_t i = 0; i < loops.size(); ++i) {
+      sweepers.push_back(std::make_unique<net::steady_timer>(loops.context(i)));
+    }
+  }
 
   void DoAccept();
-  void OnAccept(beast::error_code ec, tcp::socket socket);
-  uint64_t Register(std::weak_ptr<Session> session);
-  void Unregister(uint64_t id);
+  void OnAccept(size_t loop, beast::error_code ec, tcp::socket socket);
+  // Every sweep period, on loop `loop`: closes that loop's sessions that are past their
+  // deadline. One timer per loop instead of one per connection and operation (rearming
+  // a connection's timer on every read and write cost a timerfd_settime system call each).
+  void Sweep(size_t loop);
+  uint64_t Register(size_t loop, std::weak_ptr<Session> session);
+  void Unregister(size_t loop, uint64_t id);
   void BeginRequest();
   void EndRequest();
   std::vector<std::shared_ptr<Session>> LiveSessions();
@@ -75,11 +86,13 @@ struct Core {
   int in_flight = 0;                // guarded by mu
   int stops_pending = 0;            // sessions Stop() told that have not looked yet; guarded by mu
   uint64_t next_session_id = 0;     // guarded by mu
-  std::map<uint64_t, std::weak_ptr<Session>> sessions;  // guarded by mu
+  // Per loop: id -> session. Guarded by mu.
+  std::vector<std::map<uint64_t, std::weak_ptr<Session>>> sessions;
 
   IoLoops loops;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
+  std::vector<std::unique_ptr<net::steady_timer>> sweepers;  // one per loop
   uint16_t port = 0;
   bool stopped = false;  // only touched by HttpServer's owner thread
 };
@@ -88,14 +101,15 @@ struct Core {
 // at a time.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Core& core) : core_(core), stream_(std::move(socket)) {}
+  Session(tcp::socket socket, Core& core, size_t loop)
+      : core_(core), loop_(loop), socket_(std::move(socket)) {}
   ~Session() {
     if (counted_) core_.EndRequest();
-    core_.Unregister(id_);
+    core_.Unregister(loop_, id_);
   }
 
   void Start() {
-    id_ = core_.Register(weak_from_this());
+    id_ = core_.Register(loop_, weak_from_this());
     DoRead();
   }
 
@@ -106,17 +120,26 @@ class Session : public std::enable_shared_from_this<Session> {
   // its deadline.
   void OnStop() {
     beast::error_code ec;
-    const bool arriving = parser_ && (parser_->got_some() || stream_.socket().available(ec) > 0);
+    const bool arriving = parser_ && (parser_->got_some() || socket_.available(ec) > 0);
     if (state_ == State::kReading && arriving && !counted_) {
       core_.BeginRequest();
       counted_ = true;
       return;
     }
-    if (state_ == State::kReading || state_ == State::kLingering) stream_.cancel();
+    if (state_ == State::kReading || state_ == State::kLingering) socket_.cancel(ec);
+  }
+
+  // Called on the session's loop by its idle sweep: an operation past its deadline is
+  // cancelled, and its handler closes the connection.
+  void CheckDeadline(Clock::time_point now) {
+    if (now < deadline_) return;
+    deadline_ = Clock::time_point::max();
+    beast::error_code ec;
+    socket_.cancel(ec);
   }
 
   // The session's loop.
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  net::any_io_executor executor() { return socket_.get_executor(); }
 
   // Drops the self-reference taken while the service works. Only after the I/O threads
   // have stopped and the gate is closed.
@@ -131,8 +154,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(core_.options.max_header_bytes));
     parser_->body_limit(core_.options.max_body_bytes);
-    stream_.expires_after(std::chrono::milliseconds(core_.options.idle_timeout_ms));
-    http::async_read_header(stream_, buffer_, *parser_,
+    ExpiresAfter(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    http::async_read_header(socket_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
@@ -144,7 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
       continue_ = {};
       continue_.version(11);
       continue_.result(http::status::continue_);
-      return http::async_write(stream_, continue_,
+      return http::async_write(socket_, continue_,
                                [self = shared_from_this()](beast::error_code wec, size_t) {
                                  if (wec) return self->Close(false);
                                  self->ReadBody();
@@ -157,8 +180,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // a large upload on a slow link is fine, a stalled one is not.
   void ReadBody() {
     if (parser_->is_done()) return OnBody({}, 0);
-    stream_.expires_after(std::chrono::milliseconds(core_.options.idle_timeout_ms));
-    http::async_read_some(stream_, buffer_, *parser_,
+    ExpiresAfter(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    http::async_read_some(socket_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             if (ec) return self->OnReadError(ec);
                             self->ReadBody();
@@ -184,7 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnBody(beast::error_code ec, size_t) {
     if (ec) return OnReadError(ec);
     state_ = State::kHandling;
-    stream_.expires_never();  // the service's time is not idle time
+    deadline_ = Clock::time_point::max();  // the service's time is not idle time
     auto& req = parser_->get();
     version_ = req.version();
     keep_alive_ = req.keep_alive();
@@ -213,7 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!gate->open) return;  // the server has stopped: nobody to answer
       std::shared_ptr<Session> self = weak.lock();
       if (!self) return;
-      net::dispatch(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+      net::dispatch(self->socket_.get_executor(), [self, reply = std::move(reply)]() mutable {
         self->OnReply(std::move(reply));
       });
     });
@@ -247,8 +270,8 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.body() = std::move(reply.body);
     response_.keep_alive(keep_alive);
     response_.prepare_payload();
-    stream_.expires_after(std::chrono::milliseconds(core_.options.idle_timeout_ms));
-    http::async_write(stream_, response_,
+    ExpiresAfter(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    http::async_write(socket_, response_,
                       [self = shared_from_this(), keep_alive, linger](
                           beast::error_code ec, size_t) { self->OnWrite(ec, keep_alive, linger); });
   }
@@ -270,36 +293,40 @@ class Session : public std::enable_shared_from_this<Session> {
   // while so that the kernel does not reset the connection under the reply.
   void Close(bool linger) {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (!linger || core_.stopping) {
       state_ = State::kClosed;
-      stream_.socket().close(ec);
+      socket_.close(ec);
       return;
     }
     state_ = State::kLingering;
     lingered_bytes_ = 0;
-    stream_.expires_after(kLingerTime);
+    ExpiresAfter(kLingerTime);
     Drain();
   }
 
   void Drain() {
     drain_buffer_.resize(64 << 10);
-    stream_.async_read_some(net::buffer(drain_buffer_),
+    socket_.async_read_some(net::buffer(drain_buffer_),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->lingered_bytes_ += n;
                               if (ec || self->lingered_bytes_ > kLingerBytes) {
                                 beast::error_code ignored;
                                 self->state_ = State::kClosed;
-                                self->stream_.socket().close(ignored);
+                                self->socket_.close(ignored);
                                 return;
                               }
                               self->Drain();
                             });
   }
 
+  void ExpiresAfter(Clock::duration d) { deadline_ = Clock::now() + d; }
+
   Core& core_;
+  const size_t loop_;  // the IoLoops loop this session lives on
   uint64_t id_ = 0;
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  Clock::time_point deadline_ = Clock::time_point::max();  // see CheckDeadline
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::empty_body> continue_;
@@ -314,10 +341,12 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Core::DoAccept() {
-  acceptor.async_accept(loops.Next(), beast::bind_front_handler(&Core::OnAccept, this));
+  const size_t loop = loops.NextIndex();
+  acceptor.async_accept(loops.context(loop),
+                        beast::bind_front_handler(&Core::OnAccept, this, loop));
 }
 
-void Core::OnAccept(beast::error_code ec, tcp::socket socket) {
+void Core::OnAccept(size_t loop, beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || stopping || !acceptor.is_open()) return;
   if (ec) {  // e.g. out of file descriptors: back off instead of spinning
     accept_retry.expires_after(kAcceptRetryDelay);
@@ -328,20 +357,41 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  std::make_shared<Session>(std::move(socket), *this)->Start();
+  auto session = std::make_shared<Session>(std::move(socket), *this, loop);
+  net::post(loops.context(loop), [session] { session->Start(); });
   DoAccept();
 }
 
-uint64_t Core::Register(std::weak_ptr<Session> session) {
+void Core::Sweep(size_t loop) {
+  const auto period = std::clamp<Clock::duration>(
+      std::chrono::milliseconds(options.idle_timeout_ms) / 4, std::chrono::milliseconds(10),
+      std::chrono::seconds(1));
+  sweepers[loop]->expires_after(period);
+  sweepers[loop]->async_wait([this, loop](beast::error_code ec) {
+    if (ec) return;
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [id, weak] : sessions[loop]) {
+        if (auto session = weak.lock()) live.push_back(std::move(session));
+      }
+    }
+    const Clock::time_point now = Clock::now();
+    for (auto& session : live) session->CheckDeadline(now);
+    Sweep(loop);
+  });
+}
+
+uint64_t Core::Register(size_t loop, std::weak_ptr<Session> session) {
   std::lock_guard<std::mutex> lock(mu);
   const uint64_t id = ++next_session_id;
-  sessions.emplace(id, std::move(session));
+  sessions[loop].emplace(id, std::move(session));
   return id;
 }
 
-void Core::Unregister(uint64_t id) {
+void Core::Unregister(size_t loop, uint64_t id) {
   std::lock_guard<std::mutex> lock(mu);
-  sessions.erase(id);
+  sessions[loop].erase(id);
 }
 
 void Core::BeginRequest() {
@@ -357,8 +407,10 @@ void Core::EndRequest() {
 std::vector<std::shared_ptr<Session>> Core::LiveSessions() {
   std::lock_guard<std::mutex> lock(mu);
   std::vector<std::shared_ptr<Session>> live;
-  for (auto& [id, weak] : sessions) {
-    if (auto session = weak.lock()) live.push_back(std::move(session));
+  for (auto& loop : sessions) {
+    for (auto& [id, weak] : loop) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
   }
   return live;
 }
@@ -406,6 +458,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& given
   if (ec) return Internal("cannot read the bound port: " + ec.message());
 
   core.DoAccept();
+  for (size_t i = 0; i < core.loops.size(); ++i) core.Sweep(i);
   core.loops.Start();
   service.UseEventLoop(&core.loops);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

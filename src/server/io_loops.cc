@@ -99,8 +99,8 @@ IoLoops::~IoLoops() {
   }
 }
 
-net::io_context& IoLoops::Next() {
-  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+size_t IoLoops::NextIndex() {
+  return next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size();
 }
 
 void IoLoops::Start() {

@@ -32,9 +32,12 @@ class IoLoops : public EventLoop {
   IoLoops(const IoLoops&) = delete;
   IoLoops& operator=(const IoLoops&) = delete;
 
+  size_t size() const { return contexts_.size(); }
+  boost::asio::io_context& context(size_t i) { return *contexts_[i]; }
   // The first loop (the acceptor's), and the next one in turn (connections, watches).
   boost::asio::io_context& first() { return *contexts_.front(); }
-  boost::asio::io_context& Next();
+  size_t NextIndex();
+  boost::asio::io_context& Next() { return context(NextIndex()); }
 
   // Runs one thread per loop. A handler that throws loses its own work, not the thread.
   void Start();
