@@ -15,10 +15,12 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <boost/asio/post.hpp>
 
 #include "ipc/shm_layout.h"
 #include "serve/worker_loop.h"
 #include "serve/worker_protocol.h"
+#include "server/io_loops.h"
 
 namespace modelgrid {
 namespace {
@@ -91,7 +93,9 @@ class PollLoop : public server::EventLoop {
  public:
   ~PollLoop() override { EXPECT_FALSE(running_) << "a watch outlived the test"; }
 
-  std::unique_ptr<server::FdWatch> WatchEventFd(int fd, std::function<void()> on_written) override {
+  size_t size() const override { return 1; }
+  std::unique_ptr<server::FdWatch> WatchEventFd(size_t, int fd,
+                                                std::function<void()> on_written) override {
     return std::make_unique<Watch>(this, fd, std::move(on_written));
   }
 
@@ -123,22 +127,24 @@ class PollLoop : public server::EventLoop {
   std::atomic<bool> running_{false};
 };
 
-// The outcome of one call, and whether a PollLoop thread delivered it.
+// The outcome of one call: whether a PollLoop thread delivered it, and which server event
+// loop did (-1: none).
 struct Outcome {
   Result<Reply> reply = Status(StatusCode::kInternal, "not called");
   bool on_poll_loop = false;
+  int event_loop = -1;
 };
 
 class WorkerClientTest : public ::testing::Test {
  protected:
-  void Start(uint64_t arena_bytes) {
+  void Start(uint64_t arena_bytes, size_t doorbells = 1) {
     ipc::ShmOptions shm;
     shm.arena_bytes = arena_bytes;
-    auto client = WorkerClient::Create("test-" + std::to_string(::getpid()), shm);
+    auto client = WorkerClient::Create("test-" + std::to_string(::getpid()), shm, doorbells);
     ASSERT_TRUE(client.ok()) << client.status().ToString();
     client_ = std::move(client).value();
     options_.shm_fd = ::dup(client_->segment_fd());
-    options_.doorbell_fd = ::dup(client_->doorbell_fd());
+    for (int fd : client_->doorbell_fds()) options_.doorbell_fds.push_back(::dup(fd));
     options_.name = "test";
     worker_ = std::thread([this] { worker_exit_ = RunWorker(options_, backend_); });
     client_->MarkUp();
@@ -171,7 +177,7 @@ class WorkerClientTest : public ::testing::Test {
     auto promise = std::make_shared<std::promise<Outcome>>();
     auto future = promise->get_future();
     client_->Call(op, 0, inputs, response_bytes, [promise](Result<Reply> reply) {
-      promise->set_value(Outcome{std::move(reply), tl_on_poll_loop});
+      promise->set_value(Outcome{std::move(reply), tl_on_poll_loop, server::CurrentEventLoop()});
     });
     return future;
   }
@@ -189,7 +195,7 @@ class WorkerClientTest : public ::testing::Test {
 
   static Outcome Wait(std::future<Outcome> future) {
     if (future.wait_for(kWait) != std::future_status::ready) {
-      return Outcome{Status(StatusCode::kInternal, "no reply within 30 s"), false};
+      return Outcome{Status(StatusCode::kInternal, "no reply within 30 s"), false, -1};
     }
     return future.get();
   }
@@ -285,6 +291,25 @@ TEST_F(WorkerClientTest, RepliesAreDeliveredOnTheEventLoopAndBackOnTheClientThre
   Outcome after = Wait(Infer(Bytes(256, 'z'), 4096));
   ASSERT_TRUE(after.reply.ok()) << after.reply.status().ToString();
   EXPECT_FALSE(after.on_poll_loop);
+}
+
+TEST_F(WorkerClientTest, EachReplyWakesTheEventLoopThatSentItsRequest) {
+  Start(uint64_t{4} << 20, 3);
+  server::IoLoops loops(3);
+  loops.Start();
+  client_->UseEventLoop(&loops);
+  for (int i = 0; i < 30; ++i) {
+    const size_t loop = static_cast<size_t>(i) % loops.size();
+    const std::string in = Bytes(128, static_cast<char>(i));
+    std::promise<std::future<Outcome>> sent;
+    boost::asio::post(loops.context(loop), [&] { sent.set_value(Infer(in, 4096)); });
+    Outcome got = Wait(sent.get_future().get());
+    ASSERT_TRUE(got.reply.ok()) << "call " << i << ": " << got.reply.status().ToString();
+    EXPECT_EQ(got.reply->outputs.at(0).data, in);
+    EXPECT_EQ(got.event_loop, static_cast<int>(loop)) << "call " << i;
+  }
+  loops.Stop();
+  client_->UseEventLoop(nullptr);
 }
 
 }  // namespace

@@ -120,6 +120,8 @@ int RunServe(const ServeArgs& args) {
   options.footprint_store_path =
       args.footprints.empty() ? DefaultFootprintStore() : args.footprints;
   options.heartbeat_timeout_ms = args.heartbeat_timeout_ms;
+  const int http_threads = args.http_threads > 0 ? args.http_threads : server::DefaultIoThreads();
+  options.event_loops = static_cast<size_t>(http_threads);
   auto grid = ModelGrid::Start(options, Log);
   if (!grid.ok() && args.gpus == "auto" && grid.status().code() == StatusCode::kUnavailable) {
     Log(grid.status().message() + "; serving on the CPU");
@@ -151,7 +153,7 @@ int RunServe(const ServeArgs& args) {
   server::ServerOptions http;
   http.address = args.host;
   http.port = static_cast<uint16_t>(args.port);
-  http.io_threads = args.http_threads;
+  http.io_threads = http_threads;
   http.api_key = api_key;
   http.max_body_bytes = args.max_body_bytes;
   http.max_header_bytes = args.max_header_bytes;
@@ -241,7 +243,9 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   CLI::App* w = app.add_subcommand("worker", "Internal: a worker process started by serve");
   w->group("");  // hidden from --help
   w->add_option("--shm-fd", worker->shm_fd, "Shared-memory segment descriptor")->required();
-  w->add_option("--doorbell-fd", worker->doorbell_fd, "eventfd to ring after a reply");
+  w->add_option("--doorbell-fd", worker->doorbell_fds,
+                "eventfds to ring after a reply, one per server event loop")
+      ->delimiter(',');
   w->add_option("--name", worker->name, "Worker name");
   auto user = std::make_shared<std::string>();
   w->add_option("--user", *user, "Run as this user when started as root");

@@ -92,7 +92,9 @@ bool Ring::TryPush(const Message& msg) {
   header_->data_seq.fetch_add(1, std::memory_order_seq_cst);
   if (header_->consumer_waiting.load(std::memory_order_seq_cst) != 0) {
     FutexWakeAll(&header_->data_seq);
-    if (doorbell_ != nullptr) (void)doorbell_->Ring();
+    if (doorbells_ != nullptr && !doorbells_->empty()) {
+      (void)(*doorbells_)[msg.reply_doorbell % doorbells_->size()].Ring();
+    }
   }
   return true;
 }

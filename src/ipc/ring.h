@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/status.h"
 #include "ipc/doorbell.h"
@@ -25,8 +26,8 @@ class Ring {
       : header_(header), slots_(slots), capacity_(capacity) {}
 
   // Producer: copies `msg` into the ring. False when the ring is full or its indices are
-  // corrupt (see corrupt()). Wakes a sleeping consumer: on the futex, and through the
-  // doorbell when one is set.
+  // corrupt (see corrupt()). Wakes a sleeping consumer: on the futex, and through
+  // msg.reply_doorbell's doorbell when doorbells are set.
   bool TryPush(const Message& msg);
   // Consumer: copies the oldest message into `*out` (so later writes by the peer cannot
   // change what the caller validated). False when empty or corrupt.
@@ -38,9 +39,10 @@ class Ring {
   Status Push(const Message& msg, uint32_t timeout_ms, uint32_t spin_iterations = 128);
   Status Pop(Message* out, uint32_t timeout_ms, uint32_t spin_iterations = 128);
 
-  // Producer: also ring `doorbell` (borrowed; it must outlive the ring) whenever a push
-  // finds the consumer asleep, for a consumer that sleeps in an event loop.
-  void set_doorbell(const Doorbell* doorbell) { doorbell_ = doorbell; }
+  // Producer: also ring one of `doorbells` (borrowed; they must outlive the ring), the one
+  // the message names, whenever a push finds the consumer asleep: for a consumer that
+  // sleeps in event loops.
+  void set_doorbells(const std::vector<Doorbell>* doorbells) { doorbells_ = doorbells; }
 
   // Consumer, event-loop form (instead of Pop): Wake() before draining with TryPop, so that
   // pushes during the drain ring nothing; Sleep() after it. Sleep returns false when a
@@ -60,7 +62,7 @@ class Ring {
   RingHeader* header_;
   Message* slots_;
   uint32_t capacity_;
-  const Doorbell* doorbell_ = nullptr;
+  const std::vector<Doorbell>* doorbells_ = nullptr;
 };
 
 // Server -> worker. The server is the producer.

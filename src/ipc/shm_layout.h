@@ -100,7 +100,11 @@ struct alignas(kCacheLineBytes) Message {
   // Responses that failed because the outputs did not fit the region: the region size they
   // need (0 otherwise), so the server can run the request again with enough room.
   uint64_t response_needed;
-  uint64_t reserved[3];
+  // Requests: which of the server's doorbells the reply rings (the server's event loop
+  // that sent the request; taken modulo the doorbells the worker has). Responses: repeated.
+  uint32_t reply_doorbell;
+  uint32_t reserved32;
+  uint64_t reserved[2];
   char text[kMessageTextBytes];  // error message of a failed response, NUL-terminated
   TensorDesc tensors[kMaxTensorsPerMessage];
 };
@@ -108,6 +112,7 @@ static_assert(sizeof(Message) == 1152);
 static_assert(sizeof(Message) % kCacheLineBytes == 0);
 static_assert(offsetof(Message, response_offset) == 16);
 static_assert(offsetof(Message, response_needed) == 32);
+static_assert(offsetof(Message, reply_doorbell) == 40);
 static_assert(offsetof(Message, text) == 64);
 static_assert(offsetof(Message, tensors) == 192);
 

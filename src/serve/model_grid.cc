@@ -283,20 +283,30 @@ std::shared_ptr<ModelGrid::Worker> ModelGrid::NewWorker(int device, bool isolate
 
 Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
   if (!worker->client) {
-    MG_ASSIGN_OR_RETURN(auto client, WorkerClient::Create(worker->name, options_.shm));
+    MG_ASSIGN_OR_RETURN(auto client,
+                        WorkerClient::Create(worker->name, options_.shm, options_.event_loops));
     std::lock_guard<std::mutex> loop(loop_mu_);
     client->UseEventLoop(event_loop_);
     std::unique_lock lock(mu_);
     worker->client = std::move(client);
   }
-  const int fd = worker->client->segment_fd();
-  const int bell = worker->client->doorbell_fd();
-  std::vector<std::string> argv = {
-      options_.worker_executable, "worker", "--shm-fd",  std::to_string(fd), "--doorbell-fd",
-      std::to_string(bell),       "--name", worker->name};
+  std::vector<int> fds = {worker->client->segment_fd()};
+  std::string bells;
+  for (int bell : worker->client->doorbell_fds()) {
+    bells += (bells.empty() ? "" : ",") + std::to_string(bell);
+    fds.push_back(bell);
+  }
+  std::vector<std::string> argv = {options_.worker_executable,
+                                   "worker",
+                                   "--shm-fd",
+                                   std::to_string(fds[0]),
+                                   "--doorbell-fd",
+                                   bells,
+                                   "--name",
+                                   worker->name};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
-  auto started = processes_->Start(worker->name, [argv, fd, bell](const std::string&) {
-    return Result<WorkerCommand>(WorkerCommand{argv, {fd, bell}});
+  auto started = processes_->Start(worker->name, [argv, fds](const std::string&) {
+    return Result<WorkerCommand>(WorkerCommand{argv, fds});
   });
   return started.ok() ? Status::Ok() : started.status();
 }

@@ -56,6 +56,9 @@ struct ServeOptions {
   std::string strategy = "memory-optimized";
   std::string worker_executable;         // the modelgrid binary (runs `modelgrid worker`)
   std::vector<std::string> worker_args;  // extra arguments for `modelgrid worker`
+  // The HTTP server's event loops (--http-threads): each worker gets one reply doorbell
+  // per loop, so a reply wakes the loop that sent its request.
+  size_t event_loops = 1;
   std::string footprint_store_path;      // measured peaks; "" keeps them in memory
   uint32_t heartbeat_timeout_ms = 5000;  // a worker silent this long is killed
   ModelControlMode model_control = ModelControlMode::kNone;

@@ -1,5 +1,6 @@
 #include "serve/worker_client.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ipc/heartbeat.h"
@@ -9,21 +10,32 @@
 namespace modelgrid {
 
 Result<std::unique_ptr<WorkerClient>> WorkerClient::Create(const std::string& name,
-                                                           const ipc::ShmOptions& options) {
+                                                           const ipc::ShmOptions& options,
+                                                           size_t doorbells) {
   MG_ASSIGN_OR_RETURN(auto segment, ipc::ShmSegment::Create("modelgrid-" + name, options));
-  MG_ASSIGN_OR_RETURN(auto doorbell, ipc::Doorbell::Create());
+  std::vector<ipc::Doorbell> bells;
+  for (size_t i = 0; i < std::max<size_t>(doorbells, 1); ++i) {
+    MG_ASSIGN_OR_RETURN(auto bell, ipc::Doorbell::Create());
+    bells.push_back(std::move(bell));
+  }
   std::unique_ptr<WorkerClient> client(
-      new WorkerClient(name, std::move(segment), std::move(doorbell)));
+      new WorkerClient(name, std::move(segment), std::move(bells)));
   client->StartThread();
   return client;
 }
 
 WorkerClient::WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment,
-                           ipc::Doorbell doorbell)
+                           std::vector<ipc::Doorbell> doorbells)
     : name_(std::move(name)),
       segment_(std::move(segment)),
-      doorbell_(std::move(doorbell)),
+      doorbells_(std::move(doorbells)),
       arena_(segment_->arena_bytes()) {}
+
+std::vector<int> WorkerClient::doorbell_fds() const {
+  std::vector<int> fds;
+  for (const auto& bell : doorbells_) fds.push_back(bell.fd());
+  return fds;
+}
 
 WorkerClient::~WorkerClient() {
   UseEventLoop(nullptr);
@@ -34,28 +46,42 @@ WorkerClient::~WorkerClient() {
 void WorkerClient::UseEventLoop(server::EventLoop* loop) {
   std::lock_guard<std::mutex> mode(mode_mu_);
   if (loop == nullptr) {
-    if (!watch_) return;
-    watch_.reset();  // waits for a running OnDoorbell
+    if (watches_.empty()) return;
+    watches_.clear();  // waits for running OnDoorbell calls
     StartThread();
     return;
   }
-  if (watch_) return;
+  if (!watches_.empty()) return;
   StopThread();
-  watch_ = loop->WatchEventFd(doorbell_.fd(), [this] { OnDoorbell(); });
-  if (!watch_) return StartThread();
+  for (size_t i = 0; i < doorbells_.size(); ++i) {
+    auto watch = loop->WatchEventFd(i, doorbells_[i].fd(), [this] { OnDoorbell(); });
+    if (!watch) {
+      watches_.clear();
+      return StartThread();
+    }
+    watches_.push_back(std::move(watch));
+  }
   // Replies that came while neither consumer ran, and the flag that makes the worker ring:
   // the first OnDoorbell takes care of both.
-  (void)doorbell_.Ring();
+  (void)doorbells_[0].Ring();
 }
 
 void WorkerClient::OnDoorbell() {
-  std::lock_guard<std::mutex> pump(pump_mu_);
-  ipc::ResponseRing responses = segment_->responses();
-  do {
-    responses.Wake();  // pushes during the drain need not ring
-    ipc::Message msg;
-    while (responses.TryPop(&msg)) Deliver(msg);
-  } while (!responses.Sleep());
+  // A loop that finds another draining leaves it a note; the drainer looks at the note
+  // after unlocking, so a reply pushed just after the drainer's last look is not left
+  // behind.
+  drain_wanted_ = true;
+  while (drain_wanted_) {
+    std::unique_lock<std::mutex> pump(pump_mu_, std::try_to_lock);
+    if (!pump.owns_lock()) return;
+    drain_wanted_ = false;
+    ipc::ResponseRing responses = segment_->responses();
+    do {
+      responses.Wake();  // pushes during the drain need not ring
+      ipc::Message msg;
+      while (responses.TryPop(&msg)) Deliver(msg);
+    } while (!responses.Sleep());
+  }
 }
 
 void WorkerClient::StartThread() {
@@ -127,6 +153,7 @@ Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTen
                 arena_.capacity_bytes();
   Pending p;
   p.request = ipc::MakeMessage(next_id_, static_cast<ipc::Op>(op), slot);
+  p.request.reply_doorbell = static_cast<uint32_t>(std::max(server::CurrentEventLoop(), 0));
   auto undo = [&](Status st) {
     Release(p);
     return st;
@@ -269,7 +296,7 @@ void WorkerClient::OnWorkerExit(const std::string& why) {
     segment_->Reset();
     arena_.Reset();
     // The next worker must ring the doorbell for its first reply.
-    if (watch_) (void)segment_->responses().Sleep();
+    if (!watches_.empty()) (void)segment_->responses().Sleep();
   }
   if (restart_thread) StartThread();
 }

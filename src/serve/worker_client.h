@@ -1,9 +1,10 @@
 // WorkerClient: the server's end of one worker's shared-memory segment. Sends requests,
 // matches responses to them, and fails everything in flight at once when the worker dies.
 //
-// Replies are consumed by the client's own response thread, or, after UseEventLoop, by
-// whichever event-loop thread wakes for the reply doorbell (the worker rings it when the
-// client sleeps), so the thread that writes the HTTP reply is the one that woke.
+// Replies are consumed by the client's own response thread, or, after UseEventLoop, on the
+// server's event loops: the client has one reply doorbell per loop, a request names the
+// loop that sent it, and the worker rings that loop's doorbell when the client sleeps. So
+// the thread that wakes for a reply is the one that writes its HTTP response.
 //
 // Thread-safe. Callbacks run on the consuming thread (or inside Call when it fails early,
 // or inside OnWorkerExit) and must not block for long.
@@ -55,14 +56,16 @@ class WorkerClient {
  public:
   using Callback = std::function<void(Result<Reply>)>;
 
+  // `doorbells`: how many reply doorbells (the server's event loops; at least 1).
   static Result<std::unique_ptr<WorkerClient>> Create(const std::string& name,
-                                                      const ipc::ShmOptions& options);
+                                                      const ipc::ShmOptions& options,
+                                                      size_t doorbells = 1);
   ~WorkerClient();
 
-  // The descriptors to hand to the worker process: the segment, and the eventfd it rings
+  // The descriptors to hand to the worker process: the segment, and the eventfds it rings
   // after a reply when the client sleeps.
   int segment_fd() const { return segment_->fd(); }
-  int doorbell_fd() const { return doorbell_.fd(); }
+  std::vector<int> doorbell_fds() const;
   const std::string& name() const { return name_; }
 
   // Calls that wait for room at most, per worker; more fail with kUnavailable.
@@ -97,12 +100,13 @@ class WorkerClient {
   size_t waiting() const;
 
  private:
-  WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment, ipc::Doorbell doorbell);
+  WorkerClient(std::string name, std::unique_ptr<ipc::ShmSegment> segment,
+               std::vector<ipc::Doorbell> doorbells);
   void ResponseLoop();
   void StartThread();
   void StopThread();
-  // Event-loop mode, after the doorbell rang: drains the response ring, then sleeps on
-  // the doorbell again.
+  // Event-loop mode, after a doorbell rang: drains the response ring, then sleeps on the
+  // doorbells again. Any loop may call it; one drains at a time.
   void OnDoorbell();
   // Matches one response to its call and completes it.
   void Deliver(const ipc::Message& msg);
@@ -141,11 +145,13 @@ class WorkerClient {
 
   const std::string name_;
   std::unique_ptr<ipc::ShmSegment> segment_;
-  ipc::Doorbell doorbell_;
-  // Lock order: mode_mu_, then (inside the watch, on a loop thread) pump_mu_, then mu_.
-  std::mutex mode_mu_;                      // consumer switches and resets
-  std::unique_ptr<server::FdWatch> watch_;  // GUARDED_BY(mode_mu_); set in event-loop mode
-  std::mutex pump_mu_;                      // held by OnDoorbell while it consumes
+  const std::vector<ipc::Doorbell> doorbells_;
+  // Lock order: mode_mu_, then (inside a watch, on a loop thread) pump_mu_, then mu_.
+  std::mutex mode_mu_;  // consumer switches and resets
+  // One per doorbell in event-loop mode, empty otherwise. GUARDED_BY(mode_mu_).
+  std::vector<std::unique_ptr<server::FdWatch>> watches_;
+  std::mutex pump_mu_;                     // held by OnDoorbell while it consumes
+  std::atomic<bool> drain_wanted_{false};  // a doorbell rang while another loop drained
   mutable std::mutex mu_;
   ipc::ArenaAllocator arena_;            // GUARDED_BY(mu_)
   std::map<uint64_t, Pending> pending_;  // GUARDED_BY(mu_)

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <optional>
 #include <thread>
 
 #include "ipc/arena.h"
@@ -36,6 +35,7 @@ class Worker {
     *reply = ipc::MakeMessage(request.request_id, static_cast<Op>(request.op), request.model_slot);
     reply->response_offset = request.response_offset;
     reply->response_bytes = request.response_bytes;
+    reply->reply_doorbell = request.reply_doorbell;
     Status status;
     switch (static_cast<Op>(request.op)) {
       case Op::kPing:
@@ -157,11 +157,9 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
   Worker worker(seg, backend, options);
   ipc::RequestRing requests = seg.requests();
   ipc::ResponseRing responses = seg.responses();
-  std::optional<ipc::Doorbell> doorbell;
-  if (options.doorbell_fd >= 0) {
-    doorbell.emplace(ipc::Doorbell::Adopt(options.doorbell_fd));
-    responses.set_doorbell(&*doorbell);
-  }
+  std::vector<ipc::Doorbell> doorbells;
+  for (int fd : options.doorbell_fds) doorbells.push_back(ipc::Doorbell::Adopt(fd));
+  responses.set_doorbells(&doorbells);
   int exit_code = 0;
   while (true) {
     Message request;
@@ -176,6 +174,7 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
     bool keep_going = true;
     if (Status valid = ipc::ValidateMessage(request, seg.arena_bytes()); !valid.ok()) {
       reply = ipc::MakeMessage(request.request_id, Op::kNone, request.model_slot);
+      reply.reply_doorbell = request.reply_doorbell;
       ipc::SetStatus(&reply, valid);
     } else {
       keep_going = worker.Handle(request, &reply);

@@ -5,14 +5,16 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 
 namespace modelgrid {
 
 struct WorkerLoopOptions {
-  int shm_fd = -1;              // the segment descriptor inherited from the server
-  int doorbell_fd = -1;         // eventfd rung after a reply the server sleeps for (or none)
+  int shm_fd = -1;  // the segment descriptor inherited from the server
+  // eventfds rung after a reply the server sleeps for, one per server event loop (or none)
+  std::vector<int> doorbell_fds;
   std::string name;             // for log lines
   uint32_t heartbeat_ms = 100;  // beat period
   uint32_t max_model_slots = 1024;

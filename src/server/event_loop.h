@@ -5,6 +5,7 @@
 // request).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -18,15 +19,22 @@ class FdWatch {
   virtual ~FdWatch() = default;
 };
 
+// One or more loops, each run by one thread.
 class EventLoop {
  public:
   virtual ~EventLoop() = default;
 
-  // Calls `on_written` on one of the loop's threads after `eventfd` was written, never two
+  virtual size_t size() const = 0;
+
+  // Calls `on_written` on loop `loop` (modulo size()) after `eventfd` was written, never two
   // calls at once. The watch reads (resets) the counter before each call, so a write made
   // during a call leads to another call. `eventfd` (non-blocking) is borrowed: keep it open
   // while the watch lives. Null when the loop is stopping.
-  virtual std::unique_ptr<FdWatch> WatchEventFd(int eventfd, std::function<void()> on_written) = 0;
+  virtual std::unique_ptr<FdWatch> WatchEventFd(size_t loop, int eventfd,
+                                                std::function<void()> on_written) = 0;
 };
+
+// The index of the server event loop running on this thread, or -1 on any other thread.
+int CurrentEventLoop();
 
 }  // namespace modelgrid::server

@@ -11,7 +11,10 @@ namespace {
 
 namespace net = boost::asio;
 
-void RunLoop(net::io_context& ioc) {
+thread_local int tl_current_loop = -1;
+
+void RunLoop(net::io_context& ioc, int index) {
+  tl_current_loop = index;
   for (;;) {
     try {
       ioc.run();
@@ -104,7 +107,9 @@ size_t IoLoops::NextIndex() {
 }
 
 void IoLoops::Start() {
-  for (auto& ioc : contexts_) threads_.emplace_back([&ioc] { RunLoop(*ioc); });
+  for (size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] { RunLoop(*contexts_[i], static_cast<int>(i)); });
+  }
 }
 
 void IoLoops::Stop() {
@@ -115,9 +120,11 @@ void IoLoops::Stop() {
   threads_.clear();
 }
 
-std::unique_ptr<FdWatch> IoLoops::WatchEventFd(int eventfd, std::function<void()> on_written) {
+std::unique_ptr<FdWatch> IoLoops::WatchEventFd(size_t loop, int eventfd,
+                                               std::function<void()> on_written) {
   if (stopped_ || eventfd < 0) return nullptr;
-  auto state = std::make_shared<WatchState>(Next(), eventfd, std::move(on_written));
+  auto state = std::make_shared<WatchState>(context(loop % contexts_.size()), eventfd,
+                                            std::move(on_written));
   {
     std::lock_guard<std::mutex> lock(state->mu);
     Arm(state);
@@ -129,5 +136,7 @@ std::unique_ptr<FdWatch> IoLoops::WatchEventFd(int eventfd, std::function<void()
   }
   return std::make_unique<DescriptorWatch>(std::move(state));
 }
+
+int CurrentEventLoop() { return tl_current_loop; }
 
 }  // namespace modelgrid::server

@@ -32,7 +32,7 @@ class IoLoops : public EventLoop {
   IoLoops(const IoLoops&) = delete;
   IoLoops& operator=(const IoLoops&) = delete;
 
-  size_t size() const { return contexts_.size(); }
+  size_t size() const override { return contexts_.size(); }
   boost::asio::io_context& context(size_t i) { return *contexts_[i]; }
   // The first loop (the acceptor's), and the next one in turn (connections, watches).
   boost::asio::io_context& first() { return *contexts_.front(); }
@@ -45,9 +45,10 @@ class IoLoops : public EventLoop {
   // with the loops). Blocks; never call it from a loop thread. Idempotent.
   void Stop();
 
-  // Watches on the next loop in turn. A watch still alive when the IoLoops go ends then
-  // (its callback never runs again); destroying it later is safe.
-  std::unique_ptr<FdWatch> WatchEventFd(int eventfd, std::function<void()> on_written) override;
+  // A watch still alive when the IoLoops go ends then (its callback never runs again);
+  // destroying it later is safe.
+  std::unique_ptr<FdWatch> WatchEventFd(size_t loop, int eventfd,
+                                        std::function<void()> on_written) override;
 
   struct WatchState;
 
