@@ -333,6 +333,53 @@ TEST_F(ServeOperations, TheInitialPlanPlacesReplicasOnDistinctDevices) {
   EXPECT_EQ(Post("/v2/models/r/infer", kAddOneBody).status, 200);
 }
 
+// instance_group count 2: two instances in one slot of a worker of the model's own, with
+// two execution threads, planned as two whole footprints; every request is answered.
+TEST_F(ServeOperations, AnInstanceGroupCountRunsThatManyInstancesInAWorkerOfItsOwn) {
+  AddModel("g", "add_one", 100 * kMiB);
+  AddModel("plain", "add_one", 100 * kMiB);
+  {
+    const fs::path path = dir_ / "repo" / "g" / "config.pbtxt";
+    std::ifstream in(path);
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    config = std::regex_replace(config, std::regex("count: 1"), "count: 2");
+    std::ofstream(path) << config;
+  }
+  Serve({"--gpus", "cpu:1x1000MiB"});
+  const json status = Status();
+  json g, g_worker;
+  for (const auto& m : status["models"]) {
+    if (m["name"] == "g") g = m;
+  }
+  ASSERT_FALSE(g.is_null()) << status;
+  EXPECT_EQ(g["instances_per_device"], 2) << g;
+  ASSERT_EQ(g["instances"].size(), 1u) << g;
+  EXPECT_EQ(g["planned_bytes"], 200 * kMiB) << g;
+  for (const auto& w : status["workers"]) {
+    if (w["name"] == g["instances"][0]["worker"]) g_worker = w;
+  }
+  ASSERT_FALSE(g_worker.is_null()) << status;
+  EXPECT_TRUE(g_worker["isolated"].get<bool>()) << g_worker;
+  EXPECT_EQ(g_worker["execution_threads"], 2) << g_worker;
+  EXPECT_EQ(g_worker["models"], json::array({"g"})) << g_worker;
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      HttpClient c(server_.port(), milliseconds(30'000));
+      for (int k = 0; k < 25; ++k) {
+        HttpResponse r = c.Post("/v2/models/g/infer", kAddOneBody);
+        if (r.status == 200 &&
+            json::parse(r.body)["outputs"][0]["data"] == json::array({2.0, 3.0, 4.0, 5.0})) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 100);
+}
+
 TEST_F(ServeOperations, MovesUnderLoadFailNoRequest) {
   AddModel("add_one", "add_one");
   Serve({"--model-control-mode", "explicit", "--load-model", "add_one"});

@@ -76,7 +76,8 @@ TEST(TritonConfigTest, ParsesARealisticConfig) {
   ASSERT_EQ(c->outputs.size(), 1u);
   EXPECT_EQ(c->outputs[0].data_type, "TYPE_FP32");
   EXPECT_EQ(c->outputs[0].dims, (std::vector<int64_t>{-1, 768}));
-  EXPECT_EQ(c->instance_count, 2 * 2 + 1);  // count per listed GPU, plus a default group
+  EXPECT_EQ(c->instances_per_device, 2 + 1);  // each group's count, on every device
+  EXPECT_EQ(c->instance_gpus, 2);             // the most GPUs a group lists
   EXPECT_EQ(c->instance_kind, "KIND_GPU");
   EXPECT_TRUE(c->dynamic_batching);
   EXPECT_EQ(c->preferred_batch_sizes, (std::vector<int64_t>{4, 8, 16}));
@@ -92,7 +93,8 @@ TEST(TritonConfigTest, DefaultsAndAlternativeSyntax) {
   auto empty = ParseTritonConfig("  # nothing but a comment\n");
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_EQ(empty->max_batch_size, 0);
-  EXPECT_EQ(empty->instance_count, 1);
+  EXPECT_EQ(empty->instances_per_device, 1);
+  EXPECT_EQ(empty->instance_gpus, 0);
   EXPECT_FALSE(empty->dynamic_batching);
 
   // Repeated blocks instead of lists, `dims` as repeated scalars, <> blocks, separators,
@@ -108,7 +110,7 @@ TEST(TritonConfigTest, DefaultsAndAlternativeSyntax) {
   ASSERT_EQ(c->inputs.size(), 2u);
   EXPECT_EQ(c->inputs[0].dims, (std::vector<int64_t>{3, 224, 224}));
   EXPECT_TRUE(c->inputs[1].dims.empty());
-  EXPECT_EQ(c->instance_count, 3);
+  EXPECT_EQ(c->instances_per_device, 3);
   EXPECT_EQ(c->instance_kind, "KIND_CPU");
   EXPECT_TRUE(c->dynamic_batching);
   EXPECT_TRUE(c->ignored_fields.empty());

@@ -137,7 +137,7 @@ struct Outcome {
 
 class WorkerClientTest : public ::testing::Test {
  protected:
-  void Start(uint64_t arena_bytes, size_t doorbells = 1) {
+  void Start(uint64_t arena_bytes, size_t doorbells = 1, int threads = 1, int instances = 1) {
     ipc::ShmOptions shm;
     shm.arena_bytes = arena_bytes;
     auto client = WorkerClient::Create("test-" + std::to_string(::getpid()), shm, doorbells);
@@ -146,19 +146,40 @@ class WorkerClientTest : public ::testing::Test {
     options_.shm_fd = ::dup(client_->segment_fd());
     for (int fd : client_->doorbell_fds()) options_.doorbell_fds.push_back(::dup(fd));
     options_.name = "test";
+    options_.execution_threads = threads;
     worker_ = std::thread([this] { worker_exit_ = RunWorker(options_, backend_); });
     client_->MarkUp();
+    Load(0, instances);
+  }
+
+  void Load(uint32_t slot, int instances) {
     ModelInstanceConfig config;
     config.path = "scripted";
-    const std::string text = LoadConfigToJson(config);
+    const std::string text = LoadConfigToJson(config, instances);
     auto loaded = Wait(Send(static_cast<uint8_t>(ipc::Op::kLoad),
                             {{"config",
                               static_cast<uint8_t>(ipc::WireDType::kBytes),
                               {static_cast<int64_t>(text.size())},
                               text.data(),
                               text.size()}},
-                            0));
+                            0, slot));
     ASSERT_TRUE(loaded.reply.ok()) << loaded.reply.status().ToString();
+    EXPECT_NE(loaded.reply->text.find("\"instances\":" + std::to_string(instances)),
+              std::string::npos)
+        << loaded.reply->text;
+  }
+
+  // Waits until the scripted backend has started `runs` inferences in all (bounded).
+  bool WaitForRuns(int runs) {
+    std::unique_lock<std::mutex> lock(script_.mu);
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (script_.runs < runs) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      lock.lock();
+    }
+    return true;
   }
 
   void TearDown() override {
@@ -173,24 +194,24 @@ class WorkerClientTest : public ::testing::Test {
   }
 
   std::future<Outcome> Send(uint8_t op, const std::vector<CallTensor>& inputs,
-                            uint64_t response_bytes) {
+                            uint64_t response_bytes, uint32_t slot = 0) {
     auto promise = std::make_shared<std::promise<Outcome>>();
     auto future = promise->get_future();
-    client_->Call(op, 0, inputs, response_bytes, [promise](Result<Reply> reply) {
+    client_->Call(op, slot, inputs, response_bytes, [promise](Result<Reply> reply) {
       promise->set_value(Outcome{std::move(reply), tl_on_poll_loop, server::CurrentEventLoop()});
     });
     return future;
   }
 
-  // An inference on `bytes` bytes of `fill`, with a response region of `response_bytes`.
-  std::future<Outcome> Infer(const std::string& bytes, uint64_t response_bytes) {
+  // An inference of slot `slot` on `bytes`, with a response region of `response_bytes`.
+  std::future<Outcome> Infer(const std::string& bytes, uint64_t response_bytes, uint32_t slot = 0) {
     return Send(static_cast<uint8_t>(ipc::Op::kInfer),
                 {{"INPUT__0",
                   static_cast<uint8_t>(ipc::WireDType::kU8),
                   {static_cast<int64_t>(bytes.size())},
                   bytes.data(),
                   bytes.size()}},
-                response_bytes);
+                response_bytes, slot);
   }
 
   static Outcome Wait(std::future<Outcome> future) {
@@ -291,6 +312,51 @@ TEST_F(WorkerClientTest, RepliesAreDeliveredOnTheEventLoopAndBackOnTheClientThre
   Outcome after = Wait(Infer(Bytes(256, 'z'), 4096));
   ASSERT_TRUE(after.reply.ok()) << after.reply.status().ToString();
   EXPECT_FALSE(after.on_poll_loop);
+}
+
+TEST_F(WorkerClientTest, InstancesOfOneSlotRunSideBySide) {
+  Start(uint64_t{4} << 20, 1, /*threads=*/2, /*instances=*/2);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.hold = true;
+  }
+  const std::string a = Bytes(64, 'a'), b = Bytes(64, 'b');
+  auto first = Infer(a, 4096);
+  auto second = Infer(b, 4096);
+  // Both inferences are inside the backend at once: the second did not wait for the first.
+  EXPECT_TRUE(WaitForRuns(2));
+  script_.Release();
+  Outcome got_a = Wait(std::move(first)), got_b = Wait(std::move(second));
+  ASSERT_TRUE(got_a.reply.ok()) << got_a.reply.status().ToString();
+  ASSERT_TRUE(got_b.reply.ok()) << got_b.reply.status().ToString();
+  EXPECT_EQ(got_a.reply->outputs.at(0).data, a);
+  EXPECT_EQ(got_b.reply->outputs.at(0).data, b);
+}
+
+TEST_F(WorkerClientTest, DifferentSlotsRunSideBySideAndOneInstanceTakesOneAtATime) {
+  Start(uint64_t{4} << 20, 1, /*threads=*/2);
+  Load(1, 1);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.hold = true;
+  }
+  auto slot0 = Infer(Bytes(64, 'x'), 4096, 0);
+  auto slot1 = Infer(Bytes(64, 'y'), 4096, 1);
+  EXPECT_TRUE(WaitForRuns(2));
+  // A second request of a one-instance slot waits for the first, whatever the threads.
+  auto slot0_again = Infer(Bytes(64, 'z'), 4096, 0);
+  // It cannot start while slot 0's only instance is held (this can only fail, never
+  // pass, by being slow).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    EXPECT_EQ(script_.runs, 2);
+  }
+  script_.Release();
+  for (auto* call : {&slot0, &slot1, &slot0_again}) {
+    Outcome got = Wait(std::move(*call));
+    ASSERT_TRUE(got.reply.ok()) << got.reply.status().ToString();
+  }
 }
 
 TEST_F(WorkerClientTest, EachReplyWakesTheEventLoopThatSentItsRequest) {

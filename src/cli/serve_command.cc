@@ -247,6 +247,9 @@ void RegisterServe(CLI::App& app, Handler* handler) {
                 "eventfds to ring after a reply, one per server event loop")
       ->delimiter(',');
   w->add_option("--name", worker->name, "Worker name");
+  w->add_option("--execution-threads", worker->execution_threads,
+                "Requests run at once (different model slots or instances of one)")
+      ->check(CLI::Range(1, 256));
   auto user = std::make_shared<std::string>();
   w->add_option("--user", *user, "Run as this user when started as root");
   w->callback([worker, handler, user] {

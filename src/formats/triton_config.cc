@@ -382,10 +382,10 @@ Status ReadInstanceGroup(const Node& msg, TritonModelConfig& config, bool& first
       gpus += static_cast<int64_t>(ids.size());
     }
   }
-  // `count` instances are made on each listed GPU. Without `gpus`, Triton makes them on
-  // every visible GPU, which a config file cannot tell: count them once.
-  const int64_t instances = count * std::max<int64_t>(gpus, 1);
-  config.instance_count = first ? instances : config.instance_count + instances;
+  // `count` instances are made on each listed GPU, or without `gpus` on every GPU: each
+  // device the model runs on gets every group's count.
+  config.instances_per_device = first ? count : config.instances_per_device + count;
+  config.instance_gpus = std::max(config.instance_gpus, gpus);
   if (config.instance_kind.empty()) config.instance_kind = kind;
   first = false;
   return Status::Ok();

@@ -13,20 +13,24 @@
 namespace modelgrid {
 
 struct TritonTensorConfig {
-  std::string name;              // "INPUT__0", "input_ids", ...
-  std::string data_type;         // Triton spelling: "TYPE_FP32", "TYPE_INT64", ...
-  std::vector<int64_t> dims;     // without the batch dimension when max_batch_size > 0
+  std::string name;           // "INPUT__0", "input_ids", ...
+  std::string data_type;      // Triton spelling: "TYPE_FP32", "TYPE_INT64", ...
+  std::vector<int64_t> dims;  // without the batch dimension when max_batch_size > 0
 };
 
 struct TritonModelConfig {
   std::string name;
-  std::string platform;          // "pytorch_libtorch", "onnxruntime_onnx", ...
-  std::string backend;           // "pytorch", "onnxruntime", ...
-  int64_t max_batch_size = 0;    // 0: the model takes no batch dimension
+  std::string platform;        // "pytorch_libtorch", "onnxruntime_onnx", ...
+  std::string backend;         // "pytorch", "onnxruntime", ...
+  int64_t max_batch_size = 0;  // 0: the model takes no batch dimension
   std::vector<TritonTensorConfig> inputs;
   std::vector<TritonTensorConfig> outputs;
-  int64_t instance_count = 1;    // sum over instance_group counts
-  std::string instance_kind;     // "KIND_GPU", "KIND_CPU", "KIND_AUTO" or empty
+  // instance_group: the instances each device runs (the groups' counts added up; Triton
+  // makes a group's count on each GPU it lists, or on every GPU), and the most GPUs one
+  // group lists (0 when none does).
+  int64_t instances_per_device = 1;
+  int64_t instance_gpus = 0;
+  std::string instance_kind;  // "KIND_GPU", "KIND_CPU", "KIND_AUTO" or empty
   bool dynamic_batching = false;
   std::vector<int64_t> preferred_batch_sizes;
   int64_t max_queue_delay_microseconds = 0;

@@ -151,10 +151,19 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
   auto m = std::make_shared<Model>();
   m->served = std::move(served);
   m->isolation = request.isolation;
-  // Instances go to distinct devices (the planner's rule for replicas): a worker runs one
-  // request at a time, so two instances in one device's shared worker would add nothing.
-  m->instances =
-      static_cast<int>(std::max<int64_t>({1, request.replicas, m->served.config.instance_count}));
+  // parameters.replicas: devices (the planner's rule: replicas on distinct devices).
+  // instance_group counts: instances per device, run side by side. A shared worker runs
+  // one request at a time (its models take turns with their transient memory), so several
+  // instances get a worker of their own with a thread each.
+  const TritonModelConfig& tc = m->served.config;
+  m->instances = static_cast<int>(std::max<int64_t>({1, request.replicas, tc.instance_gpus}));
+  m->instances_per_device =
+      static_cast<int>(std::clamp<int64_t>(tc.instances_per_device, 1, kMaxSlotInstances));
+  if (tc.instances_per_device > kMaxSlotInstances) {
+    log_("warning: model " + name + " asks for " + std::to_string(tc.instances_per_device) +
+         " instances per device; serving " + std::to_string(kMaxSlotInstances));
+  }
+  if (m->instances_per_device > 1) m->isolation = Isolation::kProcess;
   m->latency_sensitive = request.latency_sensitive;
   m->estimated_bytes = m->planned_bytes = request.footprint_bytes;
   // The reuse of transient memory between a shared worker's models is the CUDA caching
@@ -179,6 +188,11 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
     m->planned_bytes = *measured;
     m->planned_from_measurement = true;
   }
+  // Per device: every instance whole (they may all run at once).
+  const uint64_t copies = static_cast<uint64_t>(m->instances_per_device);
+  m->estimated_bytes *= copies;
+  m->planned_bytes *= copies;
+  m->transient_bytes *= copies;
   MG_ASSIGN_OR_RETURN(m->instance,
                       InstanceConfigFromTriton(m->served.config, m->served.model_path, "cpu", 0));
   return m;
@@ -214,6 +228,10 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
   for (const auto& gpu : plan.gpus) {
     for (const auto& pw : gpu.workers) {
       auto worker = NewWorker(gpu.index, pw.isolation == Isolation::kProcess, pw.models.front());
+      if (worker->isolated) {
+        auto first = read.find(pw.models.front().substr(0, pw.models.front().find('#')));
+        if (first != read.end()) worker->execution_threads = first->second->instances_per_device;
+      }
       for (const auto& instance : pw.models) {
         auto it = read.find(instance.substr(0, instance.find('#')));
         if (it == read.end()) continue;
@@ -303,7 +321,9 @@ Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
                                    "--doorbell-fd",
                                    bells,
                                    "--name",
-                                   worker->name};
+                                   worker->name,
+                                   "--execution-threads",
+                                   std::to_string(worker->execution_threads)};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   auto started = processes_->Start(worker->name, [argv, fds](const std::string&) {
     return Result<WorkerCommand>(WorkerCommand{argv, fds});
@@ -342,7 +362,7 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
   ModelInstanceConfig instance = m->instance;
   instance.device = devices_[static_cast<size_t>(worker->device)].runtime;
   instance.memory_limit_bytes = std::max(budget, m->planned_bytes);
-  const std::string config = LoadConfigToJson(instance);
+  const std::string config = LoadConfigToJson(instance, m->instances_per_device);
   CallTensor t{"config",
                static_cast<uint8_t>(ipc::WireDType::kBytes),
                {static_cast<int64_t>(config.size())},
@@ -354,14 +374,16 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
       [this, m, device_name, done = std::move(done)](Result<Reply> r) {
         if (!r.ok()) return done(r.status());
         auto j = nlohmann::json::parse(r->text, nullptr, false);
+        // One instance's peak is what the store keeps; the model's is all its instances'.
         const uint64_t peak = j.is_object() ? j.value("peak_bytes", uint64_t{0}) : 0;
-        m->measured_peak_bytes = peak;
+        const uint64_t all = peak * static_cast<uint64_t>(m->instances_per_device);
+        m->measured_peak_bytes = all;
         if (peak > 0 && !m->digest.empty()) {
           const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size),
                                  "fp32", device_name};
           if (Status st = store_->Put(key, peak); !st.ok()) log_("warning: " + st.message());
         }
-        done(peak);
+        done(all);
       });
 }
 

@@ -159,8 +159,12 @@ class ModelGrid : public server::InferenceService {
     // The largest output bytes per batch sample seen so far: sizes response regions of
     // models whose outputs have variable dimensions (0 until the first reply).
     std::atomic<uint64_t> output_bytes_per_sample{0};
-    int instances = 1;  // wanted: the larger of parameters.replicas and instance_group counts
-    // Where its instances run, one per device; a request goes to the least busy one whose
+    // Devices wanted (parameters.replicas), each running instances_per_device instances
+    // (the instance_group counts) side by side in one slot of a worker of the model's own.
+    // planned_bytes and transient_bytes cover all the instances of one device.
+    int instances = 1;
+    int instances_per_device = 1;
+    // Where it runs, one placement per device; a request goes to the least busy one whose
     // worker is up. GUARDED_BY(mu_); empty until placed.
     std::vector<std::shared_ptr<Placement>> placements;
     std::mutex stats_mu;
@@ -183,6 +187,7 @@ class ModelGrid : public server::InferenceService {
     std::string name;
     int device = 0;  // Device::index
     bool isolated = false;
+    int execution_threads = 1;  // requests it runs at once (`modelgrid worker`'s option)
     std::unique_ptr<WorkerClient> client;
     std::map<uint32_t, std::shared_ptr<Model>> slots;  // GUARDED_BY(mu_)
     uint32_t next_slot = 0;                            // GUARDED_BY(mu_)

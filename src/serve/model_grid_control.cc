@@ -226,6 +226,7 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
               {"new_worker", new_worker},
               {"instances", instances},
               {"instances_wanted", m->instances},
+              {"instances_per_device", m->instances_per_device},
               {"notes", notes},
               {"estimated_bytes", m->estimated_bytes},
               {"planned_bytes", m->planned_bytes},

@@ -55,6 +55,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
     }
     if (!worker) {
       worker = NewWorker(admission.device, m->isolation == Isolation::kProcess, m->served.name);
+      if (worker->isolated) worker->execution_threads = m->instances_per_device;
       workers_[worker->name] = worker;
       fresh = true;
     }

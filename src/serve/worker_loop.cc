@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "ipc/arena.h"
@@ -16,6 +17,7 @@
 #include "ipc/message.h"
 #include "ipc/ring.h"
 #include "ipc/shm_segment.h"
+#include "serve/slot_scheduler.h"
 #include "serve/worker_protocol.h"
 
 namespace modelgrid {
@@ -30,26 +32,21 @@ class Worker {
   Worker(ipc::ShmSegment& segment, Backend& backend, const WorkerLoopOptions& options)
       : segment_(segment), backend_(backend), options_(options) {}
 
-  // Handles one validated request and fills `reply`. Returns false for kShutdown.
-  bool Handle(const Message& request, Message* reply) {
+  // Handles one validated load, unload or inference and fills `reply`. Runs on the
+  // scheduler's threads: a load or unload alone in its slot, inferences up to the slot's
+  // instances at once.
+  void Handle(const Message& request, Message* reply, SlotScheduler& scheduler) {
     *reply = ipc::MakeMessage(request.request_id, static_cast<Op>(request.op), request.model_slot);
     reply->response_offset = request.response_offset;
     reply->response_bytes = request.response_bytes;
     reply->reply_doorbell = request.reply_doorbell;
     Status status;
     switch (static_cast<Op>(request.op)) {
-      case Op::kPing:
-        break;
-      case Op::kShutdown:
-        return false;
       case Op::kLoad:
-        status = Load(request, reply);
+        status = Load(request, reply, scheduler);
         break;
       case Op::kUnload:
-        if (instances_.erase(request.model_slot) == 0) {
-          status = NotFound("no model in slot " + std::to_string(request.model_slot));
-        }
-        ::malloc_trim(0);  // hand the freed weights back to the system now
+        status = Unload(request.model_slot);
         break;
       case Op::kInfer:
         status = Infer(request, reply);
@@ -62,32 +59,87 @@ class Worker {
       reply->num_tensors = 0;
       ipc::SetStatus(reply, status);
     }
-    return true;
   }
 
  private:
-  Status Load(const Message& request, Message* reply) {
+  // The instances of one slot; `idle` holds those not running now.
+  struct Pool {
+    std::vector<std::unique_ptr<ModelInstance>> instances;
+    std::vector<ModelInstance*> idle;
+  };
+
+  Status Load(const Message& request, Message* reply, SlotScheduler& scheduler) {
     if (request.num_tensors != 1) return InvalidArgument("load carries one config tensor");
     if (request.model_slot >= options_.max_model_slots) return OutOfRange("model slot too large");
     MG_ASSIGN_OR_RETURN(
         auto bytes, ipc::TensorBytes(segment_.arena(), segment_.arena_bytes(), request.tensors[0]));
     const std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    MG_ASSIGN_OR_RETURN(ModelInstanceConfig config, LoadConfigFromJson(text));
-    instances_.erase(request.model_slot);  // a reload replaces the old instance
-    MG_ASSIGN_OR_RETURN(std::unique_ptr<ModelInstance> instance, backend_.Load(config));
-    MG_ASSIGN_OR_RETURN(MemoryStats stats, instance->WarmUp());
-    instances_[request.model_slot] = std::move(instance);
-    std::snprintf(reply->text, sizeof reply->text, "{\"peak_bytes\":%llu,\"weights_bytes\":%llu}",
-                  static_cast<unsigned long long>(stats.peak_bytes),
-                  static_cast<unsigned long long>(stats.weights_bytes));
+    int copies = 1;
+    MG_ASSIGN_OR_RETURN(ModelInstanceConfig config, LoadConfigFromJson(text, &copies));
+    (void)Unload(request.model_slot);  // a reload replaces the old instances
+    // Each instance is loaded and warmed up alone, so each measures its own peak.
+    Pool pool;
+    MemoryStats largest;
+    for (int i = 0; i < copies; ++i) {
+      MG_ASSIGN_OR_RETURN(std::unique_ptr<ModelInstance> instance, backend_.Load(config));
+      MG_ASSIGN_OR_RETURN(MemoryStats stats, instance->WarmUp());
+      if (stats.peak_bytes >= largest.peak_bytes) largest = stats;
+      pool.idle.push_back(instance.get());
+      pool.instances.push_back(std::move(instance));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pools_[request.model_slot] = std::move(pool);
+    }
+    scheduler.SetConcurrency(request.model_slot, copies);
+    std::snprintf(reply->text, sizeof reply->text,
+                  "{\"peak_bytes\":%llu,\"weights_bytes\":%llu,\"instances\":%d}",
+                  static_cast<unsigned long long>(largest.peak_bytes),
+                  static_cast<unsigned long long>(largest.weights_bytes), copies);
     return Status::Ok();
   }
 
+  Status Unload(uint32_t slot) {
+    Pool gone;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pools_.find(slot);
+      if (it == pools_.end()) return NotFound("no model in slot " + std::to_string(slot));
+      gone = std::move(it->second);
+      pools_.erase(it);
+    }
+    gone.instances.clear();
+    ::malloc_trim(0);  // hand the freed weights back to the system now
+    return Status::Ok();
+  }
+
+  // Takes an idle instance of `slot` for one inference, or null when the slot is empty.
+  ModelInstance* Acquire(uint32_t slot) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(slot);
+    if (it == pools_.end() || it->second.idle.empty()) return nullptr;
+    ModelInstance* instance = it->second.idle.back();
+    it->second.idle.pop_back();
+    return instance;
+  }
+  void Return(uint32_t slot, ModelInstance* instance) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pools_[slot].idle.push_back(instance);
+  }
+
   Status Infer(const Message& request, Message* reply) {
-    auto it = instances_.find(request.model_slot);
-    if (it == instances_.end()) {
+    // The scheduler runs no more inferences of a slot than it has instances, and never
+    // beside its load or unload, so an instance is free whenever the slot has any.
+    ModelInstance* instance = Acquire(request.model_slot);
+    if (instance == nullptr) {
       return NotFound("no model in slot " + std::to_string(request.model_slot));
     }
+    Status st = RunOn(*instance, request, reply);
+    Return(request.model_slot, instance);
+    return st;
+  }
+
+  Status RunOn(ModelInstance& instance, const Message& request, Message* reply) {
     std::vector<HostTensorView> inputs;
     for (uint32_t i = 0; i < request.num_tensors; ++i) {
       const ipc::TensorDesc& d = request.tensors[i];
@@ -102,7 +154,7 @@ class Worker {
       v.byte_size = bytes.size();
       inputs.push_back(std::move(v));
     }
-    MG_ASSIGN_OR_RETURN(std::vector<HostTensor> outputs, it->second->Infer(inputs));
+    MG_ASSIGN_OR_RETURN(std::vector<HostTensor> outputs, instance.Infer(inputs));
     if (outputs.size() > ipc::kMaxTensorsPerMessage) {
       return OutOfRange("model returned " + std::to_string(outputs.size()) +
                         " outputs; at most 8 are supported");
@@ -129,7 +181,8 @@ class Worker {
   ipc::ShmSegment& segment_;
   Backend& backend_;
   const WorkerLoopOptions& options_;
-  std::map<uint32_t, std::unique_ptr<ModelInstance>> instances_;
+  std::mutex mu_;
+  std::map<uint32_t, Pool> pools_;  // guarded by mu_
 };
 
 }  // namespace
@@ -160,6 +213,20 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
   std::vector<ipc::Doorbell> doorbells;
   for (int fd : options.doorbell_fds) doorbells.push_back(ipc::Doorbell::Adopt(fd));
   responses.set_doorbells(&doorbells);
+  // The response ring has one producer: whichever thread answers holds this.
+  std::mutex answer_mu;
+  auto answer = [&](const Message& reply) {
+    std::lock_guard<std::mutex> lock(answer_mu);
+    while (!responses.Push(reply, 1000).ok()) {
+      if (responses.corrupt()) break;  // the server reset the segment: nothing to answer
+    }
+  };
+  std::unique_ptr<SlotScheduler> scheduler;
+  scheduler = std::make_unique<SlotScheduler>(options.execution_threads, [&](const Message& r) {
+    Message reply;
+    worker.Handle(r, &reply, *scheduler);
+    answer(reply);
+  });
   int exit_code = 0;
   while (true) {
     Message request;
@@ -170,20 +237,27 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
       exit_code = 3;
       break;
     }
-    Message reply;
-    bool keep_going = true;
+    Message reply =
+        ipc::MakeMessage(request.request_id, static_cast<Op>(request.op), request.model_slot);
+    reply.reply_doorbell = request.reply_doorbell;
     if (Status valid = ipc::ValidateMessage(request, seg.arena_bytes()); !valid.ok()) {
-      reply = ipc::MakeMessage(request.request_id, Op::kNone, request.model_slot);
-      reply.reply_doorbell = request.reply_doorbell;
+      reply.op = static_cast<uint8_t>(Op::kNone);
       ipc::SetStatus(&reply, valid);
+      answer(reply);
+      continue;
+    }
+    const auto op = static_cast<Op>(request.op);
+    if (op == Op::kPing) {
+      answer(reply);
+    } else if (op == Op::kShutdown) {
+      scheduler->Drain();  // finish what was accepted, then say goodbye
+      answer(reply);
+      break;
     } else {
-      keep_going = worker.Handle(request, &reply);
+      scheduler->Submit(request);
     }
-    while (!responses.Push(reply, 1000).ok()) {
-      if (responses.corrupt()) break;  // the server reset the segment: nothing to answer
-    }
-    if (!keep_going) break;
   }
+  scheduler.reset();  // waits for requests still running (after a corrupt ring)
   seg.header().worker_state.store(static_cast<uint32_t>(ipc::WorkerState::kStopping));
   running = false;
   beater.join();

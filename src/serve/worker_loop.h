@@ -18,10 +18,14 @@ struct WorkerLoopOptions {
   std::string name;             // for log lines
   uint32_t heartbeat_ms = 100;  // beat period
   uint32_t max_model_slots = 1024;
+  // Threads that run requests: with 1, one request at a time; with more, different slots
+  // (and the instances of one slot) run side by side.
+  int execution_threads = 1;
 };
 
-// Runs until kShutdown (returns 0) or until the segment is unusable (returns 3 after
-// printing why). Requests are served one at a time, in ring order.
+// Runs until kShutdown (returns 0, after finishing what it accepted) or until the segment is
+// unusable (returns 3 after printing why). Requests run on a SlotScheduler of
+// `execution_threads` threads; kPing is answered at once.
 int RunWorker(const WorkerLoopOptions& options, Backend& backend);
 
 }  // namespace modelgrid

@@ -91,8 +91,9 @@ Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& co
   return c;
 }
 
-std::string LoadConfigToJson(const ModelInstanceConfig& c) {
+std::string LoadConfigToJson(const ModelInstanceConfig& c, int instances) {
   nlohmann::json j = {{"path", c.path},
+                      {"instances", instances},
                       {"device", c.device},
                       {"max_batch_size", c.max_batch_size},
                       {"memory_limit_bytes", c.memory_limit_bytes},
@@ -101,7 +102,7 @@ std::string LoadConfigToJson(const ModelInstanceConfig& c) {
   return j.dump();
 }
 
-Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view text) {
+Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view text, int* instances) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.value("path", nlohmann::json()).is_string() ||
       !j.value("device", nlohmann::json()).is_string() ||
@@ -109,6 +110,13 @@ Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view text) {
       !j.value("memory_limit_bytes", nlohmann::json()).is_number_unsigned()) {
     return InvalidArgument("malformed load config");
   }
+  const nlohmann::json copies = j.value("instances", nlohmann::json(1));
+  if (!copies.is_number_integer() || copies.get<int64_t>() < 1 ||
+      copies.get<int64_t>() > kMaxSlotInstances) {
+    return InvalidArgument("load config: instances must be 1 to " +
+                           std::to_string(kMaxSlotInstances));
+  }
+  if (instances != nullptr) *instances = copies.get<int>();
   ModelInstanceConfig c;
   c.path = j["path"].get<std::string>();
   c.device = j["device"].get<std::string>();

@@ -2,7 +2,8 @@
 // ipc/shm_layout.h), and the type mappings between the HTTP API, the wire and backends.
 //
 //   kLoad   slot = model slot; tensor 0 "config" (kBytes) holds LoadConfigToJson(). The
-//           response text holds {"peak_bytes", "weights_bytes"} from the warm-up.
+//           response text holds {"peak_bytes", "weights_bytes", "instances"}: the largest
+//           warm-up peak of one instance, and its weights.
 //   kInfer  slot = model slot; tensors are the inputs by name; the response's tensors are
 //           the outputs, written into the request's response region.
 //   kUnload slot = model slot.
@@ -33,7 +34,10 @@ Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& co
                                                      const std::string& device,
                                                      uint64_t memory_limit_bytes);
 
-std::string LoadConfigToJson(const ModelInstanceConfig& config);
-Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view json);
+// The load request: the instance config and how many instances of it the slot runs (they
+// serve the slot's requests side by side; 1 to kMaxSlotInstances).
+inline constexpr int kMaxSlotInstances = 64;
+std::string LoadConfigToJson(const ModelInstanceConfig& config, int instances = 1);
+Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view json, int* instances = nullptr);
 
 }  // namespace modelgrid

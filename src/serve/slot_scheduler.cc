@@ -1,0 +1,88 @@
+#include "serve/slot_scheduler.h"
+
+#include <algorithm>
+
+namespace modelgrid {
+namespace {
+
+bool Exclusive(const ipc::Message& request) {
+  const auto op = static_cast<ipc::Op>(request.op);
+  return op == ipc::Op::kLoad || op == ipc::Op::kUnload;
+}
+
+}  // namespace
+
+SlotScheduler::SlotScheduler(int threads, Run run) : run_(std::move(run)) {
+  for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+SlotScheduler::~SlotScheduler() {
+  Drain();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void SlotScheduler::Submit(const ipc::Message& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& slot = slots_[request.model_slot];
+  slot.queue.push_back(request);
+  ++busy_;
+  MaybeReady(request.model_slot, slot);
+}
+
+void SlotScheduler::SetConcurrency(uint32_t id, int concurrency) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& slot = slots_[id];
+  slot.concurrency = std::max(concurrency, 1);
+  MaybeReady(id, slot);
+}
+
+void SlotScheduler::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return busy_ == 0; });
+}
+
+bool SlotScheduler::CanStart(const Slot& slot) {
+  if (slot.queue.empty() || slot.exclusive) return false;
+  return Exclusive(slot.queue.front()) ? slot.running == 0 : slot.running < slot.concurrency;
+}
+
+void SlotScheduler::MaybeReady(uint32_t id, Slot& slot) {
+  if (slot.ready || !CanStart(slot)) return;
+  slot.ready = true;
+  ready_.push_back(id);
+  work_cv_.notify_one();
+}
+
+void SlotScheduler::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+    if (ready_.empty()) return;  // stopping, and nothing left to start
+    const uint32_t id = ready_.front();
+    ready_.pop_front();
+    Slot& slot = slots_[id];
+    slot.ready = false;
+    if (!CanStart(slot)) continue;
+    const ipc::Message request = slot.queue.front();
+    slot.queue.pop_front();
+    const bool exclusive = Exclusive(request);
+    slot.exclusive = exclusive;
+    ++slot.running;
+    MaybeReady(id, slot);  // another instance may take the next request meanwhile
+    lock.unlock();
+    run_(request);
+    lock.lock();
+    --slot.running;
+    if (exclusive) slot.exclusive = false;
+    --busy_;
+    MaybeReady(id, slot);
+    idle_cv_.notify_all();
+  }
+}
+
+}  // namespace modelgrid

@@ -1,0 +1,67 @@
+// SlotScheduler: the worker's execution pool. Requests for one model slot start in the
+// order they arrived, at most the slot's concurrency (its loaded instances) at once; a load
+// or an unload runs alone in its slot. Different slots run side by side when the pool has
+// threads for them, so with one thread the worker serves one request at a time, in order
+// of arrival per slot (the planner's rule for shared workers, whose models take turns with
+// their transient memory).
+//
+// Thread-safe. `run` is called on the pool's threads, outside the scheduler's lock.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ipc/shm_layout.h"
+
+namespace modelgrid {
+
+class SlotScheduler {
+ public:
+  using Run = std::function<void(const ipc::Message&)>;
+
+  // `threads` >= 1 (fewer is taken as 1).
+  SlotScheduler(int threads, Run run);
+  ~SlotScheduler();  // finishes what was submitted, then joins the threads
+
+  SlotScheduler(const SlotScheduler&) = delete;
+  SlotScheduler& operator=(const SlotScheduler&) = delete;
+
+  void Submit(const ipc::Message& request);
+  // Requests of `slot` that may run at once from now on (>= 1).
+  void SetConcurrency(uint32_t slot, int concurrency);
+  // Blocks until nothing is queued or running.
+  void Drain();
+
+ private:
+  struct Slot {
+    std::deque<ipc::Message> queue;
+    int concurrency = 1;
+    int running = 0;
+    bool exclusive = false;  // a load or unload is running
+    bool ready = false;      // listed in ready_
+  };
+
+  // True when the slot's next request may start now. Caller holds mu_.
+  static bool CanStart(const Slot& slot);
+  // Lists the slot as ready when it can start something. Caller holds mu_.
+  void MaybeReady(uint32_t id, Slot& slot);
+  void Loop();
+
+  const Run run_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // ready_ gained an entry, or stopping_
+  std::condition_variable idle_cv_;  // something finished
+  std::map<uint32_t, Slot> slots_;   // guarded by mu_
+  std::deque<uint32_t> ready_;       // slots that can start a request; guarded by mu_
+  size_t busy_ = 0;                  // requests queued or running; guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace modelgrid
