@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs packages, builds, generates fixtures,
-# runs every test through CTest, then builds and briefly runs the fuzzers.
+# The whole test suite on a fresh machine: installs packages, builds, compiles the
+# backend's CUDA paths (where the CUDA headers are), generates fixtures, runs every test
+# through CTest, then builds and briefly runs the fuzzers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+scripts/check-cuda-build.sh
 scripts/make-fixtures.sh
 (cd build && ctest --output-on-failure -j "${MODELGRID_JOBS:-$(nproc)}" --timeout 900)
 # The accuracy tables, in full, for the log.

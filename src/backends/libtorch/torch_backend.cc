@@ -18,6 +18,8 @@
 
 #if defined(MODELGRID_TORCH_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 constexpr bool kCudaCompiledIn = true;
 #else
@@ -116,7 +118,12 @@ class TorchInstance final : public ModelInstance {
       : config_(std::move(config)),
         module_(std::move(module)),
         device_(device),
-        facts_(std::move(facts)) {}
+        facts_(std::move(facts)) {
+#if defined(MODELGRID_TORCH_CUDA)
+    // A stream of its own, so that the instances of one slot overlap on the GPU.
+    if (device_.is_cuda()) stream_.emplace(c10::cuda::getStreamFromPool(false, device_.index()));
+#endif
+  }
 
   ~TorchInstance() override {
     module_ = torch::jit::Module();  // frees the weights before the cache is emptied
@@ -159,6 +166,9 @@ class TorchInstance final : public ModelInstance {
   torch::jit::Module module_;
   const c10::Device device_;
   const LoadFacts facts_;
+#if defined(MODELGRID_TORCH_CUDA)
+  std::optional<c10::cuda::CUDAStream> stream_;  // CUDA instances: where they compute
+#endif
 
   std::mutex stats_mu_;
   uint64_t peak_bytes_ = 0;               // see MemoryStats::peak_bytes
@@ -318,6 +328,11 @@ Result<std::vector<HostTensor>> TorchInstance::InferLocked(
     }
   }
   c10::InferenceMode inference_mode;
+#if defined(MODELGRID_TORCH_CUDA)
+  // Copies in, the forward pass and the (synchronous) copies out all use this stream.
+  std::optional<c10::cuda::CUDAStreamGuard> on_stream;
+  if (stream_) on_stream.emplace(*stream_);
+#endif
   std::vector<c10::IValue> args(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k) args[position[k]] = ToTensor(inputs[k]);
   c10::IValue result;
