@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,13 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 const std::string kBinary = MODELGRID_BINARY;
+
+// MODELGRID_E2E_GPUS=auto (or a spec) runs the suite's server with that --gpus, on the GPU
+// machine; unset, everything runs on the CPU. Workers are named after their device.
+const char* E2eGpus() { return std::getenv("MODELGRID_E2E_GPUS"); }
+const std::string kDevice = E2eGpus() == nullptr                           ? "cpu"
+                            : std::string(E2eGpus()).rfind("cpu:", 0) == 0 ? "cpu0"
+                                                                           : "gpu0";
 // Every request is bounded by this socket timeout; a reply that takes longer is a hang.
 constexpr milliseconds kRequestTimeout{10'000};
 
@@ -410,10 +418,13 @@ class ServeE2E : public ::testing::Test {
 
   static std::string StartServer() {
     const std::string footprints = (dir_ / "footprints.json").string();
-    return server_.Start(
-        kBinary,
-        {repo_, "--port", "0", "--footprints", footprints, "--heartbeat-timeout-ms", "2000"},
-        log_path_);
+    std::vector<std::string> args = {
+        repo_, "--port", "0", "--footprints", footprints, "--heartbeat-timeout-ms", "2000"};
+    if (E2eGpus() != nullptr) {
+      std::cerr << "[          ] serving on --gpus " << E2eGpus() << " (MODELGRID_E2E_GPUS)\n";
+      args.insert(args.end(), {"--gpus", E2eGpus()});
+    }
+    return server_.Start(kBinary, args, log_path_);
   }
 
   static void StopServer(int signal) { server_.Stop(signal); }
@@ -424,7 +435,7 @@ class ServeE2E : public ::testing::Test {
 
   static pid_t SharedWorkerPid() {
     for (const auto& w : WorkersOf(server_.pid())) {
-      if (w.cmdline.find("cpu-shared") != std::string::npos) return w.pid;
+      if (w.cmdline.find(kDevice + "-shared") != std::string::npos) return w.pid;
     }
     return 0;
   }
@@ -457,8 +468,10 @@ class ServeE2E : public ::testing::Test {
 // 1. Health, server and model metadata, readiness, statistics
 
 TEST_F(ServeE2E, HealthMetadataAndReadiness) {
-  EXPECT_NE(server_.placement().find("cpu-shared"), std::string::npos) << server_.placement();
-  EXPECT_NE(server_.placement().find("cpu-tiny_cnn"), std::string::npos) << server_.placement();
+  EXPECT_NE(server_.placement().find(kDevice + "-shared"), std::string::npos)
+      << server_.placement();
+  EXPECT_NE(server_.placement().find(kDevice + "-tiny_cnn"), std::string::npos)
+      << server_.placement();
 
   HttpClient c(server_.port(), kRequestTimeout);
   auto live = c.Get("/v2/health/live");
@@ -831,7 +844,7 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
   MG_REQUIRE_FIXTURE(cnn_path, "serve/reference/tiny_cnn.json");
   const Reference cnn = ReferenceFor("tiny_cnn");
   const pid_t victim = SharedWorkerPid();
-  ASSERT_GT(victim, 0) << "no child of the server runs worker cpu-shared";
+  ASSERT_GT(victim, 0) << "no child of the server runs worker " << kDevice << "-shared";
 
   std::atomic<bool> stop{false};
   std::atomic<int> add_one_done{0};
@@ -918,7 +931,8 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
   stop = true;
   for (auto& th : threads) th.join();
 
-  EXPECT_TRUE(recovered) << "add_one did not answer 200 from a new cpu-shared worker within 30 s";
+  EXPECT_TRUE(recovered) << "add_one did not answer 200 from a new " << kDevice
+                         << "-shared worker within 30 s";
   EXPECT_FALSE(WorkerAlive(victim));
   for (const auto& f : failures) ADD_FAILURE() << f;
   std::ostringstream counts;
@@ -950,7 +964,7 @@ TEST_F(ServeE2E, SharedWorkerKilledMidTrafficRecovers) {
   EXPECT_GT(s["execution_count"].get<uint64_t>(), 0u);
   EXPECT_GT(s["last_inference"].get<uint64_t>(), 0u);
   EXPECT_EQ(s["modelgrid"]["state"], "ready");
-  EXPECT_EQ(s["modelgrid"]["worker"], "cpu-shared");
+  EXPECT_EQ(s["modelgrid"]["worker"], kDevice + "-shared");
   auto cnn_stats = c.Get("/v2/models/tiny_cnn/stats");
   ASSERT_EQ(cnn_stats.status, 200);
   EXPECT_GE(json::parse(cnn_stats.body)["model_stats"][0]["inference_stats"]["success"]["count"]

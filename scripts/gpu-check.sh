@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The GPU checks of the serving work, in one run, for the GPU machine (Ubuntu, PyTorch with
+# its CUDA LibTorch, see ../shared/DESIGN.md). From the repository root, with the fixtures
+# made here (scripts/make-fixtures.sh) carried along as .fixtures/repo and .fixtures/serve:
+#
+#   scripts/gpu-check.sh OUTDIR          (device tool: carry .fixtures/repo, .fixtures/serve)
+#
+# 1. Builds modelgrid and its tests against PyTorch's LibTorch (Release, every core) and
+#    fails unless the backend was built with CUDA.
+# 2. Runs the backend's tests and the end-to-end suite with the server on --gpus auto.
+# 3. Serves one tiny model alone: its worker's memory as NVML sees it is the per-worker
+#    context (plus the model's few MiB). Then serves the fixture repository: each worker's
+#    measured memory, each model's estimate, plan and measured peak.
+# 4. `modelgrid perf` on the GPU: the transformer with binary tensors at concurrency 1-8.
+#
+# Everything goes to OUTDIR/gpu-check.log, the status documents to OUTDIR/*.json. Each step
+# is bounded in time; a failed step is reported and the next one still runs. The exit
+# status is the number of failed steps. MODELGRID_GPU_CHECK_GPUS (default auto) and
+# MODELGRID_GPU_CHECK_BUILD (an existing build folder: skip step 1) let it run elsewhere.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/gpu-check.sh OUTDIR}
+mkdir -p "$out"
+log="$out/gpu-check.log"
+gpus=${MODELGRID_GPU_CHECK_GPUS:-auto}
+build=${MODELGRID_GPU_CHECK_BUILD:-build-gpu}
+failed=0
+exec > >(tee -a "$log") 2>&1
+
+step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
+
+step "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 ||
+  true
+
+if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
+  step "1. build against PyTorch's LibTorch"
+  prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  if timeout 420 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH="$prefix" -DMODELGRID_BUILD_BENCH=OFF >"$out/cmake.txt" 2>&1 &&
+     timeout 420 ninja -C "$build" modelgrid modelgrid_tests >"$out/build.txt" 2>&1; then
+    tail -n 3 "$out/build.txt"
+  else
+    tail -n 40 "$out/cmake.txt" "$out/build.txt" 2>/dev/null
+    fail "build"
+    exit "$failed"
+  fi
+  grep -E "ModelGrid: LibTorch" "$out/cmake.txt"
+  if ! grep -q "MODELGRID_TORCH_CUDA" "$build/compile_commands.json"; then
+    fail "the backend was built without MODELGRID_TORCH_CUDA (no CUDA LibTorch found)"
+  fi
+fi
+bin="$build/modelgrid"
+tests="$build/tests/modelgrid_tests"
+
+step "2a. backend tests (CUDA ones included)"
+timeout 300 "$tests" --gtest_filter='TorchBackend*' 2>&1 | tail -n 25 || fail "backend tests"
+
+step "2b. end-to-end suite on --gpus $gpus"
+MODELGRID_E2E_GPUS="$gpus" timeout 420 "$tests" --gtest_filter='ServeE2E*' 2>&1 |
+  grep -E '^\[ *(OK|FAILED|RUN) *\]|Failure|serving on|error' | head -n 80
+[[ ${PIPESTATUS[0]} -eq 0 ]] || fail "end-to-end suite on the GPU"
+
+# Serves REPO on the GPUs, saves /v2/modelgrid/status as NAME.json, then stops it.
+serve_status() {
+  local repo=$1 name=$2 port_file="$out/$2.port"
+  rm -f "$port_file"
+  "$bin" serve "$repo" --gpus "$gpus" --port 0 --footprints "$out/$name-footprints.json" \
+    >"$out/$name.stdout" 2>"$out/$name.stderr" &
+  local pid=$!
+  for _ in $(seq 600); do
+    grep -q "serving KServe v2 on" "$out/$name.stdout" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  local url
+  url=$(grep -o "http://127.0.0.1:[0-9]*" "$out/$name.stdout" | head -n 1)
+  if [[ -z "$url" ]]; then
+    tail -n 20 "$out/$name.stderr"
+    fail "serve $repo"
+    kill "$pid" 2>/dev/null
+    return 1
+  fi
+  sleep 2  # one NVML reading after the warm-ups
+  python3 - "$url" "$out/$name.json" <<'EOF'
+import json, sys, urllib.request
+status = json.load(urllib.request.urlopen(sys.argv[1] + "/v2/modelgrid/status", timeout=30))
+json.dump(status, open(sys.argv[2], "w"), indent=1)
+mib = lambda b: "-" if b is None else "%.0f MiB" % (b / 2**20)
+for w in status["workers"]:
+    print("worker %-24s %-6s measured %-10s budget %s" % (w["name"], w["device"],
+          mib(w.get("memory_bytes")), mib(w.get("budget_bytes"))))
+for m in status["models"]:
+    print("model  %-24s estimated %-10s planned %-10s measured peak %s" % (m["name"],
+          mib(m.get("estimated_bytes")), mib(m.get("planned_bytes")), mib(m.get("measured_bytes"))))
+EOF
+  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv 2>&1 || true
+  echo "$url" >"$port_file"
+  SERVE_PID=$pid
+}
+
+step "3a. per-worker context: one tiny model alone"
+tiny=$(mktemp -d)
+cp -r .fixtures/repo/add_one "$tiny/"
+if serve_status "$tiny" context; then kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; fi
+
+step "3b. the fixture repository: measured memory next to the estimates"
+if serve_status .fixtures/repo repo; then
+  step "4. modelgrid perf on the GPU (transformer, binary tensors)"
+  timeout 120 "$bin" perf --url "$(cat "$out/repo.port")" -m transformer --binary \
+    --concurrency 1:8 --duration 3 || fail "perf"
+  kill -TERM "$SERVE_PID"
+  wait "$SERVE_PID"
+fi
+
+step "done: $failed failed step(s)"
+exit "$failed"
