@@ -294,7 +294,13 @@ std::map<std::string, Output> ParseOutputs(const HttpResponse& r) {
       got.binary = true;
       offset += size;
     } else {
-      for (const auto& v : o.at("data")) got.values.push_back(v.get<double>());
+      // JSON numbers read back at the tensor's own precision, as a client would: the
+      // server writes the shortest text that does so.
+      const bool single = got.dtype == "FP32" || got.dtype == "FP16" || got.dtype == "BF16";
+      for (const auto& v : o.at("data")) {
+        const double d = v.get<double>();
+        got.values.push_back(single ? static_cast<double>(static_cast<float>(d)) : d);
+      }
     }
     out[o.at("name").get<std::string>()] = std::move(got);
   }

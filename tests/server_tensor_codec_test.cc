@@ -101,7 +101,34 @@ TEST(TensorCodecTest, EveryDatatypeRoundTripsThroughJson) {
     auto decoded = DecodeJsonData(t);
     ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
     EXPECT_EQ(*decoded, c.data);
+    // The text written straight from the bytes (responses) reads back the same, and
+    // encodes back to the same bytes.
+    std::string text;
+    ASSERT_TRUE(AppendJsonData(t, &text).ok());
+    const json reread = json::parse(text);
+    EXPECT_EQ(reread, c.data) << text;
+    EXPECT_EQ(*EncodeJsonData(reread, c.datatype, {2}), c.bytes) << text;
   }
+}
+
+TEST(TensorCodecTest, JsonTextIsTheShortestThatReadsBackAtTheTensorsPrecision) {
+  std::string text;
+  const float third = 1.0f / 3.0f;
+  ASSERT_TRUE(AppendJsonData({"x", "FP32", {3}, Bytes<float>({0.1f, third, -1e-30f})}, &text).ok());
+  EXPECT_EQ(text, "[0.1,0.33333334,-1e-30]");
+  const json values = json::parse(text);
+  EXPECT_EQ(static_cast<float>(values[1].get<double>()), third);
+  text.clear();
+  ASSERT_TRUE(AppendJsonData({"x", "FP64", {2}, Bytes<double>({0.1, 1.0 / 3.0})}, &text).ok());
+  EXPECT_EQ(json::parse(text)[1].get<double>(), 1.0 / 3.0);
+  // JSON has no NaN or infinity: null, as nlohmann writes them.
+  text.clear();
+  const float inf = std::numeric_limits<float>::infinity();
+  ASSERT_TRUE(AppendJsonData({"x", "FP32", {3}, Bytes<float>({NAN, inf, 2.0f})}, &text).ok());
+  EXPECT_EQ(text, "[null,null,2]");
+  // A tensor whose bytes disagree with its shape is refused, not written.
+  text.clear();
+  EXPECT_FALSE(AppendJsonData({"x", "FP32", {3}, Bytes<float>({1.0f})}, &text).ok());
 }
 
 TEST(TensorCodecTest, NestedDataIsFlattened) {

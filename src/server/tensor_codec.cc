@@ -1,6 +1,7 @@
 #include "server/tensor_codec.h"
 
 #include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -361,6 +362,82 @@ Result<json> DecodeJsonData(const Tensor& t) {
   return out;
 }
 
+namespace {
+
+// Appends one element as JSON text; `buf` holds the longest number (a double: 24 chars).
+template <typename T>
+void AppendNumber(T value, std::string* out) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!std::isfinite(value)) {
+      out->append("null");
+      return;
+    }
+  }
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out->append(buf, ec == std::errc() ? end : buf);
+}
+
+template <typename T>
+void AppendNumbers(const std::string& data, std::string* out) {
+  for (size_t pos = 0; pos < data.size(); pos += sizeof(T)) {
+    if (pos > 0) out->push_back(',');
+    AppendNumber(ReadRaw<T>(data.data() + pos), out);
+  }
+}
+
+template <float (*Convert)(uint16_t)>
+void AppendHalves(const std::string& data, std::string* out) {
+  for (size_t pos = 0; pos < data.size(); pos += 2) {
+    if (pos > 0) out->push_back(',');
+    AppendNumber(Convert(ReadRaw<uint16_t>(data.data() + pos)), out);
+  }
+}
+
+}  // namespace
+
+Status AppendJsonData(const Tensor& t, std::string* out) {
+  MG_RETURN_IF_ERROR(ValidateTensorData(t));
+  const std::string_view dt = t.datatype;
+  if (dt == "BYTES") {
+    MG_ASSIGN_OR_RETURN(json values, DecodeJsonData(t));
+    out->append(DumpJson(values));
+    return Status::Ok();
+  }
+  out->reserve(out->size() + 2 + t.data.size() * 3);
+  out->push_back('[');
+  if (dt == "BOOL") {
+    for (size_t i = 0; i < t.data.size(); ++i)
+      out->append(i ? (t.data[i] ? ",true" : ",false") : (t.data[i] ? "true" : "false"));
+  } else if (dt == "UINT8") {
+    AppendNumbers<uint8_t>(t.data, out);
+  } else if (dt == "UINT16") {
+    AppendNumbers<uint16_t>(t.data, out);
+  } else if (dt == "UINT32") {
+    AppendNumbers<uint32_t>(t.data, out);
+  } else if (dt == "UINT64") {
+    AppendNumbers<uint64_t>(t.data, out);
+  } else if (dt == "INT8") {
+    AppendNumbers<int8_t>(t.data, out);
+  } else if (dt == "INT16") {
+    AppendNumbers<int16_t>(t.data, out);
+  } else if (dt == "INT32") {
+    AppendNumbers<int32_t>(t.data, out);
+  } else if (dt == "INT64") {
+    AppendNumbers<int64_t>(t.data, out);
+  } else if (dt == "FP16") {
+    AppendHalves<HalfToFloat>(t.data, out);
+  } else if (dt == "BF16") {
+    AppendHalves<Bfloat16ToFloat>(t.data, out);
+  } else if (dt == "FP32") {
+    AppendNumbers<float>(t.data, out);
+  } else {
+    AppendNumbers<double>(t.data, out);  // FP64 (ValidateTensorData knows no other)
+  }
+  out->push_back(']');
+  return Status::Ok();
+}
+
 Result<InferRequest> DecodeInferRequest(std::string_view body,
                                         std::optional<size_t> header_length) {
   std::string_view header = body;
@@ -408,28 +485,39 @@ Result<EncodedInferResponse> EncodeInferResponse(const InferResponse& response,
   if (!version.empty()) doc["model_version"] = version;
   const std::string& id = response.id.empty() ? request_info.id : response.id;
   if (!id.empty()) doc["id"] = id;
-  json outputs = json::array();
+  // The document is written by hand around the outputs, so that their data goes straight
+  // from the tensors into the text: {<doc's fields>,"outputs":[{<fields>,"data":[...]}]}.
+  EncodedInferResponse encoded;
+  std::string& body = encoded.body;
+  body = DumpJson(doc);
+  body.pop_back();  // the closing brace
+  body += ",\"outputs\":[";
   std::string binary;
   bool any_binary = false;
-  for (const Tensor* t : chosen) {
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const Tensor* t = chosen[i];
     Status valid = ValidateTensorData(*t);
     if (!valid.ok()) {
       return Internal("the model returned a malformed output \"" + t->name +
                       "\": " + valid.message());
     }
     json out = {{"name", t->name}, {"datatype", t->datatype}, {"shape", t->shape}};
-    if (WantsBinaryOutput(request_info.binary_outputs, t->name)) {
+    const bool as_binary = WantsBinaryOutput(request_info.binary_outputs, t->name);
+    if (as_binary) {
       out["parameters"] = {{"binary_data_size", t->data.size()}};
       binary += t->data;
       any_binary = true;
-    } else {
-      MG_ASSIGN_OR_RETURN(out["data"], DecodeJsonData(*t));
     }
-    outputs.push_back(std::move(out));
+    if (i > 0) body.push_back(',');
+    body += DumpJson(out);
+    if (!as_binary) {
+      body.pop_back();
+      body += ",\"data\":";
+      MG_RETURN_IF_ERROR(AppendJsonData(*t, &body));
+      body.push_back('}');
+    }
   }
-  doc["outputs"] = std::move(outputs);
-  EncodedInferResponse encoded;
-  encoded.body = DumpJson(doc);
+  body += "]}";
   if (any_binary) {
     encoded.header_length = encoded.body.size();
     encoded.body += binary;

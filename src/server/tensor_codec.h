@@ -40,6 +40,12 @@ Result<std::string> EncodeJsonData(const nlohmann::json& data, std::string_view 
 // The flat JSON array of a tensor's elements (BYTES elements become strings).
 Result<nlohmann::json> DecodeJsonData(const Tensor& tensor);
 
+// The same array as JSON text, appended to `*out`, written straight from the bytes for
+// numeric and BOOL tensors (what responses use: no JSON value per element). Numbers are
+// the shortest text that reads back to the same value of the tensor's own type (FP16 and
+// BF16 as their float value); NaN and infinities, which JSON lacks, are null.
+Status AppendJsonData(const Tensor& tensor, std::string* out);
+
 // Parses an infer request body. `header_length` is the value of the
 // Inference-Header-Content-Length header when present: the first `header_length` bytes are
 // the JSON and the rest are the binary inputs, taken in input order by those inputs that
