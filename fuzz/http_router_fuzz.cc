@@ -1,6 +1,7 @@
 // Feeds arbitrary HTTP requests to the KServe v2 router: the path (percent-decoding,
 // routes), the method, the Inference-Header-Content-Length header and the body (JSON and
 // binary tensors, control bodies), through to an echo service and the response encoder.
+// Every JSON reply must parse as JSON.
 // Input layout: byte 0 picks the method, then the target up to the first '\n', then an
 // optional header-length line starting with '#', then the body. Any crash or sanitizer
 // report is a bug.
@@ -61,7 +62,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   request.body = std::string(in);
   int replies = 0;
-  router.Handle(std::move(request), [&](modelgrid::server::HttpReply) { ++replies; });
+  router.Handle(std::move(request), [&](modelgrid::server::HttpReply reply) {
+    ++replies;
+    // A JSON reply is JSON, the part before the binary outputs too (responses are written
+    // partly by hand).
+    if (reply.content_type == "application/json" || reply.inference_header_length) {
+      const size_t n = reply.inference_header_length.value_or(reply.body.size());
+      if (n > reply.body.size() ||
+          json::parse(reply.body.substr(0, n), nullptr, false).is_discarded()) {
+        __builtin_trap();
+      }
+    }
+  });
   if (replies != 1) __builtin_trap();  // exactly one reply, always
   return 0;
 }
