@@ -345,8 +345,8 @@ TEST_F(WorkerClientTest, DifferentSlotsRunSideBySideAndOneInstanceTakesOneAtATim
   EXPECT_TRUE(WaitForRuns(2));
   // A second request of a one-instance slot waits for the first, whatever the threads.
   auto slot0_again = Infer(Bytes(64, 'z'), 4096, 0);
-  // It cannot start while slot 0's only instance is held (this can only fail, never
-  // pass, by being slow).
+  // It cannot start while slot 0's only instance is held (being slow can only hide a bug
+  // here, never make one up).
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   {
     std::lock_guard<std::mutex> lock(script_.mu);

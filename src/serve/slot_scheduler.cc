@@ -13,7 +13,8 @@ bool Exclusive(const ipc::Message& request) {
 }  // namespace
 
 SlotScheduler::SlotScheduler(int threads, Run run) : run_(std::move(run)) {
-  for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { Loop(); });
+  if (threads <= 1) return;  // inline: Submit runs each request itself
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
 SlotScheduler::~SlotScheduler() {
@@ -27,6 +28,7 @@ SlotScheduler::~SlotScheduler() {
 }
 
 void SlotScheduler::Submit(const ipc::Message& request) {
+  if (inline_mode()) return run_(request);
   std::lock_guard<std::mutex> lock(mu_);
   Slot& slot = slots_[request.model_slot];
   slot.queue.push_back(request);

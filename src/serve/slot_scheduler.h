@@ -1,11 +1,15 @@
 // SlotScheduler: the worker's execution pool. Requests for one model slot start in the
 // order they arrived, at most the slot's concurrency (its loaded instances) at once; a load
 // or an unload runs alone in its slot. Different slots run side by side when the pool has
-// threads for them, so with one thread the worker serves one request at a time, in order
-// of arrival per slot (the planner's rule for shared workers, whose models take turns with
-// their transient memory).
+// threads for them.
 //
-// Thread-safe. `run` is called on the pool's threads, outside the scheduler's lock.
+// With one thread there is no pool: Submit runs the request in the caller's thread (the
+// worker's ring thread), one request at a time in arrival order, which is the planner's
+// rule for shared workers (their models take turns with their transient memory) and
+// costs no hand-off between threads.
+//
+// Thread-safe. `run` is called on the pool's threads (or inside Submit), outside the
+// scheduler's lock.
 #pragma once
 
 #include <condition_variable>
@@ -27,6 +31,7 @@ class SlotScheduler {
 
   // `threads` >= 1 (fewer is taken as 1).
   SlotScheduler(int threads, Run run);
+  bool inline_mode() const { return threads_.empty(); }
   ~SlotScheduler();  // finishes what was submitted, then joins the threads
 
   SlotScheduler(const SlotScheduler&) = delete;
