@@ -378,6 +378,10 @@ TEST_F(ServeOperations, AnInstanceGroupCountRunsThatManyInstancesInAWorkerOfItsO
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 100);
+  // Its instances cannot run side by side in the shared worker.
+  const json refused = PostJson("/v2/modelgrid/models/g/move", 400, R"({"isolation":"shared"})");
+  EXPECT_NE(refused["error"].get<std::string>().find("worker of its own"), std::string::npos)
+      << refused;
 }
 
 TEST_F(ServeOperations, MovesUnderLoadFailNoRequest) {

@@ -38,6 +38,10 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
   const int target = device.value_or(from->worker->device);
   const Isolation iso =
       isolation.value_or(from->worker->isolated ? Isolation::kProcess : Isolation::kShared);
+  if (iso == Isolation::kShared && m->instances_per_device > 1) {
+    return InvalidArgument("model '" + name + "' runs " + std::to_string(m->instances_per_device) +
+                           " instances side by side, which needs a worker of its own");
+  }
   return MoveInstance(m, from, target, iso);
 }
 

@@ -118,9 +118,10 @@ void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>
     done(std::move(st));
   };
   if (!up_) return fail(Status(StatusCode::kUnavailable, "worker " + name_ + " is restarting"));
+  const auto reply_doorbell = static_cast<uint32_t>(std::max(server::CurrentEventLoop(), 0));
   bool room_later = true;
   if (waiting_.empty()) {  // else this call queues behind the waiting ones
-    Status sent = Submit(op, slot, inputs, response_bytes, done, &room_later);
+    Status sent = Submit(op, slot, inputs, response_bytes, reply_doorbell, done, &room_later);
     if (sent.ok()) return;
     if (!room_later) return fail(sent.WithContext("worker " + name_));
   }
@@ -133,6 +134,7 @@ void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>
   w.op = op;
   w.slot = slot;
   w.response_bytes = response_bytes;
+  w.reply_doorbell = reply_doorbell;
   w.done = std::move(done);
   w.bytes.reserve(inputs.size());
   for (const CallTensor& t : inputs) {
@@ -145,7 +147,8 @@ void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>
 }
 
 Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                            uint64_t response_bytes, Callback& done, bool* room_later) {
+                            uint64_t response_bytes, uint32_t reply_doorbell, Callback& done,
+                            bool* room_later) {
   std::vector<uint64_t> sizes;
   for (const CallTensor& t : inputs) sizes.push_back(t.bytes);
   sizes.push_back(response_bytes);
@@ -153,7 +156,7 @@ Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTen
                 arena_.capacity_bytes();
   Pending p;
   p.request = ipc::MakeMessage(next_id_, static_cast<ipc::Op>(op), slot);
-  p.request.reply_doorbell = static_cast<uint32_t>(std::max(server::CurrentEventLoop(), 0));
+  p.request.reply_doorbell = reply_doorbell;
   auto undo = [&](Status st) {
     Release(p);
     return st;
@@ -187,7 +190,8 @@ void WorkerClient::SubmitWaiting(std::vector<Failure>* failed) {
   while (!waiting_.empty() && up_) {
     Waiting& w = waiting_.front();
     bool room_later = true;
-    Status sent = Submit(w.op, w.slot, w.inputs, w.response_bytes, w.done, &room_later);
+    Status sent =
+        Submit(w.op, w.slot, w.inputs, w.response_bytes, w.reply_doorbell, w.done, &room_later);
     if (!sent.ok() && room_later) return;  // still no room: the next reply tries again
     if (!sent.ok()) failed->emplace_back(std::move(w.done), sent.WithContext("worker " + name_));
     waiting_.pop_front();

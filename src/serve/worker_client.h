@@ -125,15 +125,17 @@ class WorkerClient {
     std::vector<CallTensor> inputs;  // data points into `bytes`
     std::vector<std::string> bytes;
     uint64_t response_bytes = 0;
+    uint32_t reply_doorbell = 0;  // the event loop that made the call
     Callback done;
   };
   using Failure = std::pair<Callback, Status>;
 
-  // Places the inputs and the response region in the arena and sends the request; takes
-  // `done` only on success. On failure nothing stays allocated and `*room_later` says
-  // whether calls in flight can make room. Caller holds mu_.
+  // Places the inputs and the response region in the arena and sends the request, whose
+  // reply rings doorbell `reply_doorbell`; takes `done` only on success. On failure nothing
+  // stays allocated and `*room_later` says whether calls in flight can make room. Caller
+  // holds mu_.
   Status Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                uint64_t response_bytes, Callback& done, bool* room_later);
+                uint64_t response_bytes, uint32_t reply_doorbell, Callback& done, bool* room_later);
   // Sends waiting calls, in order, while they fit; those that never can go to `failed`, to
   // be called after unlocking. Caller holds mu_.
   void SubmitWaiting(std::vector<Failure>* failed);

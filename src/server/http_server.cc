@@ -33,9 +33,9 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
 // (up to these limits) so that closing does not reset the connection before the client
 // has read the reply.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = size_t{8} << 20;
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kLingerBytes = size_t{8} << 20;
 
 class Session;
 
