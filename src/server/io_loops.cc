@@ -54,19 +54,23 @@ namespace {
 
 using WatchState = IoLoops::WatchState;
 
-// Reads the counter once it is non-zero, calls on_written, and reads again. A read, not an
-// async_wait: Asio tries a read at once when it starts one (it never does for a wait), so a
-// write made after the previous read is never lost to its edge-triggered epoll.
-// `state->mu` is held.
+void Arm(const std::shared_ptr<WatchState>& state);
+
+// After a read of the counter: calls on_written and reads again, unless the watch ended.
+void OnCounterRead(const std::shared_ptr<WatchState>& state, const boost::system::error_code& ec) {
+  std::lock_guard<std::mutex> lock(state->mu);
+  if (ec || !state->alive) return;  // ended, or a dead descriptor
+  state->on_written();
+  Arm(state);
+}
+
+// Reads the counter once it is non-zero. A read, not an async_wait: Asio tries a read at
+// once when it starts one (it never does for a wait), so a write made after the previous
+// read is never lost to its edge-triggered epoll. `state->mu` is held.
 void Arm(const std::shared_ptr<WatchState>& state) {
+  auto on_read = [state](const boost::system::error_code& ec, size_t) { OnCounterRead(state, ec); };
   state->descriptor->async_read_some(net::buffer(&state->counter, sizeof state->counter),
-                                     [state](const boost::system::error_code& ec, size_t) {
-                                       std::lock_guard<std::mutex> lock(state->mu);
-                                       if (ec || !state->alive)
-                                         return;  // ended, or a dead descriptor
-                                       state->on_written();
-                                       Arm(state);
-                                     });
+                                     std::move(on_read));
 }
 
 class DescriptorWatch : public FdWatch {
