@@ -269,7 +269,10 @@ TEST_F(WorkerClientTest, ACallThatCanNeverFitFailsAtOnce) {
 
 TEST_F(WorkerClientTest, OutputsLargerThanTheRegionRunOnceMoreWithTheRoomTheyNeed) {
   Start(uint64_t{4} << 20);
-  script_.repeat = 4;
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.repeat = 4;
+  }
   const std::string in = Bytes(1000, 'q');
   Outcome got = Wait(Infer(in, 1024));  // the output needs 4000 bytes
   ASSERT_TRUE(got.reply.ok()) << got.reply.status().ToString();
