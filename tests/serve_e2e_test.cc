@@ -424,8 +424,11 @@ class ServeE2E : public ::testing::Test {
 
   static std::string StartServer() {
     const std::string footprints = (dir_ / "footprints.json").string();
-    std::vector<std::string> args = {
-        repo_, "--port", "0", "--footprints", footprints, "--heartbeat-timeout-ms", "2000"};
+    // Three HTTP event loops (more than this machine's default): replies cross loops, and
+    // every worker has a reply doorbell per loop.
+    std::vector<std::string> args = {repo_,          "--port",         "0",
+                                     "--footprints", footprints,       "--heartbeat-timeout-ms",
+                                     "2000",         "--http-threads", "3"};
     if (E2eGpus() != nullptr) {
       std::cerr << "[          ] serving on --gpus " << E2eGpus() << " (MODELGRID_E2E_GPUS)\n";
       args.insert(args.end(), {"--gpus", E2eGpus()});
