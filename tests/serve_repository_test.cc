@@ -99,5 +99,34 @@ TEST(FileDigest, ChangesWithContent) {
   EXPECT_FALSE(FileDigest(path.string()).ok());
 }
 
+// A large file is digested from samples: its edges and pieces spread over it.
+TEST(FileDigest, LargeFilesChangeWithTheirEdgesPiecesAndSize) {
+  const fs::path path = fs::temp_directory_path() / ("mg_dgl_" + std::to_string(::getpid()));
+  const uint64_t size = uint64_t{200} << 20;  // sparse: no disk used
+  auto write_at = [&](uint64_t off, char c) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(off));
+    f.put(c);
+  };
+  { std::ofstream create(path); }
+  fs::resize_file(path, size);
+  auto base = FileDigest(path.string());
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  EXPECT_EQ(*FileDigest(path.string()), *base);  // stable
+  write_at(10, 'x');                             // the first 4 MiB
+  auto head = FileDigest(path.string());
+  write_at(size - 10, 'y');  // the last 4 MiB
+  auto tail = FileDigest(path.string());
+  write_at(uint64_t{4} << 20, 'z');  // the start of the first middle piece
+  auto piece = FileDigest(path.string());
+  ASSERT_TRUE(head.ok() && tail.ok() && piece.ok());
+  EXPECT_NE(*head, *base);
+  EXPECT_NE(*tail, *head);
+  EXPECT_NE(*piece, *tail);
+  fs::resize_file(path, size + 1);
+  EXPECT_NE(*FileDigest(path.string()), *piece);
+  fs::remove(path);
+}
+
 }  // namespace
 }  // namespace modelgrid

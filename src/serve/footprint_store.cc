@@ -15,16 +15,44 @@ std::string FootprintKey::ToString() const {
   return digest + "/b" + std::to_string(batch) + "/" + dtype + "/" + device;
 }
 
+namespace {
+
+constexpr uint64_t kWholeFileBytes = uint64_t{16} << 20;
+constexpr uint64_t kEdgeBytes = uint64_t{4} << 20;
+constexpr uint64_t kSamples = 32;
+constexpr uint64_t kSampleBytes = uint64_t{128} << 10;
+
+// Folds [off, off + n) of the file into the FNV-1a state `h`.
+Status HashRange(ByteReader& reader, uint64_t off, uint64_t n, std::vector<unsigned char>& buf,
+                 uint64_t& h) {
+  for (uint64_t done = 0; done < n;) {
+    const uint64_t chunk = std::min<uint64_t>(buf.size(), n - done);
+    MG_RETURN_IF_ERROR(reader.ReadAt(off + done, chunk, buf.data()));
+    for (uint64_t i = 0; i < chunk; ++i) h = (h ^ buf[i]) * 1099511628211ull;
+    done += chunk;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::string> FileDigest(const std::string& path) {
   MG_ASSIGN_OR_RETURN(auto reader, FileByteReader::Open(path));
   uint64_t h = 1469598103934665603ull;
   std::vector<unsigned char> buf(1 << 20);
-  for (uint64_t off = 0; off < reader->size(); off += buf.size()) {
-    const uint64_t n = std::min<uint64_t>(buf.size(), reader->size() - off);
-    MG_RETURN_IF_ERROR(reader->ReadAt(off, n, buf.data()));
-    for (uint64_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 1099511628211ull;
+  const uint64_t size = reader->size();
+  if (size <= kWholeFileBytes) {
+    MG_RETURN_IF_ERROR(HashRange(*reader, 0, size, buf, h));
+  } else {
+    MG_RETURN_IF_ERROR(HashRange(*reader, 0, kEdgeBytes, buf, h));
+    const uint64_t middle = size - 2 * kEdgeBytes;
+    for (uint64_t k = 0; k < kSamples; ++k) {
+      const uint64_t off = kEdgeBytes + (middle - kSampleBytes) / (kSamples - 1) * k;
+      MG_RETURN_IF_ERROR(HashRange(*reader, off, kSampleBytes, buf, h));
+    }
+    MG_RETURN_IF_ERROR(HashRange(*reader, size - kEdgeBytes, kEdgeBytes, buf, h));
   }
-  h ^= reader->size();
+  h ^= size;
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   return std::string(hex);
