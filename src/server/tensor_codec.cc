@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "server/float16.h"
+#include "server/infer_json.h"
 
 namespace modelgrid::server {
 namespace {
@@ -450,7 +451,7 @@ Result<InferRequest> DecodeInferRequest(std::string_view body,
     header = body.substr(0, *header_length);
     binary = body.substr(*header_length);
   }
-  json doc = json::parse(header.begin(), header.end(), nullptr, /*allow_exceptions=*/false);
+  json doc = ParseInferJson(header);  // json::parse's result, faster for numeric data
   if (doc.is_discarded()) return InvalidArgument("request body is not valid JSON");
   try {
     return ParseRequestJson(doc, binary);
