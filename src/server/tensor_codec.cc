@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 #include <type_traits>
+#include <utility>
 
 #include "server/float16.h"
 #include "server/infer_json.h"
@@ -410,30 +411,19 @@ Status AppendJsonData(const Tensor& t, std::string* out) {
   if (dt == "BOOL") {
     for (size_t i = 0; i < t.data.size(); ++i)
       out->append(i ? (t.data[i] ? ",true" : ",false") : (t.data[i] ? "true" : "false"));
-  } else if (dt == "UINT8") {
-    AppendNumbers<uint8_t>(t.data, out);
-  } else if (dt == "UINT16") {
-    AppendNumbers<uint16_t>(t.data, out);
-  } else if (dt == "UINT32") {
-    AppendNumbers<uint32_t>(t.data, out);
-  } else if (dt == "UINT64") {
-    AppendNumbers<uint64_t>(t.data, out);
-  } else if (dt == "INT8") {
-    AppendNumbers<int8_t>(t.data, out);
-  } else if (dt == "INT16") {
-    AppendNumbers<int16_t>(t.data, out);
-  } else if (dt == "INT32") {
-    AppendNumbers<int32_t>(t.data, out);
-  } else if (dt == "INT64") {
-    AppendNumbers<int64_t>(t.data, out);
-  } else if (dt == "FP16") {
-    AppendHalves<HalfToFloat>(t.data, out);
-  } else if (dt == "BF16") {
-    AppendHalves<Bfloat16ToFloat>(t.data, out);
-  } else if (dt == "FP32") {
-    AppendNumbers<float>(t.data, out);
   } else {
-    AppendNumbers<double>(t.data, out);  // FP64 (ValidateTensorData knows no other)
+    using Appender = void (*)(const std::string&, std::string*);
+    static constexpr std::pair<std::string_view, Appender> kAppenders[] = {
+        {"UINT8", AppendNumbers<uint8_t>},   {"UINT16", AppendNumbers<uint16_t>},
+        {"UINT32", AppendNumbers<uint32_t>}, {"UINT64", AppendNumbers<uint64_t>},
+        {"INT8", AppendNumbers<int8_t>},     {"INT16", AppendNumbers<int16_t>},
+        {"INT32", AppendNumbers<int32_t>},   {"INT64", AppendNumbers<int64_t>},
+        {"FP16", AppendHalves<HalfToFloat>}, {"BF16", AppendHalves<Bfloat16ToFloat>},
+        {"FP32", AppendNumbers<float>},      {"FP64", AppendNumbers<double>},
+    };
+    for (const auto& [name, append] : kAppenders) {
+      if (name == dt) append(t.data, out);  // ValidateTensorData knows no other datatype
+    }
   }
   out->push_back(']');
   return Status::Ok();
