@@ -38,8 +38,13 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
   step "1. build against PyTorch's LibTorch"
   prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  # PyTorch's CMake config looks for the CUDA toolkit (nvcc) through these.
+  cuda_root=$(ls -d /usr/local/cuda /usr/local/cuda-* 2>/dev/null | head -n 1)
+  [[ -n "$cuda_root" ]] && export PATH="$cuda_root/bin:$PATH"
   if timeout 420 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH="$prefix" -DMODELGRID_BUILD_BENCH=OFF >"$out/cmake.txt" 2>&1 &&
+      -DCMAKE_PREFIX_PATH="$prefix" -DMODELGRID_BUILD_BENCH=OFF \
+      ${cuda_root:+-DCUDAToolkit_ROOT="$cuda_root" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root"} \
+      >"$out/cmake.txt" 2>&1 &&
      timeout 420 ninja -C "$build" modelgrid modelgrid_tests >"$out/build.txt" 2>&1; then
     tail -n 3 "$out/build.txt"
   else
@@ -47,7 +52,7 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
     fail "build"
     exit "$failed"
   fi
-  grep -E "ModelGrid: LibTorch" "$out/cmake.txt"
+  grep -iE "ModelGrid: LibTorch|torch|cuda" "$out/cmake.txt" | head -n 20
   if ! grep -q "MODELGRID_TORCH_CUDA" "$build/compile_commands.json"; then
     fail "the backend was built without MODELGRID_TORCH_CUDA (no CUDA LibTorch found)"
   fi
