@@ -170,6 +170,12 @@ class ModelGrid : public server::InferenceService {
     std::mutex stats_mu;
     std::string failure;  // GUARDED_BY(stats_mu)
     Stats stats;          // GUARDED_BY(stats_mu)
+    // A consistent copy of `stats`, and of `failure` into `*last_failure`.
+    Stats StatsSnapshot(std::string* last_failure) {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      *last_failure = failure;
+      return stats;
+    }
     // Set when the config asks for dynamic_batching (and the model batches).
     std::unique_ptr<DynamicBatcher<PendingInfer>> batcher;
   };

@@ -106,13 +106,8 @@ Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& 
   }
   json stats = json::array();
   for (const auto& m : selected) {
-    Stats s;
     std::string failure;
-    {
-      std::lock_guard<std::mutex> lock(m->stats_mu);
-      s = m->stats;
-      failure = m->failure;
-    }
+    const Stats s = m->StatsSnapshot(&failure);
     std::string worker, device = "cpu";
     {
       std::shared_lock lock(mu_);

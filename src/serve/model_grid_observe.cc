@@ -258,13 +258,8 @@ Result<json> ModelGrid::ServerStatus() {
   out["models"] = json::array();
   MG_ASSIGN_OR_RETURN(json index, RepositoryIndex(false));
   for (const auto& m : models) {
-    Stats s;
     std::string failure;
-    {
-      std::lock_guard<std::mutex> lock(m->stats_mu);
-      s = m->stats;
-      failure = m->failure;
-    }
+    const Stats s = m->StatsSnapshot(&failure);
     std::string worker, device;
     json instances = json::array();
     {
