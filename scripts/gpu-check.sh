@@ -31,9 +31,22 @@ step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
 
 step "machine"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv 2>&1 || true
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 ||
   true
+echo "cores $(nproc); $(cmake --version | head -n 1); $(g++ --version | head -n 1)"
+ls -d /usr/local/cuda* 2>&1 | tr '\n' ' '
+echo
+
+# The LibTorch allocator calls the backend makes, as this LibTorch declares them: what to
+# compare against when its build fails.
+torch_api() {
+  local include
+  include=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/include
+  grep -nE "(getDeviceStats|setMemoryFraction|resetPeakStats|emptyCache)\(" \
+    "$include/c10/cuda/CUDACachingAllocator.h" | head -n 12
+  grep -nE "getStreamFromPool\(" "$include/c10/cuda/CUDAStream.h" | head -n 4
+}
 
 if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
   step "1. build against PyTorch's LibTorch"
@@ -41,14 +54,21 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
   # PyTorch's CMake config looks for the CUDA toolkit (nvcc) through these.
   cuda_root=$(ls -d /usr/local/cuda /usr/local/cuda-* 2>/dev/null | head -n 1)
   [[ -n "$cuda_root" ]] && export PATH="$cuda_root/bin:$PATH"
-  if timeout 420 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  if ! timeout 150 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$prefix" -DMODELGRID_BUILD_BENCH=OFF \
       ${cuda_root:+-DCUDAToolkit_ROOT="$cuda_root" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root"} \
-      >"$out/cmake.txt" 2>&1 &&
-     timeout 420 ninja -C "$build" modelgrid modelgrid_tests >"$out/build.txt" 2>&1; then
-    tail -n 3 "$out/build.txt"
+      >"$out/cmake.txt" 2>&1; then
+    grep -nE -A6 "CMake Error|Could NOT" "$out/cmake.txt" | head -n 60
+    tail -n 15 "$out/cmake.txt"
+    fail "cmake"
+    exit "$failed"
+  fi
+  # -k 0: every failing file at once, so that one run shows everything to fix.
+  if timeout 330 ninja -C "$build" -k 0 modelgrid modelgrid_tests >"$out/build.txt" 2>&1; then
+    tail -n 2 "$out/build.txt"
   else
-    tail -n 40 "$out/cmake.txt" "$out/build.txt" 2>/dev/null
+    grep -E -A3 "error|FAILED" "$out/build.txt" | head -n 80
+    torch_api
     fail "build"
     exit "$failed"
   fi

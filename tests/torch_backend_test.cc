@@ -4,9 +4,11 @@
 
 #if defined(MODELGRID_HAVE_TORCH)
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -372,6 +374,91 @@ TEST(TorchBackend, MemoryLimitOnCpu) {
   EXPECT_TRUE(instance->Infer({ViewOf(small_input)}).ok());
   HostTensor big_input{"INPUT__0", TensorDType::kFp32, {8, 100}, std::vector<uint8_t>(3200)};
   EXPECT_EQ(instance->Infer({ViewOf(big_input)}).status().code(), StatusCode::kResourceExhausted);
+}
+
+// ---------------------------------------------------------------------------------------
+// CUDA: these run where LibTorch sees a GPU (scripts/gpu-check.sh) and skip loudly elsewhere.
+
+#define MG_REQUIRE_CUDA()                                                           \
+  if (!TorchCudaAvailable()) {                                                      \
+    GTEST_SKIP() << "SKIPPED: no CUDA device visible to LibTorch on this machine"; \
+  }
+
+// cuDNN convolutions run in TF32 by default (LibTorch's allowTF32CuDNN), about 1e-3
+// relative: floating-point references computed on the CPU get that much room on a GPU.
+// Exact references (integers, x + 1) stay exact.
+double CudaTolerance(double reference_tolerance) {
+  return reference_tolerance > 0 ? std::max(reference_tolerance, 5e-3) : 0.0;
+}
+
+TEST(TorchBackend, CudaOutputsMatchPythonReference) {
+  MG_REQUIRE_CUDA();
+  for (const char* model : kModels) {
+    SCOPED_TRACE(model);
+    MG_REQUIRE_REFERENCE(ref, model);
+    ModelInstanceConfig config = ref.config;
+    config.device = "cuda:0";
+    auto instance = MustLoad(config);
+    ASSERT_NE(instance, nullptr);
+    Result<std::vector<HostTensor>> outputs = instance->Infer(Views(ref.inputs));
+    ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
+    ExpectAllClose(*outputs, ref.outputs, CudaTolerance(ref.rtol), CudaTolerance(ref.atol),
+                   model);
+  }
+}
+
+TEST(TorchBackend, CudaWarmUpMeasuresTheCachingAllocator) {
+  MG_REQUIRE_CUDA();
+  if (!TorchCudaStatsCompiledIn()) {
+    GTEST_SKIP() << "SKIPPED: a GPU is visible but this build lacks MODELGRID_TORCH_CUDA";
+  }
+  MG_REQUIRE_REFERENCE(ref, "transformer");
+  ModelInstanceConfig config = ref.config;
+  config.device = "cuda:0";
+  auto instance = MustLoad(config);
+  ASSERT_NE(instance, nullptr);
+  Result<MemoryStats> stats = instance->WarmUp();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->source, "cuda caching allocator");
+  EXPECT_GT(stats->weights_bytes, 0u);
+  // The weights live in the allocator; the warm-up's activations come on top of them.
+  EXPECT_GE(stats->allocated_bytes, stats->weights_bytes);
+  EXPECT_GT(stats->peak_bytes, stats->allocated_bytes);
+  EXPECT_GE(stats->reserved_bytes, stats->allocated_bytes);
+  std::cerr << "[          ] transformer on cuda:0: weights " << stats->weights_bytes
+            << " B, allocated " << stats->allocated_bytes << " B, warm-up peak "
+            << stats->peak_bytes << " B, reserved " << stats->reserved_bytes << " B\n";
+}
+
+// Last in this file: the cap is the process's allocator fraction of the device, so the test
+// lifts it again at the end for whatever runs after it in the same process.
+TEST(TorchBackend, CudaMemoryLimitFailsTheOneRequestThatExceedsIt) {
+  MG_REQUIRE_CUDA();
+  if (!TorchCudaStatsCompiledIn()) {
+    GTEST_SKIP() << "SKIPPED: a GPU is visible but this build lacks MODELGRID_TORCH_CUDA";
+  }
+  MG_REQUIRE_REFERENCE(add, "add_one");  // FP32 [B, -1] -> x + 1, no weights
+  ModelInstanceConfig capped = add.config;
+  capped.device = "cuda:0";
+  capped.memory_limit_bytes = 64ull << 20;
+  auto instance = MustLoad(capped);
+  ASSERT_NE(instance, nullptr);
+  HostTensor small_input{"INPUT__0", TensorDType::kFp32, {1, 1024}, std::vector<uint8_t>(4096)};
+  EXPECT_TRUE(instance->Infer({ViewOf(small_input)}).ok());
+  // 8 x 4M floats: 128 MiB in and 128 MiB out, over the 64 MiB cap.
+  HostTensor big_input{"INPUT__0", TensorDType::kFp32, {8, 4 << 20},
+                       std::vector<uint8_t>(128ull << 20)};
+  Result<std::vector<HostTensor>> refused = instance->Infer({ViewOf(big_input)});
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted)
+      << refused.status().ToString();
+  // The instance lives on and serves requests that fit.
+  Result<std::vector<HostTensor>> after = instance->Infer({ViewOf(small_input)});
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(ElementAt((*after)[0], 0), 1.0);
+
+  ModelInstanceConfig uncapped = capped;
+  uncapped.memory_limit_bytes = 1ull << 62;  // a fraction of 1: the whole device again
+  EXPECT_NE(MustLoad(uncapped), nullptr);
 }
 
 }  // namespace
