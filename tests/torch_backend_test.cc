@@ -379,8 +379,8 @@ TEST(TorchBackend, MemoryLimitOnCpu) {
 // ---------------------------------------------------------------------------------------
 // CUDA: these run where LibTorch sees a GPU (scripts/gpu-check.sh) and skip loudly elsewhere.
 
-#define MG_REQUIRE_CUDA()                                                           \
-  if (!TorchCudaAvailable()) {                                                      \
+#define MG_REQUIRE_CUDA()                                                          \
+  if (!TorchCudaAvailable()) {                                                     \
     GTEST_SKIP() << "SKIPPED: no CUDA device visible to LibTorch on this machine"; \
   }
 
@@ -402,8 +402,7 @@ TEST(TorchBackend, CudaOutputsMatchPythonReference) {
     ASSERT_NE(instance, nullptr);
     Result<std::vector<HostTensor>> outputs = instance->Infer(Views(ref.inputs));
     ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
-    ExpectAllClose(*outputs, ref.outputs, CudaTolerance(ref.rtol), CudaTolerance(ref.atol),
-                   model);
+    ExpectAllClose(*outputs, ref.outputs, CudaTolerance(ref.rtol), CudaTolerance(ref.atol), model);
   }
 }
 
@@ -446,11 +445,10 @@ TEST(TorchBackend, CudaMemoryLimitFailsTheOneRequestThatExceedsIt) {
   HostTensor small_input{"INPUT__0", TensorDType::kFp32, {1, 1024}, std::vector<uint8_t>(4096)};
   EXPECT_TRUE(instance->Infer({ViewOf(small_input)}).ok());
   // 8 x 4M floats: 128 MiB in and 128 MiB out, over the 64 MiB cap.
-  HostTensor big_input{"INPUT__0", TensorDType::kFp32, {8, 4 << 20},
-                       std::vector<uint8_t>(128ull << 20)};
+  HostTensor big_input{
+      "INPUT__0", TensorDType::kFp32, {8, 4 << 20}, std::vector<uint8_t>(128ull << 20)};
   Result<std::vector<HostTensor>> refused = instance->Infer({ViewOf(big_input)});
-  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted)
-      << refused.status().ToString();
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted) << refused.status().ToString();
   // The instance lives on and serves requests that fit.
   Result<std::vector<HostTensor>> after = instance->Infer({ViewOf(small_input)});
   ASSERT_TRUE(after.ok()) << after.status().ToString();
