@@ -12,6 +12,7 @@
 #    context (plus the model's few MiB). Then serves the fixture repository: each worker's
 #    measured memory, each model's estimate, plan and measured peak.
 # 4. `modelgrid perf` on the GPU: the transformer with binary tensors at concurrency 1-8.
+# 5. The whole test suite against this LibTorch (its CPU tests; missing fixtures skip).
 #
 # Everything goes to OUTDIR/gpu-check.log, the status documents to OUTDIR/*.json. Each step
 # is bounded in time; a failed step is reported and the next one still runs. The exit
@@ -139,6 +140,14 @@ if serve_status .fixtures/repo repo; then
   kill -TERM "$SERVE_PID"
   wait "$SERVE_PID"
 fi
+
+step "5. the whole test suite against this LibTorch (CPU tests; fixtures not carried skip)"
+timeout 200 ctest --test-dir "$build" -j "$(nproc)" --timeout 120 --output-on-failure \
+  >"$out/ctest.txt" 2>&1
+ctest_rc=$?
+grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|\(SEGFAULT\)|Not Run" \
+  "$out/ctest.txt" | head -n 30
+[[ $ctest_rc -eq 0 ]] || fail "test suite (exit $ctest_rc; see ctest.txt)"
 
 step "done: $failed failed step(s)"
 exit "$failed"

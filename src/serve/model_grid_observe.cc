@@ -294,7 +294,7 @@ Result<json> ModelGrid::ServerStatus() {
   for (const auto& e : index) {
     if (e["reason"] == "unloaded" || e["state"] != "UNAVAILABLE") continue;
     bool listed = false;
-    for (const auto& m : models) listed = listed || m->served.name == e["name"];
+    for (const auto& m : models) listed = listed || m->served.name == e["name"].get<std::string>();
     if (!listed) {
       out["models"].push_back({{"name", e["name"]},
                                {"version", nullptr},

@@ -8,8 +8,10 @@
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -94,9 +96,17 @@ void WrappedDelete(void* ctx) {
   delete wrapped;  // frees through the inner DataPtr's own deleter
 }
 
+// LibTorch 2.3 made Allocator::allocate non-const and added the pure virtual copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define MG_ALLOCATOR_API_2_3 1
+#define MG_ALLOCATE_CONST
+#else
+#define MG_ALLOCATE_CONST const
+#endif
+
 class RecordingAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(size_t nbytes) const override {
+  c10::DataPtr allocate(size_t nbytes) MG_ALLOCATE_CONST override {
     RecorderState& s = State();
     c10::DataPtr inner = s.inner->allocate(nbytes);
     std::lock_guard<std::mutex> lock(s.mu);
@@ -118,6 +128,13 @@ class RecordingAllocator final : public c10::Allocator {
   c10::DeleterFnPtr raw_deleter() const override {
     return State().inner_raw_deleter != nullptr ? &RawDelete : nullptr;
   }
+
+#if defined(MG_ALLOCATOR_API_2_3)
+  // Host memory, like the CPU allocator it wraps.
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    if (count > 0) std::memcpy(dest, src, count);
+  }
+#endif
 };
 
 RecordingAllocator& Wrapper() {
