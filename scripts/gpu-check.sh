@@ -11,6 +11,7 @@
 # 3. Serves one tiny model alone: its worker's memory as NVML sees it is the per-worker
 #    context (plus the model's few MiB). Then serves the fixture repository: each worker's
 #    measured memory, each model's estimate, plan and measured peak.
+#    Then once more with 1 GiB declared per model, so that no estimate caps a warm-up.
 # 4. `modelgrid perf` on the GPU: the transformer with binary tensors at concurrency 1-8.
 # 5. The whole test suite against this LibTorch (its CPU tests; missing fixtures skip).
 #
@@ -73,7 +74,8 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
     fail "build"
     exit "$failed"
   fi
-  grep -iE "ModelGrid: LibTorch|torch|cuda" "$out/cmake.txt" | head -n 20
+  grep -E "ModelGrid:" "$out/cmake.txt"
+  readelf -d "$build/modelgrid" | grep NEEDED | head -n 3
   if ! grep -q "MODELGRID_TORCH_CUDA" "$build/compile_commands.json"; then
     fail "the backend was built without MODELGRID_TORCH_CUDA (no CUDA LibTorch found)"
   fi
@@ -123,6 +125,7 @@ for m in status["models"]:
           mib(m.get("estimated_bytes")), mib(m.get("planned_bytes")), mib(m.get("measured_bytes"))))
 EOF
   nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv 2>&1 || true
+  nvidia-smi --query-gpu=memory.used --format=csv 2>&1 || true  # the whole device
   echo "$url" >"$port_file"
   SERVE_PID=$pid
 }
@@ -141,13 +144,31 @@ if serve_status .fixtures/repo repo; then
   wait "$SERVE_PID"
 fi
 
+step "3c. the same models with 1 GiB each (memory_bytes): peaks that no estimate capped"
+roomy=$(mktemp -d)
+cp -r .fixtures/repo/. "$roomy/"
+for config in "$roomy"/*/config.pbtxt; do
+  echo 'parameters { key: "memory_bytes" value: { string_value: "1073741824" } }' >>"$config"
+done
+if serve_status "$roomy" roomy; then kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; fi
+
 step "5. the whole test suite against this LibTorch (CPU tests; fixtures not carried skip)"
 timeout 200 ctest --test-dir "$build" -j "$(nproc)" --timeout 120 --output-on-failure \
   >"$out/ctest.txt" 2>&1
 ctest_rc=$?
 grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|\(SEGFAULT\)|Not Run" \
   "$out/ctest.txt" | head -n 30
-[[ $ctest_rc -eq 0 ]] || fail "test suite (exit $ctest_rc; see ctest.txt)"
+if [[ $ctest_rc -ne 0 ]]; then
+  fail "test suite (exit $ctest_rc; see ctest.txt)"
+  # Where the first failing test fails: cuda-gdb is the machine's gdb.
+  first=$(grep -oE "Test +#[0-9]+: [A-Za-z0-9_./]+ \.+\*\*\*(Exception|Failed|Timeout)" \
+    "$out/ctest.txt" | head -n 1 |
+    awk '{print $3}')
+  if [[ -n "$first" ]] && command -v cuda-gdb >/dev/null; then
+    timeout 90 cuda-gdb -batch -ex run -ex bt --args "$tests" --gtest_filter="$first" 2>&1 |
+      grep -E "^#|signal|Error" | head -n 25
+  fi
+fi
 
 step "done: $failed failed step(s)"
 exit "$failed"

@@ -146,6 +146,11 @@ struct ModelInstanceConfig {
   // rejects requests whose weights + inputs + estimated outputs exceed it (outputs from
   // `outputs` dims when all are declared, else the largest bytes per sample seen so far).
   uint64_t memory_limit_bytes = 0;
+  // CUDA: run on a stream of the instance's own, so that instances of one model overlap on
+  // the GPU. Off, the instance uses the device's default stream; instances that never run
+  // side by side (a shared worker's) then share one cuBLAS workspace, which LibTorch keeps
+  // per stream for the life of the process.
+  bool own_stream = false;
 };
 
 // Memory an instance uses, in bytes.

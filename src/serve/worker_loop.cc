@@ -76,6 +76,7 @@ class Worker {
     const std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     int copies = 1;
     MG_ASSIGN_OR_RETURN(ModelInstanceConfig config, LoadConfigFromJson(text, &copies));
+    config.own_stream = copies > 1;    // side-by-side instances overlap on the GPU
     (void)Unload(request.model_slot);  // a reload replaces the old instances
     // Each instance is loaded and warmed up alone, so each measures its own peak.
     Pool pool;

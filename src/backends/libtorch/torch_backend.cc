@@ -120,8 +120,9 @@ class TorchInstance final : public ModelInstance {
         device_(device),
         facts_(std::move(facts)) {
 #if defined(MODELGRID_TORCH_CUDA)
-    // A stream of its own, so that the instances of one slot overlap on the GPU.
-    if (device_.is_cuda()) stream_.emplace(c10::cuda::getStreamFromPool(false, device_.index()));
+    if (device_.is_cuda() && config_.own_stream) {
+      stream_.emplace(c10::cuda::getStreamFromPool(false, device_.index()));
+    }
 #endif
   }
 
@@ -468,6 +469,13 @@ Result<c10::Device> ParseDevice(const std::string& text) {
 Status ApplyCudaMemoryLimit(const c10::Device& device, uint64_t limit_bytes) {
   if (!device.is_cuda() || limit_bytes == 0) return Status::Ok();
 #if defined(MODELGRID_TORCH_CUDA)
+  // LibTorch creates the device's caching allocator when CUDA is first used (lazily since
+  // 2.x); its memory fraction can only be set after that.
+  Status touched = CatchAll("initialising " + device.str(), [&] {
+    (void)torch::empty({1}, torch::TensorOptions().device(device));
+    return Status::Ok();
+  });
+  if (!touched.ok()) return touched;
   cudaDeviceProp prop;
   if (cudaGetDeviceProperties(&prop, device.index()) != cudaSuccess) {
     return Internal("cannot read the properties of " + device.str());
