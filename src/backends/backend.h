@@ -160,7 +160,9 @@ struct MemoryStats {
   // load began (an estimate: other instances loaded since then count too).
   uint64_t allocated_bytes = 0;
   uint64_t reserved_bytes = 0;  // CUDA: the allocator's reserved (cached) bytes; CPU: = allocated
-  // CUDA: the allocator's peak allocated since load or the last WarmUp(). CPU: the process's
+  // CUDA: the allocator's peak allocated since load or the last WarmUp(), less what it held
+  // before this instance was loaded (other instances' weights, the cuBLAS workspaces that
+  // earlier instances created: the first instance to use cuBLAS carries them). CPU: the process's
   // peak RSS (VmHWM, reset before warm-up when the kernel allows) minus RSS before load, at
   // least the largest growth any Memory() call has seen.
   uint64_t peak_bytes = 0;

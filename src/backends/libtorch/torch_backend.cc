@@ -109,6 +109,9 @@ struct LoadFacts {
   size_t required_args = 0;            // those without a default value
   uint64_t weights_bytes = 0;
   uint64_t rss_before_load_bytes = 0;
+  // CUDA: what the process's caching allocator held before the load, so that this
+  // instance's peak excludes the weights and workspaces of instances loaded before it.
+  uint64_t cuda_allocated_before_load_bytes = 0;
 };
 
 class TorchInstance final : public ModelInstance {
@@ -420,7 +423,8 @@ MemoryStats TorchInstance::Memory() {
     // Index 0 is StatType::AGGREGATE (all pools) in every LibTorch version.
     stats.allocated_bytes = device_stats.allocated_bytes[0].current;
     stats.reserved_bytes = device_stats.reserved_bytes[0].current;
-    stats.peak_bytes = device_stats.allocated_bytes[0].peak;
+    stats.peak_bytes = Growth(static_cast<uint64_t>(device_stats.allocated_bytes[0].peak),
+                              facts_.cuda_allocated_before_load_bytes);
     stats.source = "cuda caching allocator";
   } catch (const std::exception& e) {
     stats.source = "cuda caching allocator unavailable: " + ErrorSummary(e.what());
@@ -466,16 +470,30 @@ Result<c10::Device> ParseDevice(const std::string& text) {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-Status ApplyCudaMemoryLimit(const c10::Device& device, uint64_t limit_bytes) {
-  if (!device.is_cuda() || limit_bytes == 0) return Status::Ok();
 #if defined(MODELGRID_TORCH_CUDA)
-  // LibTorch creates the device's caching allocator when CUDA is first used (lazily since
-  // 2.x); its memory fraction can only be set after that.
-  Status touched = CatchAll("initialising " + device.str(), [&] {
+// LibTorch creates a device's caching allocator when CUDA is first used there (lazily since
+// 2.x): its statistics and memory fraction exist only after that.
+Status InitCudaDevice(const c10::Device& device) {
+  return CatchAll("initialising " + device.str(), [&] {
     (void)torch::empty({1}, torch::TensorOptions().device(device));
     return Status::Ok();
   });
-  if (!touched.ok()) return touched;
+}
+
+uint64_t CudaAllocatedBytes(const c10::Device& device) {
+  try {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return static_cast<uint64_t>(stats.allocated_bytes[0].current);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+#endif
+
+// Needs InitCudaDevice(device) first.
+Status ApplyCudaMemoryLimit(const c10::Device& device, uint64_t limit_bytes) {
+  if (!device.is_cuda() || limit_bytes == 0) return Status::Ok();
+#if defined(MODELGRID_TORCH_CUDA)
   cudaDeviceProp prop;
   if (cudaGetDeviceProperties(&prop, device.index()) != cudaSuccess) {
     return Internal("cannot read the properties of " + device.str());
@@ -496,6 +514,13 @@ Result<std::unique_ptr<ModelInstance>> LoadUnguarded(const ModelInstanceConfig& 
     return NotFound("model file " + config.path + " does not exist");
   }
   MG_ASSIGN_OR_RETURN(c10::Device device, ParseDevice(config.device));
+  uint64_t cuda_before = 0;
+#if defined(MODELGRID_TORCH_CUDA)
+  if (device.is_cuda()) {
+    MG_RETURN_IF_ERROR(InitCudaDevice(device));
+    cuda_before = CudaAllocatedBytes(device);
+  }
+#endif
   MG_RETURN_IF_ERROR(ApplyCudaMemoryLimit(device, config.memory_limit_bytes));
   const uint64_t rss_before = ReadRssBytes();
   torch::jit::Module module;
@@ -514,7 +539,7 @@ Result<std::unique_ptr<ModelInstance>> LoadUnguarded(const ModelInstanceConfig& 
   }
   auto forward = module.find_method("forward");
   if (!forward) return InvalidArgument(config.path + " has no forward method");
-  LoadFacts facts{{}, 0, weights, rss_before};
+  LoadFacts facts{{}, 0, weights, rss_before, cuda_before};
   const auto& args = forward->function().getSchema().arguments();
   for (size_t i = 1; i < args.size(); ++i) {  // 0 is self
     facts.arg_names.push_back(args[i].name());
