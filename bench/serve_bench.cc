@@ -6,6 +6,7 @@
 //
 //   build/bench/serve_bench [--seconds-per-level 1.5] [--model add_one|transformer]
 //                           [--http-threads N]   (default 0: the server's own default)
+//                           [--device cpu|cuda:N]  (cuda: the server runs on --gpus auto)
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
 // in-process call, then throughput at concurrency 1..64 against in-process threads
@@ -157,7 +158,7 @@ struct Server {
 };
 
 Server StartServer(const std::string& repo, const std::string& footprints,
-                   const std::string& http_threads) {
+                   const std::string& http_threads, const std::string& gpus) {
   int out[2];
   if (::pipe(out) != 0) return {};
   const pid_t pid = ::fork();
@@ -166,8 +167,8 @@ Server StartServer(const std::string& repo, const std::string& footprints,
     ::close(out[0]);
     // The server's default --http-threads unless the benchmark is told otherwise.
     ::execl(MODELGRID_BINARY, MODELGRID_BINARY, "serve", repo.c_str(), "--port", "0",
-            "--footprints", footprints.c_str(), "--http-threads", http_threads.c_str(),
-            static_cast<char*>(nullptr));
+            "--footprints", footprints.c_str(), "--http-threads", http_threads.c_str(), "--gpus",
+            gpus.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
@@ -186,7 +187,8 @@ Server StartServer(const std::string& repo, const std::string& footprints,
 }
 
 // Runs one case; false when it could not start.
-bool RunCase(const Case& c, double seconds, const std::string& http_threads) {
+bool RunCase(const Case& c, double seconds, const std::string& http_threads,
+             const std::string& device) {
   const std::string model = std::string(MODELGRID_SOURCE_DIR) + "/.fixtures/" + c.file;
   if (!fs::exists(model)) {
     std::fprintf(stderr, "missing %s: run scripts/make-fixtures.sh\n", model.c_str());
@@ -195,7 +197,7 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads) {
   // In-process baseline: the backend the worker uses, in this process.
   modelgrid::ModelInstanceConfig config;
   config.path = model;
-  config.device = "cpu";
+  config.device = device;
   config.max_batch_size = 8;
   config.inputs = {{"INPUT__0", modelgrid::TensorDType::kFp32, c.dims}};
   auto backend = modelgrid::CreateTorchBackend();
@@ -228,7 +230,8 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads) {
       << " ] } ]\n"
          "output [ { name: \"OUTPUT__0\" data_type: TYPE_FP32 dims: [ "
       << c.config_dims << " ] } ]\n";
-  Server server = StartServer(repo.string(), (repo / "footprints.json").string(), http_threads);
+  Server server = StartServer(repo.string(), (repo / "footprints.json").string(), http_threads,
+                              device == "cpu" ? "cpu" : "auto");
   if (server.port == 0) {
     std::fprintf(stderr, "modelgrid serve did not start\n");
     return false;
@@ -254,7 +257,8 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads) {
     }
   }
   const double lp50 = Percentile(local, 0.5), sp50 = Percentile(served, 0.5);
-  std::printf("%s (%s)\nlatency, 1 client, %d requests:\n", c.name.c_str(), c.describe.c_str(), n);
+  std::printf("%s (%s) on %s\nlatency, 1 client, %d requests:\n", c.name.c_str(),
+              c.describe.c_str(), device.c_str(), n);
   std::printf("  in-process LibTorch call  p50 %8.1f us  p99 %8.1f us\n", lp50,
               Percentile(local, 0.99));
   std::printf("  HTTP + IPC + worker       p50 %8.1f us  p99 %8.1f us\n", sp50,
@@ -298,14 +302,16 @@ int main(int argc, char** argv) {
   double seconds = 1.5;
   std::string only;
   std::string http_threads = "0";
+  std::string device = "cpu";
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--seconds-per-level") seconds = std::atof(argv[i + 1]);
     if (std::string(argv[i]) == "--model") only = argv[i + 1];
     if (std::string(argv[i]) == "--http-threads") http_threads = argv[i + 1];
+    if (std::string(argv[i]) == "--device") device = argv[i + 1];
   }
   for (const Case& c : Cases()) {
     if (!only.empty() && c.name != only) continue;
-    if (!RunCase(c, seconds, http_threads)) return 1;
+    if (!RunCase(c, seconds, http_threads, device)) return 1;
   }
   return 0;
 }

@@ -12,7 +12,8 @@
 #    context (plus the model's few MiB). Then serves the fixture repository: each worker's
 #    measured memory, each model's estimate, plan and measured peak.
 #    Then once more with 1 GiB declared per model, so that no estimate caps a warm-up.
-# 4. `modelgrid perf` on the GPU: the transformer with binary tensors at concurrency 1-8.
+# 4. `modelgrid perf` on the GPU: the transformer with binary tensors at concurrency 1-8;
+#    bench/serve_bench: the same model served against it called in-process on the GPU.
 # 5. The whole test suite against this LibTorch (its CPU tests; missing fixtures skip).
 #
 # Everything goes to OUTDIR/gpu-check.log, the status documents to OUTDIR/*.json. Each step
@@ -57,7 +58,7 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
   cuda_root=$(ls -d /usr/local/cuda /usr/local/cuda-* 2>/dev/null | head -n 1)
   [[ -n "$cuda_root" ]] && export PATH="$cuda_root/bin:$PATH"
   if ! timeout 150 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH="$prefix" -DMODELGRID_BUILD_BENCH=OFF \
+      -DCMAKE_PREFIX_PATH="$prefix" -DMODELGRID_BUILD_BENCH=ON \
       ${cuda_root:+-DCUDAToolkit_ROOT="$cuda_root" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root"} \
       >"$out/cmake.txt" 2>&1; then
     grep -nE -A6 "CMake Error|Could NOT" "$out/cmake.txt" | head -n 60
@@ -68,6 +69,8 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
   # -k 0: every failing file at once, so that one run shows everything to fix.
   if timeout 330 ninja -C "$build" -k 0 modelgrid modelgrid_tests >"$out/build.txt" 2>&1; then
     tail -n 2 "$out/build.txt"
+    timeout 120 ninja -C "$build" serve_bench >>"$out/build.txt" 2>&1 ||
+      echo "SKIPPED: serve_bench not built (no Google Benchmark?): no in-process GPU baseline"
   else
     grep -E -A3 "error|FAILED" "$out/build.txt" | head -n 80
     torch_api
@@ -142,6 +145,16 @@ if serve_status .fixtures/repo repo; then
     --concurrency 1:8 --duration 3 || fail "perf"
   kill -TERM "$SERVE_PID"
   wait "$SERVE_PID"
+fi
+
+step "4b. serve_bench on the GPU: the transformer served against the same call in-process"
+if [[ -x "$build/bench/serve_bench" ]]; then
+  bench_device=cuda:0
+  [[ $gpus == cpu* ]] && bench_device=cpu
+  timeout 150 "$build/bench/serve_bench" --model transformer --device "$bench_device" \
+    --seconds-per-level 1 2>/dev/null || fail "serve_bench on the GPU"
+else
+  echo "SKIPPED: no $build/bench/serve_bench"
 fi
 
 step "3c. the same models with 1 GiB each (memory_bytes): peaks that no estimate capped"
