@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.h"
+#include "support/gpu_tolerance.h"
 #include "support/http_client.h"
 #include "support/serve_process.h"
 
@@ -200,11 +201,9 @@ Reference LoadReference(const std::string& path) {
   ref.model = fs::path(path).stem().string();
   ref.rtol = j.at("rtol").get<double>();
   ref.atol = j.at("atol").get<double>();
-  if (kDevice == "gpu0" && ref.rtol > 0) {
-    // cuDNN convolutions run in TF32 by default (about 1e-3 relative): floating-point
-    // references computed on the CPU get that much room on a GPU; exact ones stay exact.
-    ref.rtol = std::max(ref.rtol, 5e-3);
-    ref.atol = std::max(ref.atol, 5e-3);
+  if (kDevice == "gpu0") {
+    ref.rtol = testing::GpuTolerance(ref.rtol);
+    ref.atol = testing::GpuTolerance(ref.atol);
   }
   for (const auto& [key, list] :
        {std::pair{"input_data", &ref.inputs}, std::pair{"output_data", &ref.outputs}}) {

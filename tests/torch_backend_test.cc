@@ -4,7 +4,6 @@
 
 #if defined(MODELGRID_HAVE_TORCH)
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,6 +14,7 @@
 #include "backends/backend.h"
 #include "backends/libtorch/torch_backend.h"
 #include "support/fixtures.h"
+#include "support/gpu_tolerance.h"
 
 namespace modelgrid {
 namespace {
@@ -384,13 +384,6 @@ TEST(TorchBackend, MemoryLimitOnCpu) {
     GTEST_SKIP() << "SKIPPED: no CUDA device visible to LibTorch on this machine"; \
   }
 
-// cuDNN convolutions run in TF32 by default (LibTorch's allowTF32CuDNN), about 1e-3
-// relative: floating-point references computed on the CPU get that much room on a GPU.
-// Exact references (integers, x + 1) stay exact.
-double CudaTolerance(double reference_tolerance) {
-  return reference_tolerance > 0 ? std::max(reference_tolerance, 5e-3) : 0.0;
-}
-
 TEST(TorchBackend, CudaOutputsMatchPythonReference) {
   MG_REQUIRE_CUDA();
   bool own_stream = false;  // every other model on a stream of its own
@@ -404,7 +397,8 @@ TEST(TorchBackend, CudaOutputsMatchPythonReference) {
     ASSERT_NE(instance, nullptr);
     Result<std::vector<HostTensor>> outputs = instance->Infer(Views(ref.inputs));
     ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
-    ExpectAllClose(*outputs, ref.outputs, CudaTolerance(ref.rtol), CudaTolerance(ref.atol), model);
+    ExpectAllClose(*outputs, ref.outputs, testing::GpuTolerance(ref.rtol),
+                   testing::GpuTolerance(ref.atol), model);
   }
 }
 

@@ -254,10 +254,11 @@ class Scanner {
 
 json ParseInferJson(std::string_view text, bool* fast) {
   if (fast != nullptr) *fast = false;
-  Scanner scanner(text);
-  if (!scanner.ScanRoot() || scanner.found().empty()) {
+  auto whole = [&] {
     return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  }
+  };
+  Scanner scanner(text);
+  if (!scanner.ScanRoot() || scanner.found().empty()) return whole();
   // The text with "[]" for each array found, parsed by nlohmann, then the arrays put back.
   std::string rest;
   rest.reserve(text.size());
@@ -269,7 +270,6 @@ json ParseInferJson(std::string_view text, bool* fast) {
   }
   rest.append(text.substr(from));
   json doc = json::parse(rest, nullptr, /*allow_exceptions=*/false);
-  auto whole = [&] { return json::parse(text.begin(), text.end(), nullptr, false); };
   if (doc.is_discarded() || !doc.is_object()) return whole();
   auto inputs = doc.find("inputs");
   if (inputs == doc.end() || !inputs->is_array()) return whole();
