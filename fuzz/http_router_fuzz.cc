@@ -1,7 +1,9 @@
 // Feeds arbitrary HTTP requests to the KServe v2 router: the path (percent-decoding,
 // routes), the method, the Inference-Header-Content-Length header and the body (JSON and
-// binary tensors, control bodies), through to an echo service and the response encoder.
-// Every JSON reply must parse as JSON.
+// binary tensors, request parameters, control bodies of the repository and ModelGrid
+// endpoints), through to an echo service and the response encoder. The service copies and
+// prints what it is given, as the real one does with parameters and control bodies (deep
+// JSON once overflowed the stack there). Every JSON reply must parse as JSON.
 // Input layout: byte 0 picks the method, then the target up to the first '\n', then an
 // optional header-length line starting with '#', then the body. Any crash or sanitizer
 // report is a bug.
@@ -35,8 +37,31 @@ class EchoService : public InferenceService {
   }
   void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) override {
     InferResponse response;
+    const json parameters = request.parameters;  // a copy, as a queued request keeps one
+    response.id = parameters.dump().substr(0, 16);
     response.outputs = std::move(request.inputs);
     done(std::move(response));
+  }
+  Result<std::string> Metrics() override { return std::string("# fuzz\n"); }
+  Result<json> ServerStatus() override { return json::object(); }
+  Result<json> RepositoryIndex(bool ready_only) override {
+    return json::array({{{"name", "m"}, {"ready", ready_only}}});
+  }
+  void LoadModel(const std::string& model, const json& request, JsonCallback done) override {
+    Echo(model, request, done);
+  }
+  void UnloadModel(const std::string& model, const json& request, JsonCallback done) override {
+    Echo(model, request, done);
+  }
+  void MoveModel(const std::string& model, const json& request, JsonCallback done) override {
+    Echo(model, request, done);
+  }
+  void Replan(const json& request, JsonCallback done) override { Echo("", request, done); }
+
+ private:
+  static void Echo(const std::string& model, const json& request, const JsonCallback& done) {
+    json copy = request;
+    done(json{{"model", model}, {"request", copy}, {"text", copy.dump()}});
   }
 };
 

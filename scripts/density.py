@@ -36,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MG = os.path.join(ROOT, "build", "modelgrid")
 MIB = 1 << 20
 
-# The eight architectures measured on the H200 (shared/data), as fixture files.
+# The eight architectures measured on the H200 (data/), as fixture files.
 DRY_RUN_MIX = ["hf/bert_base", "hf/distilbert", "hf/gpt2", "hf/gpt2_medium",
                "cv/resnet18.onnx", "cv/resnet50.onnx", "cv/mobilenet_v3_large.onnx",
                "cv/vit_b_16.onnx"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of the serving work, in one run, for the GPU machine (Ubuntu, PyTorch with
-# its CUDA LibTorch, see ../shared/DESIGN.md). From the repository root, with the fixtures
+# its CUDA LibTorch, see docs/ARCHITECTURE.md). From the repository root, with the fixtures
 # made here (scripts/make-fixtures.sh) carried along as .fixtures/repo and .fixtures/serve:
 #
 #   scripts/gpu-check.sh OUTDIR          (device tool: carry .fixtures/repo, .fixtures/serve)
@@ -67,7 +67,7 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
     exit "$failed"
   fi
   # -k 0: every failing file at once, so that one run shows everything to fix.
-  if timeout 330 ninja -C "$build" -k 0 modelgrid modelgrid_tests >"$out/build.txt" 2>&1; then
+  if timeout 330 ninja -C "$build" -k 0 modelgrid modelgrid-worker modelgrid_tests >"$out/build.txt" 2>&1; then
     tail -n 2 "$out/build.txt"
     timeout 120 ninja -C "$build" serve_bench >>"$out/build.txt" 2>&1 ||
       echo "SKIPPED: serve_bench not built (no Google Benchmark?): no in-process GPU baseline"
@@ -78,7 +78,7 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
     exit "$failed"
   fi
   grep -E "ModelGrid:" "$out/cmake.txt"
-  readelf -d "$build/modelgrid" | grep NEEDED | head -n 3
+  readelf -d "$build/modelgrid-worker" | grep NEEDED | head -n 3
   if ! grep -q "MODELGRID_TORCH_CUDA" "$build/compile_commands.json"; then
     fail "the backend was built without MODELGRID_TORCH_CUDA (no CUDA LibTorch found)"
   fi

@@ -1,4 +1,4 @@
-// The estimator against measured H200 footprints (shared/data/h200-torch-footprints.json):
+// The estimator against measured H200 footprints (data/h200-torch-footprints.json):
 // total_bytes - context_bytes must land within ±15% of peak_reserved for at least 90% of
 // the 48 cases (4 text models as HF folders + 4 vision models as ONNX, and again with the
 // vision models as TorchScript when LibTorch is in the build) and never more than 10%
@@ -27,7 +27,7 @@ struct Row {
 };
 
 std::string DataPath() {
-  return std::string(MODELGRID_SOURCE_DIR) + "/../shared/data/h200-torch-footprints.json";
+  return std::string(MODELGRID_SOURCE_DIR) + "/data/h200-torch-footprints.json";
 }
 
 // The fixture of one architecture for one path kind ("hf", "torchscript", "onnx").

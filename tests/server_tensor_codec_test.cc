@@ -121,11 +121,14 @@ TEST(TensorCodecTest, JsonTextIsTheShortestThatReadsBackAtTheTensorsPrecision) {
   text.clear();
   ASSERT_TRUE(AppendJsonData({"x", "FP64", {2}, Bytes<double>({0.1, 1.0 / 3.0})}, &text).ok());
   EXPECT_EQ(json::parse(text)[1].get<double>(), 1.0 / 3.0);
-  // JSON has no NaN or infinity: null, as nlohmann writes them.
+  // JSON has no NaN or infinity: Triton's tokens, never null.
   text.clear();
   const float inf = std::numeric_limits<float>::infinity();
-  ASSERT_TRUE(AppendJsonData({"x", "FP32", {3}, Bytes<float>({NAN, inf, 2.0f})}, &text).ok());
-  EXPECT_EQ(text, "[null,null,2]");
+  ASSERT_TRUE(AppendJsonData({"x", "FP32", {4}, Bytes<float>({NAN, inf, -inf, 2.0f})}, &text).ok());
+  EXPECT_EQ(text, "[NaN,Infinity,-Infinity,2]");
+  text.clear();
+  ASSERT_TRUE(AppendJsonData({"x", "FP64", {2}, Bytes<double>({-INFINITY, NAN})}, &text).ok());
+  EXPECT_EQ(text, "[-Infinity,NaN]");
   // A tensor whose bytes disagree with its shape is refused, not written.
   text.clear();
   EXPECT_FALSE(AppendJsonData({"x", "FP32", {3}, Bytes<float>({1.0f})}, &text).ok());
@@ -224,6 +227,7 @@ TEST(TensorCodecTest, MalformedRequestsAreRejected) {
       R"({"inputs": [], "parameters": {"binary_data_output": "yes"}})",
       R"({"inputs": [{"name": "a", "datatype": "FP32", "shape": [1], "data": [1],
                       "parameters": 7}]})",
+      R"({"inputs": [], "outputs": [{"name": "y"}, {"name": "y"}]})",
   };
   for (const char* body : bad) {
     auto req = DecodeInferRequest(body, {});
@@ -342,6 +346,31 @@ TEST(TensorCodecTest, DeepNestingIsRejectedNotCrashing) {
   const std::string body =
       R"({"inputs": [{"name": "a", "datatype": "FP32", "shape": [1], "data": )" + deep + "}]}";
   EXPECT_FALSE(DecodeInferRequest(body, {}).ok());
+}
+
+TEST(TensorCodecTest, RequestsBeyondTheJsonLimitsAreRejectedBeforeParsing) {
+  // Deep parameters (the copy into the request recursed once) and deep non-numeric data.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& body :
+       {R"({"parameters": {"a": )" + deep + R"(}, "inputs": []})",
+        R"({"inputs": [{"name": "a", "datatype": "FP32", "shape": [1], "data": [{"a": )" + deep +
+            "}]}]}"}) {
+    auto req = DecodeInferRequest(body, {});
+    ASSERT_FALSE(req.ok());
+    EXPECT_NE(req.status().message().find("deeper than"), std::string::npos)
+        << req.status().message();
+  }
+  // A value the client sent is quoted briefly in an error, never whole.
+  const std::string big = R"({"inputs": [{"name": "a", "datatype": "INT32", "shape": [1],
+      "data": [")" + std::string(1 << 20, 'x') +
+                          R"("]}]})";
+  auto req = DecodeInferRequest(big, {});
+  ASSERT_FALSE(req.ok());
+  EXPECT_LT(req.status().message().size(), 200u) << req.status().message().substr(0, 200);
+  // The same output asked for twice is named.
+  req = DecodeInferRequest(R"({"inputs": [], "outputs": [{"name": "y"}, {"name": "y"}]})", {});
+  ASSERT_FALSE(req.ok());
+  EXPECT_NE(req.status().message().find("\"y\" is requested twice"), std::string::npos);
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // keeps a slot's requests in order, runs no more of them at once than the slot's
 // concurrency, runs a load alone in its slot, and lets other slots run meanwhile. Every
 // wait is bounded; nothing asserts on time.
-#include "serve/slot_scheduler.h"
+#include "worker/slot_scheduler.h"
 
 #include <algorithm>
 #include <chrono>

@@ -18,9 +18,9 @@
 #include <boost/asio/post.hpp>
 
 #include "ipc/shm_layout.h"
-#include "serve/worker_loop.h"
 #include "serve/worker_protocol.h"
 #include "server/io_loops.h"
+#include "worker/worker_loop.h"
 
 namespace modelgrid {
 namespace {

@@ -13,7 +13,7 @@ using Handler = std::function<int()>;
 // Adds `estimate` to `app`; `*handler` is set to run it when the subcommand is chosen.
 void RegisterEstimate(CLI::App& app, Handler* handler);
 
-// Adds `serve` and the hidden `worker` subcommand it starts.
+// Adds `serve` (its workers are modelgrid-worker processes).
 void RegisterServe(CLI::App& app, Handler* handler);
 
 // Adds `plan`: packs models onto GPUs and workers (see plan/planner.h).

@@ -2,11 +2,17 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "estimate/dry_run_process.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ModelGrid: predict GPU memory, pack models onto GPUs, serve them"};
   app.require_subcommand(1);
   modelgrid::cli::Handler handler;
+  // TorchScript estimates (estimate, plan, serve) dry-run the model in a sandboxed
+  // modelgrid-worker child: this process never runs model code.
+  modelgrid::DryRunSandbox sandbox;
+  sandbox.worker_executable = modelgrid::DefaultWorkerExecutable();
+  modelgrid::SetDryRunner(modelgrid::SandboxedDryRunner(sandbox));
   app.add_subcommand("version", "Print the version")->callback([&handler] {
     handler = [] {
       std::cout << "modelgrid " << MODELGRID_VERSION << "\n";

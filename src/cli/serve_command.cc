@@ -1,8 +1,11 @@
-// `modelgrid serve` and the hidden `modelgrid worker` it starts.
+// `modelgrid serve`. Its workers are `modelgrid-worker serve` processes: this binary runs no
+// model code.
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,9 +15,8 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "estimate/dry_run_process.h"
 #include "serve/model_grid.h"
-#include "serve/privileges.h"
-#include "serve/worker_loop.h"
 #include "server/http_server.h"
 
 namespace modelgrid::cli {
@@ -38,16 +40,14 @@ struct ServeArgs {
   std::string api_key;
   uint64_t max_body_bytes = uint64_t{64} << 20;
   uint64_t max_header_bytes = uint64_t{16} << 10;
+  int64_t idle_timeout_ms = server::ServerOptions{}.idle_timeout_ms;
+  int64_t request_timeout_ms = server::ServerOptions{}.request_timeout_ms;
+  size_t max_connections = server::ServerOptions{}.max_connections;
+  size_t max_connections_per_client = server::ServerOptions{}.max_connections_per_client;
   std::string worker_user;
   logging::LogOptions log;
   uint64_t log_max_size_mb = 64;
 };
-
-std::string SelfExecutable() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "modelgrid";
-}
 
 std::string DefaultFootprintStore() {
   const char* state = std::getenv("XDG_STATE_HOME");
@@ -59,6 +59,15 @@ std::string DefaultFootprintStore() {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   return ec ? "" : dir + "/footprints.json";
+}
+
+// Each connection holds a descriptor, and Debian's default soft limit (1024) is below the
+// default --http-max-connections (4096): take what the hard limit allows, as servers do.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 // The serving core's log lines, through spdlog: "warning: ..." lines as warnings.
@@ -80,6 +89,7 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit();
 
   logging::LogOptions log = args.log;
   log.max_file_bytes = args.log_max_size_mb << 20;
@@ -116,10 +126,15 @@ int RunServe(const ServeArgs& args) {
   options.repository = args.repository;
   options.gpus = args.gpus;
   options.strategy = args.strategy;
-  options.worker_executable = SelfExecutable();
+  options.worker_executable = DefaultWorkerExecutable();
   options.footprint_store_path =
       args.footprints.empty() ? DefaultFootprintStore() : args.footprints;
   options.heartbeat_timeout_ms = args.heartbeat_timeout_ms;
+  // The largest request the server accepts must fit a worker's arena with an output of the
+  // same size beside it (add_one's case), plus a MiB for alignment and small outputs. The
+  // arena is shared memory: pages cost nothing until a request touches them.
+  options.shm.arena_bytes =
+      std::max(options.shm.arena_bytes, 2 * args.max_body_bytes + (uint64_t{1} << 20));
   const int http_threads = args.http_threads > 0 ? args.http_threads : server::DefaultIoThreads();
   options.event_loops = static_cast<size_t>(http_threads);
   auto grid = ModelGrid::Start(options, Log);
@@ -157,6 +172,10 @@ int RunServe(const ServeArgs& args) {
   http.api_key = api_key;
   http.max_body_bytes = args.max_body_bytes;
   http.max_header_bytes = args.max_header_bytes;
+  http.idle_timeout_ms = args.idle_timeout_ms;
+  http.request_timeout_ms = args.request_timeout_ms;
+  http.max_connections = args.max_connections;
+  http.max_connections_per_client = args.max_connections_per_client;
   auto server = server::HttpServer::Start(http, **grid);
   if (!server.ok()) {
     std::cerr << "error: " << server.status().message() << "\n";
@@ -178,6 +197,7 @@ int RunServe(const ServeArgs& args) {
   while ((signal = sigtimedwait(&signals, nullptr, &second)) < 0) logging::Flush();
   Log(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
       "; finishing requests in flight (up to " + std::to_string(args.exit_timeout_secs) + " s)");
+  (*grid)->BeginShutdown();
   (*server)->Stop(std::chrono::seconds(args.exit_timeout_secs));
   (*grid)->Shutdown(5000);
   Log("stopped");
@@ -227,6 +247,20 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--http-max-header-bytes", args->max_header_bytes,
                   "Largest request line plus headers (431 above)")
       ->check(CLI::Range(uint64_t{256}, uint64_t{1} << 20));
+  cmd->add_option("--http-idle-timeout-ms", args->idle_timeout_ms,
+                  "Close a connection when nothing moves on it this long (default 60000); a "
+                  "request cut off part-way gets 408")
+      ->check(CLI::Range(int64_t{100}, int64_t{3600} * 1000));
+  cmd->add_option("--http-request-timeout-ms", args->request_timeout_ms,
+                  "A whole request (line, headers, body) must arrive within this long of its "
+                  "first byte, else 408 and close (default 120000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{3600} * 1000));
+  cmd->add_option("--http-max-connections", args->max_connections,
+                  "Open connections at most; one more is answered 503 and closed (default 4096)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  cmd->add_option("--http-max-connections-per-client", args->max_connections_per_client,
+                  "Open connections per client address at most, 503 above (default 0: no limit)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   cmd->add_option("--worker-user", args->worker_user,
                   "When started as root, run workers as this user (they always drop "
                   "capabilities and set no_new_privs)");
@@ -238,35 +272,6 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--log-max-files", args->log.max_files, "Rotated log files kept")
       ->check(CLI::Range(1, 1000));
   cmd->callback([args, handler] { *handler = [args] { return RunServe(*args); }; });
-
-  auto worker = std::make_shared<WorkerLoopOptions>();
-  CLI::App* w = app.add_subcommand("worker", "Internal: a worker process started by serve");
-  w->group("");  // hidden from --help
-  w->add_option("--shm-fd", worker->shm_fd, "Shared-memory segment descriptor")->required();
-  w->add_option("--doorbell-fd", worker->doorbell_fds,
-                "eventfds to ring after a reply, one per server event loop")
-      ->delimiter(',');
-  w->add_option("--name", worker->name, "Worker name");
-  w->add_option("--execution-threads", worker->execution_threads,
-                "Requests run at once (different model slots or instances of one)")
-      ->check(CLI::Range(1, 256));
-  auto user = std::make_shared<std::string>();
-  w->add_option("--user", *user, "Run as this user when started as root");
-  w->callback([worker, handler, user] {
-    *handler = [worker, user] {
-      if (Status st = DropWorkerPrivileges(*user); !st.ok()) {
-        std::fprintf(stderr, "worker %s: %s\n", worker->name.c_str(), st.message().c_str());
-        return 3;
-      }
-#ifdef MODELGRID_HAVE_TORCH
-      auto backend = CreateTorchBackend();
-      return RunWorker(*worker, *backend);
-#else
-      std::fprintf(stderr, "worker: this build has no LibTorch backend\n");
-      return 3;
-#endif
-    };
-  });
 }
 
 }  // namespace modelgrid::cli

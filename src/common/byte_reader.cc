@@ -37,8 +37,26 @@ Status MemoryByteReader::ReadAt(uint64_t offset, uint64_t length, void* out) con
 }
 
 Result<std::unique_ptr<FileByteReader>> FileByteReader::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
+  // O_NONBLOCK: opening a FIFO or device must not wait for a writer; anything but a regular
+  // file is refused below, and reads of regular files ignore the flag.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int error = errno;
+    std::string message = "cannot open " + path + ": " + std::strerror(error);
+    switch (error) {
+      case ENOENT:
+      case ENOTDIR:
+        return NotFound(std::move(message));
+      case EMFILE:  // out of descriptors or memory: the server's trouble, and passing
+      case ENFILE:
+      case ENOMEM:
+        return Status(StatusCode::kUnavailable, std::move(message));
+      case ENAMETOOLONG:
+        return InvalidArgument(std::move(message));
+      default:  // EACCES, ELOOP, EIO, ...: how the machine is set up, not the request
+        return Internal(std::move(message));
+    }
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);

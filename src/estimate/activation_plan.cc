@@ -4,12 +4,10 @@
 
 #include "common/byte_reader.h"
 #include "estimate/calibration.h"
+#include "estimate/dry_run.h"
 #include "estimate/onnx_activations.h"
 #include "estimate/transformer_activations.h"
 #include "formats/hf_config.h"
-#ifdef MODELGRID_HAVE_TORCH
-#include "backends/libtorch/dry_run.h"
-#endif
 
 namespace modelgrid {
 
@@ -30,7 +28,7 @@ std::vector<std::vector<int64_t>> InputShapes(const ActivationPlanInput& in) {
   return shapes;
 }
 
-[[maybe_unused]] std::vector<std::string> InputDTypes(const ActivationPlanInput& in) {
+std::vector<std::string> InputDTypes(const ActivationPlanInput& in) {
   std::vector<std::string> dtypes;
   if (in.model.triton) {
     for (const auto& t : in.model.triton->inputs) {
@@ -90,7 +88,6 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   return plan;
 }
 
-#ifdef MODELGRID_HAVE_TORCH
 Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   DryRunOptions o;
   o.path = in.model.path;
@@ -98,7 +95,7 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   o.input_shapes = InputShapes(in);
   o.input_dtypes = InputDTypes(in);
   o.activation_bytes = ActivationElementBytes(in.dtype);
-  MG_ASSIGN_OR_RETURN(DryRunResult r, TorchScriptDryRun(o));
+  MG_ASSIGN_OR_RETURN(DryRunResult r, RunDryRun(o));
   ActivationPlan plan;
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
@@ -107,7 +104,6 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   plan.source = "TorchScript dry run on the CPU, allocations replayed";
   return plan;
 }
-#endif
 
 // A config.json beside a bare safetensors file describes it.
 std::optional<TransformerConfig> SiblingConfig(const ModelSource& model, std::string* note) {
@@ -127,15 +123,7 @@ Result<ActivationPlan> PlanActivations(const ActivationPlanInput& in) {
   const ModelSource& model = in.model;
   if (model.transformer) return FromTransformer(in, *model.transformer);
   if (model.onnx) return FromOnnx(in);
-  if (model.format == ModelFormat::kTorchScript) {
-#ifdef MODELGRID_HAVE_TORCH
-    return FromDryRun(in);
-#else
-    return Unsupported(model.path +
-                       ": TorchScript activations need the LibTorch dry run, and "
-                       "this build has no LibTorch (install libtorch-dev and rebuild)");
-#endif
-  }
+  if (model.format == ModelFormat::kTorchScript) return FromDryRun(in);
   if (model.format == ModelFormat::kSafetensors) {
     std::string note;
     if (auto config = SiblingConfig(model, &note)) {

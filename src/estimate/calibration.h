@@ -1,5 +1,5 @@
 // Constants of the memory model that were fitted to measurements rather than derived.
-// Each is fitted on shared/data/h200-torch-footprints.json (PyTorch 2.11, CUDA 13, H200,
+// Each is fitted on data/h200-torch-footprints.json (PyTorch 2.11, CUDA 13, H200,
 // 8 architectures x fp32/fp16 x batch 1/8/32); tests/accuracy_test.cc prints the
 // resulting error table. Change them only together with that table.
 #pragma once

@@ -14,6 +14,9 @@ namespace {
 
 constexpr size_t kMaxInputBytes = size_t{1} << 20;
 constexpr int kMaxDepth = 64;
+// The most elements one sample of a tensor may have: 2^32, 16 GiB of FP32, more than any
+// GPU sample holds; larger dims are a typo (or an attack on whoever allocates the tensor).
+constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
 
 enum class TokenKind { kIdentifier, kString, kNumber, kPunct, kEnd };
 
@@ -360,8 +363,14 @@ Status ReadTensor(const Node& msg, TritonTensorConfig& t) {
     }
     // format, reshape, optional, is_shape_tensor, allow_ragged_batch, ...: not needed.
   }
+  int64_t elements = 1;
   for (int64_t d : t.dims) {
     if (d < -1) return SyntaxError(msg.line, "dims of '" + t.name + "' has " + std::to_string(d));
+    if (d > 0 && elements > kMaxTensorElements / d) {
+      return SyntaxError(msg.line, "dims of '" + t.name + "' make a tensor of more than " +
+                                       std::to_string(kMaxTensorElements) + " elements");
+    }
+    if (d > 0) elements *= d;
   }
   return Status::Ok();
 }

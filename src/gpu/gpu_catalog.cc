@@ -9,7 +9,7 @@ namespace {
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
-// Measured on an H200 (shared/data/h200-torch-footprints.json): a C++ LibTorch 2.11
+// Measured on an H200 (data/h200-torch-footprints.json): a C++ LibTorch 2.11
 // process with CUDA 13 and lazy module loading holds 686 MiB beyond its reserved bytes.
 constexpr uint64_t kHopperContext = 686 * kMiB;
 const char* const kMeasured = "measured on H200 (CUDA 13, LibTorch 2.11, lazy loading)";

@@ -18,9 +18,12 @@
 #include "ipc/shm_layout.h"
 #include "plan/manifest.h"
 #include "plan/planner.h"
+#include "serve/model_grid_internal.h"
 #include "serve/worker_protocol.h"
 
 namespace modelgrid {
+
+using grid_internal::kWatchdogTick;
 
 namespace {
 
@@ -55,20 +58,10 @@ const char* ModelControlModeName(ModelControlMode mode) {
   return "none";
 }
 
-const char* ModelStateName(ModelState s) {
-  switch (s) {
-    case ModelState::kLoading:
-      return "LOADING";
-    case ModelState::kReady:
-      return "READY";
-    case ModelState::kUnavailable:
-      return "UNAVAILABLE";
-    case ModelState::kUnloading:
-      return "UNLOADING";
-    case ModelState::kFailed:
-      return "FAILED";
+void ModelGrid::MoveState(Model& m, ModelState to) {
+  if (Status st = m.state.Transition(to); !st.ok()) {
+    log_("warning: model " + m.served.name + ": " + st.message() + " refused");
   }
-  return "UNAVAILABLE";
 }
 
 Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options, Logger log) {
@@ -78,14 +71,20 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   MG_ASSIGN_OR_RETURN(grid->store_, FootprintStore::Open(options.footprint_store_path));
   MG_RETURN_IF_ERROR(grid->ResolveDevices());
   ModelGrid* g = grid.get();
+  RestartPolicy policy;
+  // Signals to the server's process group are the server's: it drains, then stops its
+  // workers with SIGUSR1 (whose default action ends them like SIGTERM's).
+  policy.shield_from_group_signals = true;
+  policy.stop_signal = SIGUSR1;
   g->processes_ = std::make_unique<ProcessManager>(
-      RestartPolicy{},
-      [g](const std::string& name, pid_t, int code, int status, bool restart) {
-        g->OnExit(name, code, status, restart);
+      policy,
+      [g](const std::string& process, pid_t, int code, int status, bool restart) {
+        g->OnExit(process, code, status, restart);
       },
-      [g](const std::string& name, pid_t pid) {
-        g->log_("worker " + name + " started (pid " + std::to_string(pid) + ")");
-        g->OnWorkerStarted(name);
+      [g](const std::string& process, pid_t pid) {
+        g->log_("worker " + process.substr(0, process.find('#')) + " started (pid " +
+                std::to_string(pid) + ")");
+        g->OnWorkerStarted(process);
       });
   // The initial model set: every model, or in explicit mode the ones asked for.
   std::vector<std::string> names;
@@ -294,6 +293,7 @@ std::shared_ptr<ModelGrid::Worker> ModelGrid::NewWorker(int device, bool isolate
   for (int n = 2; workers_.count(name); ++n) name = base + "-" + std::to_string(n);
   auto w = std::make_shared<Worker>();
   w->name = name;
+  w->process = name + "#" + std::to_string(++next_worker_id_);
   w->device = device;
   w->isolated = isolated;
   return w;
@@ -315,7 +315,7 @@ Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
     fds.push_back(bell);
   }
   std::vector<std::string> argv = {options_.worker_executable,
-                                   "worker",
+                                   "serve",
                                    "--shm-fd",
                                    std::to_string(fds[0]),
                                    "--doorbell-fd",
@@ -325,7 +325,7 @@ Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
                                    "--execution-threads",
                                    std::to_string(worker->execution_threads)};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
-  auto started = processes_->Start(worker->name, [argv, fds](const std::string&) {
+  auto started = processes_->Start(worker->process, [argv, fds](const std::string&) {
     return Result<WorkerCommand>(WorkerCommand{argv, fds});
   });
   return started.ok() ? Status::Ok() : started.status();
@@ -347,7 +347,7 @@ void ModelGrid::UseEventLoop(server::EventLoop* loop) {
 void ModelGrid::StopWorker(const std::shared_ptr<Worker>& worker, uint32_t grace_ms) {
   // The client stays until the last reference to the worker goes: a thread may still be
   // looking at it.
-  (void)processes_->Stop(worker->name, grace_ms);
+  (void)processes_->Stop(worker->process, grace_ms);
 }
 
 void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
@@ -414,14 +414,13 @@ uint64_t ModelGrid::WorkerBudget(const Worker& worker) {
   return resident + transient;
 }
 
-void ModelGrid::OnWorkerStarted(const std::string& name) {
+void ModelGrid::OnWorkerStarted(const std::string& process) {
   std::shared_ptr<Worker> worker;
   std::map<uint32_t, std::shared_ptr<Model>> slots;
   {
     std::shared_lock lock(mu_);
-    auto it = workers_.find(name);
-    if (it == workers_.end() || !it->second->client) return;
-    worker = it->second;
+    worker = FindWorkerProcess(process);
+    if (!worker || !worker->client) return;
     slots = worker->slots;
   }
   worker->client->MarkUp();
@@ -446,12 +445,13 @@ void ModelGrid::OnWorkerStarted(const std::string& name) {
           std::lock_guard<std::mutex> lock(m->stats_mu);
           m->failure = peak.status().message();
         }
-        m->state = peak.status().code() == StatusCode::kUnavailable ? ModelState::kUnavailable
-                                                                    : ModelState::kFailed;
+        MoveState(*m, peak.status().code() == StatusCode::kUnavailable ? ModelState::kUnavailable
+                                                                       : ModelState::kFailed);
         log_("model " + m->served.name + " failed to load: " + peak.status().message());
         return;
       }
-      if (m->state != ModelState::kUnloading) m->state = ModelState::kReady;
+      // Refused, and rightly, when an unload began meanwhile: the model stays UNLOADING.
+      if (!m->state.Transition(ModelState::kReady).ok()) return;
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       char line[256];
@@ -464,14 +464,15 @@ void ModelGrid::OnWorkerStarted(const std::string& name) {
   }
 }
 
-void ModelGrid::OnExit(const std::string& name, int exit_code, int exit_status, bool will_restart) {
+void ModelGrid::OnExit(const std::string& process, int exit_code, int exit_status,
+                       bool will_restart) {
   std::shared_ptr<Worker> worker;
   {
     std::shared_lock lock(mu_);
-    auto it = workers_.find(name);
-    if (it == workers_.end()) return;
-    worker = it->second;
+    worker = FindWorkerProcess(process);
+    if (!worker) return;  // a worker already replaced: nothing of it is left to fail
   }
+  const std::string& name = worker->name;
   const std::string why = exit_code == CLD_EXITED ? "exit status " + std::to_string(exit_status)
                                                   : "signal " + std::to_string(exit_status);
   // Its calls fail now and requests stop choosing it; a model with a live instance
@@ -482,8 +483,9 @@ void ModelGrid::OnExit(const std::string& name, int exit_code, int exit_status, 
     for (const auto& [slot, m] : worker->slots) {
       bool here = false;
       for (const auto& p : m->placements) here = here || p->worker == worker;
-      if (here && m->state != ModelState::kUnloading && !OtherInstanceUp(*m, worker.get())) {
-        m->state = ModelState::kUnavailable;
+      // An unloading model stays UNLOADING (the transition is refused).
+      if (here && !OtherInstanceUp(*m, worker.get())) {
+        (void)m->state.Transition(ModelState::kUnavailable);
       }
     }
   }
@@ -494,34 +496,41 @@ void ModelGrid::OnExit(const std::string& name, int exit_code, int exit_status, 
 }
 
 void ModelGrid::Watchdog() {
-  std::map<std::string, uint64_t> silent_since;
   while (!stopping_) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(kWatchdogTick);
     std::vector<std::shared_ptr<Worker>> workers;
     {
       std::shared_lock lock(mu_);
       for (auto& [name, w] : workers_) workers.push_back(w);
     }
+    const uint64_t now = ipc::MonotonicNowMs();
     for (auto& worker : workers) {
-      const std::string& name = worker->name;
-      if (!worker->client || !worker->client->up() ||
-          worker->client->HeartbeatAlive(options_.heartbeat_timeout_ms)) {
-        silent_since.erase(name);
-        continue;
-      }
-      // Not beating: give a starting worker the same grace before killing it.
-      const uint64_t now = ipc::MonotonicNowMs();
-      auto [it, fresh] = silent_since.emplace(name, now);
-      if (!fresh && now - it->second > options_.heartbeat_timeout_ms) {
-        log_("worker " + name + " stopped answering heartbeats; killing it");
-        (void)processes_->Kill(name);
-        silent_since.erase(it);
-      }
+      if (!worker->client || !worker->client->up()) continue;
+      // Silent since its last beat, or since it came up when it has not beaten yet: one
+      // timeout of silence, whatever the tick, and a starting worker gets the same grace.
+      if (worker->client->SilentMs(now) <= options_.heartbeat_timeout_ms) continue;
+      log_("worker " + worker->name + " stopped answering heartbeats for " +
+           std::to_string(worker->client->SilentMs(now)) + " ms; killing it");
+      // Until its exit is handled the next tick may kill the same dying process again
+      // (harmless); its replacement comes up after that, with a fresh grace period.
+      (void)processes_->Kill(worker->process);
     }
   }
 }
 
+std::shared_ptr<ModelGrid::Worker> ModelGrid::FindWorkerProcess(const std::string& process) const {
+  for (const auto& [name, w] : workers_) {
+    if (w->process == process) return w;
+  }
+  return nullptr;
+}
+
+void ModelGrid::BeginShutdown() {
+  if (processes_) processes_->DisableRestarts();
+}
+
 void ModelGrid::Shutdown(uint32_t grace_ms) {
+  BeginShutdown();
   if (stopping_.exchange(true)) return;
   control_cv_.notify_all();
   if (control_.joinable()) control_.join();
@@ -557,7 +566,7 @@ pid_t ModelGrid::WorkerPid(const std::string& model) const {
   std::shared_lock lock(mu_);
   auto it = models_.find(model);
   if (it == models_.end() || !processes_ || it->second->placements.empty()) return -1;
-  return processes_->Pid(it->second->placements.front()->worker->name);
+  return processes_->Pid(it->second->placements.front()->worker->process);
 }
 
 std::string ModelGrid::PlacementTable() const {

@@ -38,6 +38,7 @@
 #include "serve/dynamic_batcher.h"
 #include "serve/footprint_store.h"
 #include "serve/model_repository.h"
+#include "serve/model_state.h"
 #include "serve/process_manager.h"
 #include "serve/worker_client.h"
 #include "server/inference_service.h"
@@ -54,8 +55,8 @@ struct ServeOptions {
   // tests and dry runs), "auto" (NVML) or a GPU spec such as 2xH100-80GB.
   std::string gpus = "cpu";
   std::string strategy = "memory-optimized";
-  std::string worker_executable;         // the modelgrid binary (runs `modelgrid worker`)
-  std::vector<std::string> worker_args;  // extra arguments for `modelgrid worker`
+  std::string worker_executable;         // modelgrid-worker (run as `modelgrid-worker serve`)
+  std::vector<std::string> worker_args;  // extra arguments for `modelgrid-worker serve`
   // The HTTP server's event loops (--http-threads): each worker gets one reply doorbell
   // per loop, so a reply wakes the loop that sent its request.
   size_t event_loops = 1;
@@ -69,10 +70,6 @@ struct ServeOptions {
   ipc::ShmOptions shm;  // per worker segment
 };
 
-enum class ModelState { kLoading, kReady, kUnavailable, kUnloading, kFailed };
-// Triton's repository index names: "LOADING", "READY", "UNAVAILABLE", "UNLOADING";
-// kFailed is "FAILED".
-const char* ModelStateName(ModelState state);
 
 class ModelGrid : public server::InferenceService {
  public:
@@ -86,7 +83,10 @@ class ModelGrid : public server::InferenceService {
   bool AllSettled(int* ready, int* total) const;
   // The placement, one line per worker: device, worker, isolation, models.
   std::string PlacementTable() const;
-  // Stops every worker (SIGTERM, then SIGKILL after `grace_ms`).
+  // The server is going down: a worker that exits from now on is not restarted (requests
+  // still in flight keep being served by the others). Call it before draining; idempotent.
+  void BeginShutdown();
+  // Stops every worker (SIGUSR1, then SIGKILL after `grace_ms`).
   void Shutdown(uint32_t grace_ms);
   // The pid of the worker serving `model`, or -1.
   pid_t WorkerPid(const std::string& model) const;
@@ -151,7 +151,7 @@ class ModelGrid : public server::InferenceService {
     bool planned_from_measurement = false;
     std::string digest;
     std::string signature;  // RepositorySignature() when read: poll mode's change test
-    std::atomic<ModelState> state{ModelState::kLoading};
+    ModelStateMachine state;  // changes only through Transition (serve/model_state.h)
     // Requests accepted and not yet answered (queued, in flight): the model object lives
     // at least until this is 0 after it left models_.
     std::atomic<int> admitted{0};
@@ -190,7 +190,9 @@ class ModelGrid : public server::InferenceService {
     bool nvml = false;  // a real GPU: NVML measures its free memory
   };
   struct Worker {
-    std::string name;
+    std::string name;     // shown in logs, status and metrics; reused after a worker stops
+    std::string process;  // its ProcessManager key, "name#N": never reused
+
     int device = 0;  // Device::index
     bool isolated = false;
     int execution_threads = 1;  // requests it runs at once (`modelgrid worker`'s option)
@@ -224,9 +226,14 @@ class ModelGrid : public server::InferenceService {
   // store is updated), or the error.
   void LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
                 const std::shared_ptr<Model>& model, LoadCallback done);
-  void OnWorkerStarted(const std::string& worker);
-  void OnExit(const std::string& worker, int exit_code, int exit_status, bool will_restart);
+  // ProcessManager callbacks, by the worker's `process` key.
+  // Moves `m` to `to`; an illegal move is refused and logged as a warning.
+  void MoveState(Model& m, ModelState to);
+  void OnWorkerStarted(const std::string& process);
+  void OnExit(const std::string& process, int exit_code, int exit_status, bool will_restart);
   void Watchdog();
+  // The worker whose ProcessManager key is `process`, or null. Requires mu_ (shared).
+  std::shared_ptr<Worker> FindWorkerProcess(const std::string& process) const;
   void AttachBatcher(const std::shared_ptr<Model>& m);
   Result<std::shared_ptr<Model>> Find(const std::string& model, const std::string& version) const;
   // Sends a group of requests as one execution (concatenated along dimension 0 when there
@@ -280,7 +287,8 @@ class ModelGrid : public server::InferenceService {
 
   const ServeOptions options_;
   const Logger log_;
-  uint64_t started_ms_ = 0;  // set by Start
+  uint64_t started_ms_ = 0;                  // set by Start
+  std::atomic<uint64_t> next_worker_id_{0};  // makes Worker::process unique
   std::unique_ptr<FootprintStore> store_;
   Strategy strategy_ = Strategy::kMemoryOptimized;
   std::vector<Device> devices_;  // fixed after Start

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <string_view>
 
 #include "plan/planner.h"
 #include "serve/model_grid.h"
 #include "serve/model_grid_internal.h"
+#include "server/json_limits.h"
 
 namespace modelgrid {
 
@@ -16,7 +18,31 @@ using grid_internal::kDrainTimeout;
 using grid_internal::WaitFor;
 using nlohmann::json;
 
-namespace {}  // namespace
+namespace {
+
+// A request body's fields (and "parameters" entries, Triton's) that an endpoint does not
+// know are refused (400 naming them), so that nothing a client asks for is ignored.
+Status CheckKnownFields(const json& request, std::initializer_list<std::string_view> fields,
+                        std::initializer_list<std::string_view> parameters, const char* endpoint) {
+  auto known = [](std::initializer_list<std::string_view> list, const std::string& key) {
+    return std::find(list.begin(), list.end(), key) != list.end();
+  };
+  for (const auto& [key, value] : request.items()) {
+    if (key == "parameters" && value.is_object()) {
+      for (const auto& [name, ignored] : value.items()) {
+        if (!known(parameters, name)) {
+          return Unsupported(std::string(endpoint) + ": parameter \"" + name +
+                             "\" is not supported");
+        }
+      }
+    } else if (!known(fields, key)) {
+      return Unsupported(std::string(endpoint) + ": field \"" + key + "\" is not supported");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 void ModelGrid::Control(std::function<void()> task) {
   {
@@ -59,17 +85,27 @@ Status ControlRefused(ModelControlMode mode, bool stopping) {
 
 }  // namespace
 
-void ModelGrid::LoadModel(const std::string& model, const json&, JsonCallback done) {
+void ModelGrid::LoadModel(const std::string& model, const json& request, JsonCallback done) {
   if (stopping_ || options_.model_control != ModelControlMode::kExplicit) {
     return done(ControlRefused(options_.model_control, stopping_));
   }
+  if (Status st = CheckKnownFields(request, {}, {}, "load"); !st.ok()) return done(st);
   if (!IsValidModelName(model)) return done(InvalidArgument("invalid model name '" + model + "'"));
   Control([this, model, done] { done(stopping_ ? ControlRefused({}, true) : DoLoad(model)); });
 }
 
-void ModelGrid::UnloadModel(const std::string& model, const json&, JsonCallback done) {
+void ModelGrid::UnloadModel(const std::string& model, const json& request, JsonCallback done) {
   if (stopping_ || options_.model_control != ModelControlMode::kExplicit) {
     return done(ControlRefused(options_.model_control, stopping_));
+  }
+  // Triton's unload_dependents concerns ensembles, which ModelGrid does not have: a model
+  // has no dependents to unload either way.
+  if (Status st = CheckKnownFields(request, {}, {"unload_dependents"}, "unload"); !st.ok()) {
+    return done(st);
+  }
+  const json params = request.value("parameters", json::object());
+  if (params.contains("unload_dependents") && !params["unload_dependents"].is_boolean()) {
+    return done(InvalidArgument("unload_dependents must be a boolean"));
   }
   if (!IsValidModelName(model)) return done(InvalidArgument("invalid model name '" + model + "'"));
   Control([this, model, done] { done(stopping_ ? ControlRefused({}, true) : DoUnload(model)); });
@@ -77,6 +113,9 @@ void ModelGrid::UnloadModel(const std::string& model, const json&, JsonCallback 
 
 void ModelGrid::MoveModel(const std::string& model, const json& request, JsonCallback done) {
   if (stopping_) return done(ControlRefused({}, true));
+  if (Status st = CheckKnownFields(request, {"device", "isolation"}, {}, "move"); !st.ok()) {
+    return done(st);
+  }
   std::optional<int> device;
   std::optional<Isolation> isolation;
   if (request.contains("device")) {
@@ -88,7 +127,8 @@ void ModelGrid::MoveModel(const std::string& model, const json& request, JsonCal
       }
     }
     if (!device)
-      return done(InvalidArgument("no device " + d.dump() + " (see /v2/modelgrid/status)"));
+      return done(
+          InvalidArgument("no device " + server::BriefJson(d) + " (see /v2/modelgrid/status)"));
   }
   if (request.contains("isolation")) {
     const json& i = request["isolation"];
@@ -107,6 +147,9 @@ void ModelGrid::MoveModel(const std::string& model, const json& request, JsonCal
 
 void ModelGrid::Replan(const json& request, JsonCallback done) {
   if (stopping_) return done(ControlRefused({}, true));
+  if (Status st = CheckKnownFields(request, {"strategy", "dry_run"}, {}, "replan"); !st.ok()) {
+    return done(st);
+  }
   Strategy strategy = strategy_;
   if (request.contains("strategy")) {
     if (!request["strategy"].is_string()) return done(InvalidArgument("strategy must be a string"));
@@ -114,7 +157,9 @@ void ModelGrid::Replan(const json& request, JsonCallback done) {
     if (!parsed.ok()) return done(parsed.status());
     strategy = *parsed;
   }
-  const bool dry_run = request.value("dry_run", false);
+  const json dry_run_field = request.value("dry_run", json(false));
+  if (!dry_run_field.is_boolean()) return done(InvalidArgument("dry_run must be a boolean"));
+  const bool dry_run = dry_run_field.get<bool>();
   Control([this, strategy, dry_run, done] {
     done(stopping_ ? ControlRefused({}, true) : DoReplan(strategy, dry_run));
   });
@@ -196,11 +241,11 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
     }
     new_worker = m->placements.front()->worker->slots.size() == 1;
   }
-  m->state = ModelState::kReady;
+  MoveState(*m, ModelState::kReady);
   int64_t freed = -1;
   if (current) {
     // The new instances serve from here on; the old ones finish what they have.
-    current->state = ModelState::kUnloading;
+    MoveState(*current, ModelState::kUnloading);
     WaitFor([&] { return current->admitted.load() == 0; }, kDrainTimeout);
     std::vector<std::shared_ptr<Placement>> old;
     {
@@ -281,7 +326,7 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
     }
     m = it->second;
   }
-  m->state = ModelState::kUnloading;
+  MoveState(*m, ModelState::kUnloading);
   // New requests now get 503; those accepted before finish (queued ones included).
   const bool drained = WaitFor([&] { return m->admitted.load() == 0; }, kDrainTimeout);
   std::vector<std::shared_ptr<Placement>> placements;

@@ -37,10 +37,11 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
 }
 
 // Response region for a request: the declared outputs at this batch; with variable dims,
-// the most per sample seen so far, or before any reply a guess from the inputs. A region
-// that turns out too small costs one more run (WorkerClient::Call), not an error.
+// the most per sample seen so far, or before any reply a guess from the inputs (four times
+// their size, but no more than the arena holds beside them). A region that turns out too
+// small costs one more run (WorkerClient::Call), not an error.
 uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_t input_bytes,
-                       uint64_t seen_per_sample) {
+                       uint64_t seen_per_sample, uint64_t arena_bytes) {
   const uint64_t slack = ipc::kArenaAlignBytes * ipc::kMaxTensorsPerMessage;
   bool variable = config.outputs.empty();
   for (const auto& o : config.outputs) {
@@ -48,7 +49,9 @@ uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_
   }
   if (!variable) return DeclaredOutputBytes(config, batch) + slack;
   if (seen_per_sample > 0) return seen_per_sample * static_cast<uint64_t>(batch) + slack;
-  return std::max<uint64_t>(uint64_t{64} << 10, 4 * input_bytes);
+  const uint64_t room =
+      arena_bytes > input_bytes + 2 * slack ? arena_bytes - input_bytes - 2 * slack : 0;
+  return std::max<uint64_t>(uint64_t{64} << 10, std::min(4 * input_bytes, room));
 }
 
 }  // namespace
@@ -256,8 +259,8 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
     input_bytes += t.bytes;
     inputs.push_back(std::move(t));
   }
-  const uint64_t response_bytes =
-      ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load());
+  const uint64_t response_bytes = ResponseBytes(
+      m->instance, total, input_bytes, m->output_bytes_per_sample.load(), options_.shm.arena_bytes);
   {
     std::lock_guard<std::mutex> lock(m->stats_mu);
     for (const auto& p : group) m->stats.queue_ns += dispatched_ns - p.started_ns;

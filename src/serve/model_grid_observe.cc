@@ -55,7 +55,7 @@ std::optional<uint64_t> ModelGrid::MeasuredFreeBytes(int device, const Usage& us
 
 std::optional<uint64_t> ModelGrid::WorkerMemoryBytes(const Worker& worker,
                                                      const Usage& usage) const {
-  const pid_t pid = processes_ ? processes_->Pid(worker.name) : -1;
+  const pid_t pid = processes_ ? processes_->Pid(worker.process) : -1;
   if (pid <= 0) return std::nullopt;
   const Device& d = devices_[static_cast<size_t>(worker.device)];
   if (d.host) {
@@ -246,11 +246,11 @@ Result<json> ModelGrid::ServerStatus() {
     const auto& bytes = worker_memory[wk->name];
     out["workers"].push_back({{"name", wk->name},
                               {"device", devices_[static_cast<size_t>(wk->device)].label},
-                              {"pid", processes_ ? processes_->Pid(wk->name) : -1},
+                              {"pid", processes_ ? processes_->Pid(wk->process) : -1},
                               {"isolated", wk->isolated},
                               {"execution_threads", wk->execution_threads},
                               {"up", wk->client && wk->client->up()},
-                              {"restarts", processes_ ? processes_->Restarts(wk->name) : 0},
+                              {"restarts", processes_ ? processes_->Restarts(wk->process) : 0},
                               {"budget_bytes", budget},
                               {"memory_bytes", bytes ? json(*bytes) : json(nullptr)},
                               {"models", names}});

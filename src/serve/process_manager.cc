@@ -58,6 +58,7 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
   for (auto& a : command->argv) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = ::getpid();
+  const bool shield = policy_.shield_from_group_signals;
   const pid_t pid = ::fork();
   if (pid < 0) return Internal("fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {
@@ -69,6 +70,11 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    if (shield) {
+      ::signal(SIGINT, SIG_IGN);
+      ::signal(SIGTERM, SIG_IGN);
+      ::signal(SIGHUP, SIG_IGN);
+    }
     for (int fd : command->inherit_fds) ::fcntl(fd, F_SETFD, 0);
     ::execv(argv[0], argv.data());
     ::_exit(127);
@@ -119,7 +125,7 @@ Status ProcessManager::Stop(const std::string& name, uint32_t grace_ms) {
   it->second.restart_at_ms = 0;
   const pid_t pid = it->second.pid;
   if (pid > 0) {
-    ::kill(pid, SIGTERM);
+    ::kill(pid, policy_.stop_signal);
     const bool done = reaped_.wait_for(lock, std::chrono::milliseconds(grace_ms), [&] {
       auto w = workers_.find(name);
       return w == workers_.end() || w->second.pid != pid;
@@ -135,6 +141,8 @@ Status ProcessManager::Stop(const std::string& name, uint32_t grace_ms) {
   workers_.erase(name);
   return Status::Ok();
 }
+
+void ProcessManager::DisableRestarts() { restarts_disabled_ = true; }
 
 Status ProcessManager::Kill(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -202,7 +210,7 @@ void ProcessManager::WatchLoop() {
           ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
           ::close(fd);
           const uint64_t now = ipc::MonotonicNowMs();
-          const bool restart = w.wanted && policy_.restart && !stopping_;
+          const bool restart = w.wanted && policy_.restart && !stopping_ && !restarts_disabled_;
           if (restart) {
             if (now - w.started_ms >= policy_.stable_after_ms) {
               w.backoff_ms = policy_.initial_backoff_ms;
@@ -218,7 +226,10 @@ void ProcessManager::WatchLoop() {
       }
       const uint64_t now = ipc::MonotonicNowMs();
       for (auto& [name, w] : workers_) {
-        if (w.restart_at_ms == 0 || w.restart_at_ms > now || w.pid > 0 || !w.wanted) continue;
+        if (w.restart_at_ms == 0 || w.restart_at_ms > now || w.pid > 0 || !w.wanted ||
+            restarts_disabled_) {
+          continue;
+        }
         Status st = Spawn(name, w);
         if (st.ok()) {
           w.restarts += 1;

@@ -6,6 +6,8 @@
 // callbacks run on the manager's watcher thread and must not block for long.
 #pragma once
 
+#include <signal.h>
+
 #include <sys/types.h>
 
 #include <atomic>
@@ -34,6 +36,12 @@ struct RestartPolicy {
   uint32_t max_backoff_ms = 10'000;
   // A worker that ran this long before exiting restarts with the initial backoff again.
   uint32_t stable_after_ms = 30'000;
+  // Workers ignore SIGINT, SIGTERM and SIGHUP, which a terminal's Ctrl-C, `kill -- -PGID`
+  // or systemd's KillMode=control-group send to every process of the server: the server
+  // drains its requests and then stops its workers itself, with `stop_signal`.
+  bool shield_from_group_signals = false;
+  // What Stop sends first (SIGKILL follows after the grace period).
+  int stop_signal = SIGTERM;
 };
 
 class ProcessManager {
@@ -60,6 +68,9 @@ class ProcessManager {
   Status Stop(const std::string& name, uint32_t grace_ms);
   // Sends SIGKILL (a worker that stopped answering); it restarts per the policy.
   Status Kill(const std::string& name);
+  // From now on no worker is restarted, whatever the policy: the server is shutting down.
+  // Idempotent.
+  void DisableRestarts();
 
   // The running pid, or -1.
   pid_t Pid(const std::string& name) const;
@@ -92,6 +103,7 @@ class ProcessManager {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> restarts_disabled_{false};
   std::thread watcher_;
 };
 

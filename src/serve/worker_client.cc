@@ -94,7 +94,16 @@ void WorkerClient::StopThread() {
   if (responses_thread_.joinable()) responses_thread_.join();
 }
 
-void WorkerClient::MarkUp() { up_ = true; }
+void WorkerClient::MarkUp() {
+  up_since_ms_ = ipc::MonotonicNowMs();
+  up_ = true;
+}
+
+uint64_t WorkerClient::SilentMs(uint64_t now_ms) const {
+  const uint64_t since =
+      std::max(ipc::Heartbeat(&segment_->header()).last_beat_ms(), up_since_ms_.load());
+  return now_ms > since ? now_ms - since : 0;
+}
 
 bool WorkerClient::HeartbeatAlive(uint64_t max_age_ms) const {
   return ipc::Heartbeat(&segment_->header()).IsAlive(max_age_ms);
@@ -199,6 +208,10 @@ void WorkerClient::SubmitWaiting(std::vector<Failure>* failed) {
 }
 
 bool WorkerClient::Resend(Pending& p, uint64_t bytes) {
+  // The worker has replied, so the old region is free to go first: the new one may need
+  // its room (the largest request's input and output fill the arena between them).
+  (void)arena_.Free(p.request.response_offset);
+  p.has_region = false;
   auto region = arena_.Allocate(bytes);
   if (!region.ok()) return false;
   ipc::Message again = p.request;
@@ -208,8 +221,8 @@ bool WorkerClient::Resend(Pending& p, uint64_t bytes) {
     (void)arena_.Free(*region);
     return false;
   }
-  (void)arena_.Free(p.request.response_offset);
   p.request = again;
+  p.has_region = true;
   p.resent = true;
   return true;
 }

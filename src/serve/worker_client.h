@@ -87,6 +87,9 @@ class WorkerClient {
   // A (new) worker process is attached: calls are accepted again.
   void MarkUp();
   bool up() const { return up_; }
+  // How long the worker has been silent at `now_ms` (ipc::MonotonicNowMs): since its last
+  // heartbeat, or since MarkUp when it has not beaten since. Thread-safe.
+  uint64_t SilentMs(uint64_t now_ms) const;
 
   // Consumes replies on `loop`'s threads from now on, or, with null, on the client's own
   // response thread again. Idempotent. Must not be called from a reply callback. A loop
@@ -139,8 +142,9 @@ class WorkerClient {
   // Sends waiting calls, in order, while they fit; those that never can go to `failed`, to
   // be called after unlocking. Caller holds mu_.
   void SubmitWaiting(std::vector<Failure>* failed);
-  // Sends `p`'s request again with a response region of `bytes`. False (and `p` as it was)
-  // when there is no room for it now. Caller holds mu_.
+  // Sends `p`'s request again with a response region of `bytes`, in place of its old
+  // region (freed first: the worker has replied). False when there is no room for it now;
+  // `p` then holds no region. Caller holds mu_.
   bool Resend(Pending& p, uint64_t bytes);
   // Frees what `p` holds in the arena. Caller holds mu_.
   void Release(const Pending& p);
@@ -160,6 +164,7 @@ class WorkerClient {
   std::deque<Waiting> waiting_;          // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;                 // GUARDED_BY(mu_)
   std::atomic<bool> up_{false};
+  std::atomic<uint64_t> up_since_ms_{0};  // when MarkUp was last called
   std::atomic<bool> thread_running_{false};
   std::thread responses_thread_;
 };

@@ -14,9 +14,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "server/http_framing.h"
 #include "server/io_loops.h"
 #include "server/router.h"
 
@@ -34,6 +36,13 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
 // has read the reply.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = size_t{8} << 20;
+// Requests with bodies at least this large are routed (parsed, validated, handed to the
+// service) on the parse pool rather than on their I/O loop: parsing a large JSON body
+// takes up to seconds, and every other connection of the loop would wait that long. 256
+// KiB of JSON parses in about a millisecond, so smaller ones stay on the loop and cost no
+// hand-off.
+constexpr size_t kOffloadBodyBytes = size_t{256} << 10;
+constexpr int kParseThreads = 2;
 
 using Clock = std::chrono::steady_clock;
 
@@ -73,6 +82,10 @@ struct Core {
   void Unregister(size_t loop, uint64_t id);
   void BeginRequest();
   void EndRequest();
+  // Counts a new connection from `client` against the limits: empty when admitted, else why
+  // not. Release undoes an admission.
+  std::optional<std::string> Admit(const net::ip::address& client);
+  void Release(const net::ip::address& client);
   std::vector<std::shared_ptr<Session>> LiveSessions();
 
   const ServerOptions options;
@@ -88,8 +101,13 @@ struct Core {
   uint64_t next_session_id = 0;     // guarded by mu
   // Per loop: id -> session. Guarded by mu.
   std::vector<std::map<uint64_t, std::weak_ptr<Session>>> sessions;
+  size_t connections = 0;                         // admitted and open; guarded by mu
+  std::map<net::ip::address, size_t> per_client;  // the same by client; guarded by mu
 
   IoLoops loops;
+  // Declared after the loops, so destroyed before them: handlers it still holds may own
+  // sessions, whose sockets belong to the loops.
+  net::thread_pool parse_pool{kParseThreads};
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
   std::vector<std::unique_ptr<net::steady_timer>> sweepers;  // one per loop
@@ -101,15 +119,20 @@ struct Core {
 // at a time.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Core& core, size_t loop)
-      : core_(core), loop_(loop), socket_(std::move(socket)) {}
+  // `client` is the peer's address when the connection was admitted (Core::Admit), and is
+  // released when the session goes; a session made to refuse a connection has none.
+  Session(tcp::socket socket, Core& core, size_t loop, std::optional<net::ip::address> client)
+      : core_(core), loop_(loop), client_(std::move(client)), socket_(std::move(socket)) {}
   ~Session() {
     if (counted_) core_.EndRequest();
     core_.Unregister(loop_, id_);
+    if (client_) core_.Release(*client_);
   }
 
-  void Start() {
+  // Serves requests, or with a `refusal`, answers 503 with it and closes.
+  void Start(std::optional<std::string> refusal) {
     id_ = core_.Register(loop_, weak_from_this());
+    if (refusal) return WriteError(503, *refusal);
     DoRead();
   }
 
@@ -131,9 +154,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Called on the session's loop by its idle sweep: an operation past its deadline is
   // cancelled, and its handler closes the connection.
+  // Also starts the whole-request clock of a request whose first bytes have arrived since
+  // the last sweep.
   void CheckDeadline(Clock::time_point now) {
+    if (state_ == State::kReading && request_deadline_ == Clock::time_point::max() &&
+        (buffer_.size() > 0 || (parser_ && parser_->got_some()))) {
+      StartRequestClock(now);
+    }
     if (now < deadline_) return;
     deadline_ = Clock::time_point::max();
+    // A request that had begun is answered 408; an idle keep-alive connection just closes.
+    timed_out_ = state_ == State::kReading && request_deadline_ != Clock::time_point::max();
     beast::error_code ec;
     socket_.cancel(ec);
   }
@@ -154,13 +185,25 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(core_.options.max_header_bytes));
     parser_->body_limit(core_.options.max_body_bytes);
+    request_deadline_ = Clock::time_point::max();
     ExpiresAfter(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    if (buffer_.size() > 0) StartRequestClock(Clock::now());  // pipelined: already arriving
     http::async_read_header(socket_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, size_t) {
     if (ec) return OnReadError(ec);
+    if (request_deadline_ == Clock::time_point::max()) StartRequestClock(Clock::now());
+    const auto& header = parser_->get();
+    std::vector<std::string_view> transfer_encoding;
+    for (auto [it, end] = header.equal_range(http::field::transfer_encoding); it != end; ++it) {
+      transfer_encoding.emplace_back(it->value().data(), it->value().size());
+    }
+    if (auto error = CheckRequestFraming(header.version() % 10, transfer_encoding,
+                                         header.count(http::field::content_length) > 0)) {
+      return WriteError(error->http_status, error->message);
+    }
     auto expect = parser_->get().find(http::field::expect);
     if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue") &&
         !parser_->is_done()) {
@@ -189,6 +232,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnReadError(beast::error_code ec) {
+    if (timed_out_) {
+      timed_out_ = false;
+      return WriteError(408, "the request did not arrive in time (whole request: " +
+                                 std::to_string(core_.options.request_timeout_ms) +
+                                 " ms; without progress: " +
+                                 std::to_string(core_.options.idle_timeout_ms) + " ms)");
+    }
     if (ec == http::error::body_limit) {
       return WriteError(413, "request body exceeds the limit of " +
                                  std::to_string(core_.options.max_body_bytes) + " bytes");
@@ -231,7 +281,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // A reply completed on the session's own loop (a worker's doorbell watched there, or
     // an error found at once) is written right away; from anywhere else it is queued to
     // that loop.
-    core_.router.Handle(std::move(request), [weak, gate](HttpReply reply) {
+    auto reply = [weak, gate](HttpReply reply) {
       std::shared_lock<std::shared_mutex> lock(gate->mu);
       if (!gate->open) return;  // the server has stopped: nobody to answer
       std::shared_ptr<Session> self = weak.lock();
@@ -239,6 +289,13 @@ class Session : public std::enable_shared_from_this<Session> {
       net::dispatch(self->socket_.get_executor(), [self, reply = std::move(reply)]() mutable {
         self->OnReply(std::move(reply));
       });
+    };
+    if (request.body.size() < kOffloadBodyBytes) {
+      return core_.router.Handle(std::move(request), std::move(reply));
+    }
+    net::post(core_.parse_pool, [&router = core_.router, request = std::move(request),
+                                 reply = std::move(reply)]() mutable {
+      router.Handle(std::move(request), std::move(reply));
     });
   }
 
@@ -254,6 +311,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Write(HttpReply reply, bool keep_alive, bool linger) {
     state_ = State::kWriting;
+    request_deadline_ = Clock::time_point::max();  // the reply gets the idle timeout
     response_ = {};
     response_.version(version_);
     response_.result(static_cast<unsigned>(reply.status));
@@ -320,13 +378,25 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  void ExpiresAfter(Clock::duration d) { deadline_ = Clock::now() + d; }
+  // While a request is arriving, no deadline passes its whole-request deadline.
+  void ExpiresAfter(Clock::duration d) {
+    deadline_ = std::min(Clock::now() + d, request_deadline_);
+  }
+
+  void StartRequestClock(Clock::time_point now) {
+    request_deadline_ = now + std::chrono::milliseconds(core_.options.request_timeout_ms);
+    deadline_ = std::min(deadline_, request_deadline_);
+  }
 
   Core& core_;
-  const size_t loop_;  // the IoLoops loop this session lives on
+  const size_t loop_;                             // the IoLoops loop this session lives on
+  const std::optional<net::ip::address> client_;  // counted by Core::Admit
   uint64_t id_ = 0;
   tcp::socket socket_;
   Clock::time_point deadline_ = Clock::time_point::max();  // see CheckDeadline
+  // When the request being read must have arrived whole; max() until its first byte.
+  Clock::time_point request_deadline_ = Clock::time_point::max();
+  bool timed_out_ = false;  // the read was cancelled by a deadline mid-request
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::empty_body> continue_;
@@ -357,15 +427,44 @@ void Core::OnAccept(size_t loop, beast::error_code ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  auto session = std::make_shared<Session>(std::move(socket), *this, loop);
-  net::post(loops.context(loop), [session] { session->Start(); });
+  const tcp::endpoint peer = socket.remote_endpoint(ignored);
+  std::optional<net::ip::address> client = peer.address();
+  std::optional<std::string> refusal = Admit(*client);
+  if (refusal) client.reset();
+  auto session = std::make_shared<Session>(std::move(socket), *this, loop, std::move(client));
+  net::post(loops.context(loop),
+            [session, refusal = std::move(refusal)] { session->Start(refusal); });
   DoAccept();
 }
 
+std::optional<std::string> Core::Admit(const net::ip::address& client) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (connections >= options.max_connections) {
+    return "too many connections: the server's limit of " +
+           std::to_string(options.max_connections) + " is reached";
+  }
+  size_t& mine = per_client[client];
+  if (options.max_connections_per_client > 0 && mine >= options.max_connections_per_client) {
+    if (mine == 0) per_client.erase(client);
+    return "too many connections from " + client.to_string() + ": the limit per client is " +
+           std::to_string(options.max_connections_per_client);
+  }
+  ++mine;
+  ++connections;
+  return std::nullopt;
+}
+
+void Core::Release(const net::ip::address& client) {
+  std::lock_guard<std::mutex> lock(mu);
+  --connections;
+  auto it = per_client.find(client);
+  if (it != per_client.end() && --it->second == 0) per_client.erase(it);
+}
+
 void Core::Sweep(size_t loop) {
-  const auto period = std::clamp<Clock::duration>(
-      std::chrono::milliseconds(options.idle_timeout_ms) / 4, std::chrono::milliseconds(10),
-      std::chrono::seconds(1));
+  const auto period =
+      std::clamp<Clock::duration>(std::chrono::milliseconds(options.idle_timeout_ms) / 4,
+                                  std::chrono::milliseconds(10), std::chrono::seconds(1));
   sweepers[loop]->expires_after(period);
   sweepers[loop]->async_wait([this, loop](beast::error_code ec) {
     if (ec) return;
@@ -440,6 +539,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& given
     return InvalidArgument("max_header_bytes must be between 1 and 2^32-1");
   }
   if (options.idle_timeout_ms <= 0) return InvalidArgument("idle_timeout_ms must be positive");
+  if (options.request_timeout_ms <= 0) {
+    return InvalidArgument("request_timeout_ms must be positive");
+  }
+  if (options.max_connections == 0) return InvalidArgument("max_connections must be positive");
   beast::error_code ec;
   const net::ip::address address = net::ip::make_address(options.address, ec);
   if (ec) return InvalidArgument("bad listen address \"" + options.address + "\"");
@@ -501,6 +604,7 @@ void HttpServer::Stop(std::chrono::milliseconds deadline) {
                           [&core] { return core.stops_pending == 0 && core.in_flight == 0; });
   }
   core.loops.Stop();
+  core.parse_pool.join();  // what it still routes finds the gate open and the loops stopped
   {
     std::unique_lock<std::shared_mutex> lock(core.gate->mu);
     core.gate->open = false;

@@ -35,8 +35,19 @@ struct ServerOptions {
   size_t max_header_bytes = size_t{16} << 10;
   // A connection is closed when nothing moves on it for this long: no new request, no
   // body bytes, or a reply the client does not read. The request line and headers must
-  // arrive within one period. Time spent waiting for the service does not count.
+  // arrive within one period. Time spent waiting for the service does not count. A request
+  // cut off part-way gets 408 before the connection closes.
   int64_t idle_timeout_ms = 60'000;
+  // The whole request (request line, headers and body) must arrive within this long of its
+  // first byte, however steadily it trickles in; past it the server answers 408 and closes.
+  // Deadlines are checked by a sweep every idle_timeout_ms / 4 (10 ms to 1 s), so one fires
+  // up to a sweep period late. 64 MiB in 120 s is 4.5 Mbit/s.
+  int64_t request_timeout_ms = 120'000;
+  // Open connections at most, and per client address (0: no per-client limit; behind a
+  // proxy every client has the proxy's address). A connection over either limit is
+  // accepted, answered 503 with the reason and closed.
+  size_t max_connections = 4096;
+  size_t max_connections_per_client = 0;
   // Pending connections the kernel queues before accept.
   int listen_backlog = 1024;
   // When not empty, every endpoint but /v2/health/live needs "Authorization: Bearer <key>".

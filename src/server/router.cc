@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/json_limits.h"
 #include "server/tensor_codec.h"
 
 namespace modelgrid::server {
@@ -200,6 +201,7 @@ void HandleInfer(InferenceService& service, Route route, HttpRequest& http,
 // The body of a control request: a JSON object, {} when empty.
 Result<json> ControlBody(const std::string& body) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  MG_RETURN_IF_ERROR(CheckJsonLimits(body));
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return InvalidArgument("the request body must be a JSON object");
@@ -215,8 +217,14 @@ void DispatchControl(InferenceService& service, const Route& route, HttpRequest&
   auto reply = [done](Result<json> result) { done(FromResult(result)); };
   switch (route.endpoint) {
     case Endpoint::kRepositoryIndex: {
-      const json& ready = (*body)["ready"];
-      return done(FromResult(service.RepositoryIndex(ready.is_boolean() && ready.get<bool>())));
+      for (const auto& [key, value] : body->items()) {
+        if (key != "ready") {
+          return done(ErrorReply(400, "repository index: field \"" + key + "\" is not supported"));
+        }
+        if (!value.is_boolean()) return done(ErrorReply(400, "\"ready\" must be a boolean"));
+      }
+      const bool ready_only = body->value("ready", false);
+      return done(FromResult(service.RepositoryIndex(ready_only)));
     }
     case Endpoint::kLoad:
       return service.LoadModel(route.model, *body, reply);

@@ -1,5 +1,6 @@
 #include "server/tensor_codec.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <charconv>
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include "server/float16.h"
 #include "server/infer_json.h"
+#include "server/json_limits.h"
 
 namespace modelgrid::server {
 namespace {
@@ -52,7 +54,7 @@ Status AppendInteger(const json& v, std::string& out) {
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
     if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
-      return InvalidArgument("value " + v.dump() + " is out of range");
+      return InvalidArgument("value " + BriefJson(v) + " is out of range");
     }
     AppendRaw(out, static_cast<T>(u));
     return Status::Ok();
@@ -61,32 +63,32 @@ Status AppendInteger(const json& v, std::string& out) {
     const int64_t i = v.get<int64_t>();
     if constexpr (std::is_unsigned_v<T>) {
       if (i < 0 || static_cast<uint64_t>(i) > std::numeric_limits<T>::max()) {
-        return InvalidArgument("value " + v.dump() + " is out of range");
+        return InvalidArgument("value " + BriefJson(v) + " is out of range");
       }
     } else {
       if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max()) {
-        return InvalidArgument("value " + v.dump() + " is out of range");
+        return InvalidArgument("value " + BriefJson(v) + " is out of range");
       }
     }
     AppendRaw(out, static_cast<T>(i));
     return Status::Ok();
   }
-  return InvalidArgument("expected an integer, got " + v.dump());
+  return InvalidArgument("expected an integer, got " + BriefJson(v));
 }
 
 // Reads a JSON number as a float, failing if it does not fit.
 Result<float> ToFloat(const json& v) {
-  if (!v.is_number()) return InvalidArgument("expected a number, got " + v.dump());
+  if (!v.is_number()) return InvalidArgument("expected a number, got " + BriefJson(v));
   const double d = v.get<double>();
   if (!std::isfinite(d) || std::fabs(d) > FLT_MAX) {
-    return InvalidArgument("value " + v.dump() + " is out of range");
+    return InvalidArgument("value " + BriefJson(v) + " is out of range");
   }
   return static_cast<float>(d);
 }
 
 Status AppendElement(const json& v, std::string_view dt, std::string& out) {
   if (dt == "BOOL") {
-    if (!v.is_boolean()) return InvalidArgument("expected a boolean, got " + v.dump());
+    if (!v.is_boolean()) return InvalidArgument("expected a boolean, got " + BriefJson(v));
     out.push_back(v.get<bool>() ? 1 : 0);
     return Status::Ok();
   }
@@ -99,7 +101,7 @@ Status AppendElement(const json& v, std::string_view dt, std::string& out) {
   if (dt == "INT32") return AppendInteger<int32_t>(v, out);
   if (dt == "INT64") return AppendInteger<int64_t>(v, out);
   if (dt == "FP64") {
-    if (!v.is_number()) return InvalidArgument("expected a number, got " + v.dump());
+    if (!v.is_number()) return InvalidArgument("expected a number, got " + BriefJson(v));
     AppendRaw(out, v.get<double>());
     return Status::Ok();
   }
@@ -111,12 +113,12 @@ Status AppendElement(const json& v, std::string_view dt, std::string& out) {
     }
     const uint16_t bits = dt == "FP16" ? FloatToHalf(f) : FloatToBfloat16(f);
     const float back = dt == "FP16" ? HalfToFloat(bits) : Bfloat16ToFloat(bits);
-    if (std::isinf(back)) return InvalidArgument("value " + v.dump() + " is out of range");
+    if (std::isinf(back)) return InvalidArgument("value " + BriefJson(v) + " is out of range");
     AppendRaw(out, bits);
     return Status::Ok();
   }
   if (dt == "BYTES") {
-    if (!v.is_string()) return InvalidArgument("expected a string, got " + v.dump());
+    if (!v.is_string()) return InvalidArgument("expected a string, got " + BriefJson(v));
     const std::string& s = v.get_ref<const std::string&>();
     if (s.size() > std::numeric_limits<uint32_t>::max()) {
       return InvalidArgument("BYTES element too large");
@@ -266,6 +268,10 @@ Result<InferRequest> ParseRequestJson(const json& doc, std::string_view binary) 
         return InvalidArgument("each output needs a \"name\"");
       }
       std::string name = out["name"].get<std::string>();
+      if (std::find(req.requested_outputs.begin(), req.requested_outputs.end(), name) !=
+          req.requested_outputs.end()) {
+        return InvalidArgument("output \"" + name + "\" is requested twice");
+      }
       MG_ASSIGN_OR_RETURN(std::optional<bool> binary_flag, BinaryFlag(out));
       if (binary_flag) req.binary_outputs[name] = *binary_flag;
       req.requested_outputs.push_back(std::move(name));
@@ -367,11 +373,14 @@ Result<json> DecodeJsonData(const Tensor& t) {
 namespace {
 
 // Appends one element as JSON text; `buf` holds the longest number (a double: 24 chars).
+// NaN and the infinities, which JSON lacks, are written as Triton's JSON writer writes them
+// (the tokens NaN, Infinity and -Infinity, which Python's json module and Triton's clients
+// read back), never as null.
 template <typename T>
 void AppendNumber(T value, std::string* out) {
   if constexpr (std::is_floating_point_v<T>) {
     if (!std::isfinite(value)) {
-      out->append("null");
+      out->append(std::isnan(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
       return;
     }
   }
@@ -441,7 +450,8 @@ Result<InferRequest> DecodeInferRequest(std::string_view body,
     header = body.substr(0, *header_length);
     binary = body.substr(*header_length);
   }
-  json doc = ParseInferJson(header);  // json::parse's result, faster for numeric data
+  MG_RETURN_IF_ERROR(CheckJsonLimits(header));  // before any value is built
+  json doc = ParseInferJson(header);            // json::parse's result, faster for numeric data
   if (doc.is_discarded()) return InvalidArgument("request body is not valid JSON");
   try {
     return ParseRequestJson(doc, binary);

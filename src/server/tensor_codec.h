@@ -43,7 +43,8 @@ Result<nlohmann::json> DecodeJsonData(const Tensor& tensor);
 // The same array as JSON text, appended to `*out`, written straight from the bytes for
 // numeric and BOOL tensors (what responses use: no JSON value per element). Numbers are
 // the shortest text that reads back to the same value of the tensor's own type (FP16 and
-// BF16 as their float value); NaN and infinities, which JSON lacks, are null.
+// BF16 as their float value); NaN and infinities, which JSON lacks, are Triton's tokens
+// NaN, Infinity and -Infinity (what Triton's clients and Python's json module read).
 Status AppendJsonData(const Tensor& tensor, std::string* out);
 
 // Parses an infer request body. `header_length` is the value of the

@@ -561,12 +561,15 @@ Result<DryRunResult> TorchScriptDryRun(const DryRunOptions& options) {
     return NotFound("TorchScript file not found: " + options.path);
   }
   std::lock_guard<std::mutex> lock(DryRunMutex());
+  // What escapes the run is the model's doing (inputs its config makes too large for the
+  // memory the run may use, an operator that throws): its estimate fails, as bad input.
   try {
     return DryRunLocked(options);
   } catch (const c10::Error& e) {
-    return Internal("dry run of " + options.path + ": " + ErrorSummary(e.what_without_backtrace()));
+    return InvalidArgument("dry run of " + options.path +
+                           " failed: " + ErrorSummary(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return Internal("dry run of " + options.path + ": " + ErrorSummary(e.what()));
+    return InvalidArgument("dry run of " + options.path + " failed: " + ErrorSummary(e.what()));
   }
 }
 

@@ -1,4 +1,4 @@
-#include "serve/slot_scheduler.h"
+#include "worker/slot_scheduler.h"
 
 #include <algorithm>
 

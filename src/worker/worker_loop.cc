@@ -1,4 +1,4 @@
-#include "serve/worker_loop.h"
+#include "worker/worker_loop.h"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -17,8 +17,8 @@
 #include "ipc/message.h"
 #include "ipc/ring.h"
 #include "ipc/shm_segment.h"
-#include "serve/slot_scheduler.h"
 #include "serve/worker_protocol.h"
+#include "worker/slot_scheduler.h"
 
 namespace modelgrid {
 

@@ -1,0 +1,182 @@
+#include "estimate/dry_run_process.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+namespace modelgrid {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int StatusCodeNumber(StatusCode code) { return static_cast<int>(code); }
+
+StatusCode StatusCodeFromNumber(int n) {
+  if (n <= static_cast<int>(StatusCode::kOk) || n > static_cast<int>(StatusCode::kInternal)) {
+    return StatusCode::kInternal;
+  }
+  return static_cast<StatusCode>(n);
+}
+
+// Reads everything the child prints until it closes stdout, the deadline passes or the
+// output passes `max_bytes`. False on the deadline or the size limit.
+bool ReadOutput(int fd, Clock::time_point deadline, uint64_t max_bytes, std::string* out,
+                std::string* why) {
+  char chunk[65536];
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      *why = "timed out";
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), INT_MAX)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;  // the deadline check above ends it
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return true;
+    out->append(chunk, static_cast<size_t>(n));
+    if (out->size() > max_bytes) {
+      *why = "printed more than " + std::to_string(max_bytes) + " bytes";
+      return false;
+    }
+  }
+}
+
+Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOptions& options) {
+  const std::string request = DryRunOptionsToJson(options).dump();
+  std::vector<std::string> args = {sandbox.worker_executable, "dry-run", "--request", request};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return Internal(std::string("dry run: pipe failed: ") + std::strerror(errno));
+  }
+  const rlimit memory{sandbox.memory_bytes, sandbox.memory_bytes};
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return Internal(std::string("dry run: fork failed: ") + std::strerror(errno));
+  }
+  if (pid == 0) {  // only async-signal-safe calls from here to exec
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    ::setrlimit(RLIMIT_DATA, &memory);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  std::string output, why;
+  const bool complete =
+      ReadOutput(pipe_fds[0], Clock::now() + std::chrono::milliseconds(sandbox.timeout_ms),
+                 sandbox.max_output_bytes, &output, &why);
+  ::close(pipe_fds[0]);
+  if (!complete) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const std::string what = "dry run of " + options.path;
+  if (!complete) {
+    return InvalidArgument(what + " " + why + " (limit " +
+                           std::to_string(sandbox.timeout_ms / 1000) + " s)");
+  }
+  if (WIFSIGNALED(status)) {
+    return InvalidArgument(what + " crashed (signal " + std::to_string(WTERMSIG(status)) +
+                           "; memory limit " + std::to_string(sandbox.memory_bytes >> 20) +
+                           " MiB)");
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    return Status(StatusCode::kUnavailable,
+                  "dry run: cannot run " + sandbox.worker_executable +
+                      " (build modelgrid-worker, or set MODELGRID_WORKER)");
+  }
+  const json answer = json::parse(output, nullptr, false);
+  if (answer.is_discarded() || !answer.is_object()) {
+    return Internal(what + ": the worker printed no JSON answer (exit status " +
+                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+  }
+  if (auto error = answer.find("error"); error != answer.end()) {
+    const int code = answer.value("code", static_cast<int>(StatusCode::kInternal));
+    return Status(StatusCodeFromNumber(code),
+                  error->is_string() ? error->get<std::string>() : what + " failed");
+  }
+  return DryRunResultFromJson(answer);
+}
+
+}  // namespace
+
+DryRunner SandboxedDryRunner(DryRunSandbox sandbox) {
+  return [sandbox = std::move(sandbox)](const DryRunOptions& options) {
+    return RunInChild(sandbox, options);
+  };
+}
+
+std::string DefaultWorkerExecutable() {
+  if (const char* env = std::getenv("MODELGRID_WORKER"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "modelgrid-worker";
+  return (self.parent_path() / "modelgrid-worker").string();
+}
+
+int ServeDryRunRequest(const std::string& request, const DryRunner& run) {
+  // Whatever the model prints (TorchScript keeps print()) goes to stderr: stdout carries
+  // the answer alone.
+  std::fflush(stdout);
+  const int answer_fd = ::dup(STDOUT_FILENO);
+  ::dup2(STDERR_FILENO, STDOUT_FILENO);
+  const json parsed = json::parse(request, nullptr, false);
+  Result<DryRunOptions> options = parsed.is_discarded()
+                                      ? Result<DryRunOptions>(InvalidArgument("dry run: bad JSON"))
+                                      : DryRunOptionsFromJson(parsed);
+  json answer;
+  if (!options.ok()) {
+    answer = {{"error", options.status().message()},
+              {"code", StatusCodeNumber(options.status().code())}};
+  } else {
+    Result<DryRunResult> result = run(*options);
+    answer = result.ok() ? DryRunResultToJson(*result)
+                         : json{{"error", result.status().message()},
+                                {"code", StatusCodeNumber(result.status().code())}};
+  }
+  const std::string text = answer.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::fflush(stdout);
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(answer_fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 3;
+    done += static_cast<size_t>(n);
+  }
+  ::close(answer_fd);
+  return options.ok() ? 0 : 2;
+}
+
+}  // namespace modelgrid
