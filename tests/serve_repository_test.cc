@@ -34,6 +34,18 @@ class ServeRepositoryTest : public ::testing::Test {
   fs::path repo_;
 };
 
+// Every model of a repository, as the server reads them; the first error otherwise.
+Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo) {
+  MG_ASSIGN_OR_RETURN(std::vector<std::string> names, ListRepositoryModels(repo));
+  if (names.empty()) return NotFound("model repository " + repo + " has no <model>/config.pbtxt");
+  std::vector<ServedModel> models;
+  for (const auto& name : names) {
+    MG_ASSIGN_OR_RETURN(ServedModel m, ReadServedModel(repo, name));
+    models.push_back(std::move(m));
+  }
+  return models;
+}
+
 TEST_F(ServeRepositoryTest, ServesTheHighestVersionAndWarnsAboutIgnoredFields) {
   auto models = ReadServeRepository(repo_.string());
   ASSERT_TRUE(models.ok()) << models.status().ToString();

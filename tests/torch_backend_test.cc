@@ -13,6 +13,7 @@
 
 #include "backends/backend.h"
 #include "backends/libtorch/torch_backend.h"
+#include "support/batch_helpers.h"
 #include "support/fixtures.h"
 #include "support/gpu_tolerance.h"
 
@@ -232,14 +233,15 @@ TEST(TorchBackend, BatchOfFourEqualsFourSingleRequests) {
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     single_outputs.push_back(std::move(out).value());
   }
-  Result<BatchedInputs> batched = ConcatenateBatch(requests);
+  Result<testing::BatchedInputs> batched = testing::ConcatenateBatch(requests);
   ASSERT_TRUE(batched.ok()) << batched.status().ToString();
   EXPECT_EQ(batched->batch_sizes, (std::vector<int64_t>{1, 1, 1, 1}));
   EXPECT_EQ(batched->inputs[0].data, ref.inputs[0].data);
   Result<std::vector<HostTensor>> out = instance->Infer(Views(batched->inputs));
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ExpectAllClose(*out, ref.outputs, ref.rtol, ref.atol, "batched");
-  Result<std::vector<std::vector<HostTensor>>> split = SplitBatch(*out, batched->batch_sizes);
+  Result<std::vector<std::vector<HostTensor>>> split =
+      testing::SplitBatch(*out, batched->batch_sizes);
   ASSERT_TRUE(split.ok()) << split.status().ToString();
   ASSERT_EQ(split->size(), 4u);
   for (size_t r = 0; r < 4; ++r) {
@@ -251,12 +253,12 @@ TEST(TorchBackend, BatchingHelpersRejectMismatchedRequests) {
   HostTensor a{"x", TensorDType::kFp32, {1, 3}, std::vector<uint8_t>(12)};
   HostTensor b{"x", TensorDType::kFp32, {1, 4}, std::vector<uint8_t>(16)};
   HostTensor c{"x", TensorDType::kInt32, {1, 3}, std::vector<uint8_t>(12)};
-  EXPECT_EQ(ConcatenateBatch({{ViewOf(a)}, {ViewOf(b)}}).status().code(),
+  EXPECT_EQ(testing::ConcatenateBatch({{ViewOf(a)}, {ViewOf(b)}}).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(ConcatenateBatch({{ViewOf(a)}, {ViewOf(c)}}).status().code(),
+  EXPECT_EQ(testing::ConcatenateBatch({{ViewOf(a)}, {ViewOf(c)}}).status().code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(ConcatenateBatch({}).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(SplitBatch({a}, {2, 1}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::ConcatenateBatch({}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::SplitBatch({a}, {2, 1}).status().code(), StatusCode::kInvalidArgument);
 }
 
 // Expects kInvalidArgument whose message names `name`.

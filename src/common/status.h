@@ -29,7 +29,7 @@ const char* StatusCodeName(StatusCode code);
 // The HTTP status that a server answers for this code (200 for kOk).
 int HttpStatusFor(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -63,7 +63,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 
 // Either a value or a non-OK Status. Accessing value() of an error is a programmer error.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {  // NOLINT: implicit by design

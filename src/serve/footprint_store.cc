@@ -67,6 +67,7 @@ Result<std::unique_ptr<FootprintStore>> FootprintStore::Open(const std::string& 
   if (j.is_discarded() || !j.is_object()) {
     return InvalidArgument(path + " is not a JSON object of measured footprints");
   }
+  MutexLock lock(&store->mu_);  // not shared yet; held for the analysis
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!it->is_number_unsigned())
       return InvalidArgument(path + ": '" + it.key() + "' is not bytes");
@@ -76,14 +77,14 @@ Result<std::unique_ptr<FootprintStore>> FootprintStore::Open(const std::string& 
 }
 
 std::optional<uint64_t> FootprintStore::Get(const FootprintKey& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = peaks_.find(key.ToString());
   if (it == peaks_.end()) return std::nullopt;
   return it->second;
 }
 
 Status FootprintStore::Put(const FootprintKey& key, uint64_t peak_bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   peaks_[key.ToString()] = peak_bytes;
   if (path_.empty()) return Status::Ok();
   const std::string tmp = path_ + ".tmp";

@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace modelgrid {
@@ -42,8 +42,8 @@ class FootprintStore {
  private:
   explicit FootprintStore(std::string path) : path_(std::move(path)) {}
   std::string path_;
-  mutable std::mutex mu_;
-  std::map<std::string, uint64_t> peaks_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, uint64_t> peaks_ GUARDED_BY(mu_);
 };
 
 }  // namespace modelgrid

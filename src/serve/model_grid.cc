@@ -101,7 +101,7 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   MG_RETURN_IF_ERROR(g->PlaceInitial(names));
   std::vector<std::shared_ptr<Worker>> workers;
   {
-    std::shared_lock lock(g->mu_);
+    ReaderLock lock(&g->mu_);
     for (auto& [name, w] : g->workers_) workers.push_back(w);
   }
   for (auto& w : workers) MG_RETURN_IF_ERROR(g->StartWorker(w));
@@ -205,7 +205,7 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
     if (!m.ok()) {
       if (options_.model_control == ModelControlMode::kNone) return m.status();
       log_("warning: model " + name + " is not served: " + m.status().message());
-      std::unique_lock lock(mu_);
+      WriterLock lock(&mu_);
       unplaced_[name] = m.status().message();
       continue;
     }
@@ -223,7 +223,7 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
   PlanOptions plan_options;
   plan_options.strategy = strategy_;
   MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, PlanDevices(), plan_options));
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   for (const auto& gpu : plan.gpus) {
     for (const auto& pw : gpu.workers) {
       auto worker = NewWorker(gpu.index, pw.isolation == Isolation::kProcess, pw.models.front());
@@ -303,9 +303,9 @@ Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
   if (!worker->client) {
     MG_ASSIGN_OR_RETURN(auto client,
                         WorkerClient::Create(worker->name, options_.shm, options_.event_loops));
-    std::lock_guard<std::mutex> loop(loop_mu_);
+    MutexLock loop(&loop_mu_);
     client->UseEventLoop(event_loop_);
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     worker->client = std::move(client);
   }
   std::vector<int> fds = {worker->client->segment_fd()};
@@ -332,11 +332,11 @@ Status ModelGrid::StartWorker(const std::shared_ptr<Worker>& worker) {
 }
 
 void ModelGrid::UseEventLoop(server::EventLoop* loop) {
-  std::lock_guard<std::mutex> guard(loop_mu_);
+  MutexLock guard(&loop_mu_);
   event_loop_ = loop;
   std::vector<std::shared_ptr<Worker>> workers;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (auto& [name, w] : workers_) {
       if (w->client) workers.push_back(w);
     }
@@ -354,7 +354,7 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
                          const std::shared_ptr<Model>& m, LoadCallback done) {
   uint64_t budget = 0;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     budget = WorkerBudget(*worker);
   }
   // The worker's planned budget caps each of its instances (on the CPU the backend rejects
@@ -418,7 +418,7 @@ void ModelGrid::OnWorkerStarted(const std::string& process) {
   std::shared_ptr<Worker> worker;
   std::map<uint32_t, std::shared_ptr<Model>> slots;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     worker = FindWorkerProcess(process);
     if (!worker || !worker->client) return;
     slots = worker->slots;
@@ -434,7 +434,7 @@ void ModelGrid::OnWorkerStarted(const std::string& process) {
     LoadSlot(worker, slot, m, [this, self, slot = slot, m = m, started](Result<uint64_t> peak) {
       bool current = false;
       {
-        std::shared_lock lock(mu_);
+        ReaderLock lock(&mu_);
         for (const auto& p : m->placements) {
           current = current || (p->worker.get() == self && p->slot == slot);
         }
@@ -442,7 +442,7 @@ void ModelGrid::OnWorkerStarted(const std::string& process) {
       if (!current) return;
       if (!peak.ok()) {
         {
-          std::lock_guard<std::mutex> lock(m->stats_mu);
+          MutexLock lock(&m->stats_mu);
           m->failure = peak.status().message();
         }
         MoveState(*m, peak.status().code() == StatusCode::kUnavailable ? ModelState::kUnavailable
@@ -468,7 +468,7 @@ void ModelGrid::OnExit(const std::string& process, int exit_code, int exit_statu
                        bool will_restart) {
   std::shared_ptr<Worker> worker;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     worker = FindWorkerProcess(process);
     if (!worker) return;  // a worker already replaced: nothing of it is left to fail
   }
@@ -479,7 +479,7 @@ void ModelGrid::OnExit(const std::string& process, int exit_code, int exit_statu
   // elsewhere stays ready.
   if (worker->client) worker->client->OnWorkerExit(why);
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (const auto& [slot, m] : worker->slots) {
       bool here = false;
       for (const auto& p : m->placements) here = here || p->worker == worker;
@@ -500,7 +500,7 @@ void ModelGrid::Watchdog() {
     std::this_thread::sleep_for(kWatchdogTick);
     std::vector<std::shared_ptr<Worker>> workers;
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(&mu_);
       for (auto& [name, w] : workers_) workers.push_back(w);
     }
     const uint64_t now = ipc::MonotonicNowMs();
@@ -532,13 +532,13 @@ void ModelGrid::BeginShutdown() {
 void ModelGrid::Shutdown(uint32_t grace_ms) {
   BeginShutdown();
   if (stopping_.exchange(true)) return;
-  control_cv_.notify_all();
+  control_cv_.NotifyAll();
   if (control_.joinable()) control_.join();
   if (poller_.joinable()) poller_.join();
   // Queued dynamic batches go out (or fail) while their workers still exist.
   std::vector<std::shared_ptr<Model>> models;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (auto& [name, m] : models_) models.push_back(m);
   }
   for (auto& m : models) m->batcher.reset();
@@ -550,7 +550,7 @@ void ModelGrid::Shutdown(uint32_t grace_ms) {
 }
 
 bool ModelGrid::AllSettled(int* ready, int* total) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   *ready = 0;
   *total = static_cast<int>(models_.size());
   bool settled = true;
@@ -562,15 +562,8 @@ bool ModelGrid::AllSettled(int* ready, int* total) const {
   return settled;
 }
 
-pid_t ModelGrid::WorkerPid(const std::string& model) const {
-  std::shared_lock lock(mu_);
-  auto it = models_.find(model);
-  if (it == models_.end() || !processes_ || it->second->placements.empty()) return -1;
-  return processes_->Pid(it->second->placements.front()->worker->process);
-}
-
 std::string ModelGrid::PlacementTable() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   std::string out = "placement (" + options_.strategy + "):\n";
   for (const auto& [name, w] : workers_) {
     out += "  " + devices_[static_cast<size_t>(w->device)].label + "  worker " + name +

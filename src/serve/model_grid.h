@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "common/mutex.h"
 #include "gpu/device_usage.h"
 #include "gpu/inventory.h"
 #include "ipc/shm_segment.h"
@@ -70,7 +71,6 @@ struct ServeOptions {
   ipc::ShmOptions shm;  // per worker segment
 };
 
-
 class ModelGrid : public server::InferenceService {
  public:
   using Logger = std::function<void(const std::string&)>;
@@ -88,9 +88,6 @@ class ModelGrid : public server::InferenceService {
   void BeginShutdown();
   // Stops every worker (SIGUSR1, then SIGKILL after `grace_ms`).
   void Shutdown(uint32_t grace_ms);
-  // The pid of the worker serving `model`, or -1.
-  pid_t WorkerPid(const std::string& model) const;
-
   // server::InferenceService
   bool Live() override { return true; }
   bool Ready() override;
@@ -150,7 +147,7 @@ class ModelGrid : public server::InferenceService {
     uint64_t transient_bytes = 0;
     bool planned_from_measurement = false;
     std::string digest;
-    std::string signature;  // RepositorySignature() when read: poll mode's change test
+    std::string signature;    // RepositorySignature() when read: poll mode's change test
     ModelStateMachine state;  // changes only through Transition (serve/model_state.h)
     // Requests accepted and not yet answered (queued, in flight): the model object lives
     // at least until this is 0 after it left models_.
@@ -167,12 +164,12 @@ class ModelGrid : public server::InferenceService {
     // Where it runs, one placement per device; a request goes to the least busy one whose
     // worker is up. GUARDED_BY(mu_); empty until placed.
     std::vector<std::shared_ptr<Placement>> placements;
-    std::mutex stats_mu;
-    std::string failure;  // GUARDED_BY(stats_mu)
-    Stats stats;          // GUARDED_BY(stats_mu)
+    Mutex stats_mu;
+    std::string failure GUARDED_BY(stats_mu);
+    Stats stats GUARDED_BY(stats_mu);
     // A consistent copy of `stats`, and of `failure` into `*last_failure`.
     Stats StatsSnapshot(std::string* last_failure) {
-      std::lock_guard<std::mutex> lock(stats_mu);
+      MutexLock lock(&stats_mu);
       *last_failure = failure;
       return stats;
     }
@@ -219,7 +216,8 @@ class ModelGrid : public server::InferenceService {
   Status PlaceInitial(const std::vector<std::string>& names);
   // The devices as the planner sees them (full capacity, each one's context cost).
   std::vector<GpuDevice> PlanDevices() const;
-  std::shared_ptr<Worker> NewWorker(int device, bool isolated, const std::string& first_model);
+  std::shared_ptr<Worker> NewWorker(int device, bool isolated, const std::string& first_model)
+      REQUIRES(mu_);
   Status StartWorker(const std::shared_ptr<Worker>& worker);
   void StopWorker(const std::shared_ptr<Worker>& worker, uint32_t grace_ms);
   // Loads `model` into `worker`'s `slot`; `done` gets the warm-up peak (and the footprint
@@ -233,7 +231,7 @@ class ModelGrid : public server::InferenceService {
   void OnExit(const std::string& process, int exit_code, int exit_status, bool will_restart);
   void Watchdog();
   // The worker whose ProcessManager key is `process`, or null. Requires mu_ (shared).
-  std::shared_ptr<Worker> FindWorkerProcess(const std::string& process) const;
+  std::shared_ptr<Worker> FindWorkerProcess(const std::string& process) const REQUIRES_SHARED(mu_);
   void AttachBatcher(const std::shared_ptr<Model>& m);
   Result<std::shared_ptr<Model>> Find(const std::string& model, const std::string& version) const;
   // Sends a group of requests as one execution (concatenated along dimension 0 when there
@@ -292,28 +290,28 @@ class ModelGrid : public server::InferenceService {
   std::unique_ptr<FootprintStore> store_;
   Strategy strategy_ = Strategy::kMemoryOptimized;
   std::vector<Device> devices_;  // fixed after Start
-  mutable std::shared_mutex mu_;
-  std::map<std::string, std::shared_ptr<Model>> models_;    // GUARDED_BY(mu_)
-  std::map<std::string, std::shared_ptr<Worker>> workers_;  // GUARDED_BY(mu_)
-  std::map<std::string, std::string> unplaced_;             // GUARDED_BY(mu_); name -> why
+  mutable SharedMutex mu_;
+  std::map<std::string, std::shared_ptr<Model>> models_ GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<Worker>> workers_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> unplaced_ GUARDED_BY(mu_);  // name -> why
   std::unique_ptr<ProcessManager> processes_;
   // Lock order: loop_mu_, then mu_.
-  std::mutex loop_mu_;
-  server::EventLoop* event_loop_ = nullptr;  // GUARDED_BY(loop_mu_); the HTTP server's
+  Mutex loop_mu_ ACQUIRED_BEFORE(mu_);
+  server::EventLoop* event_loop_ GUARDED_BY(loop_mu_) = nullptr;  // the HTTP server's
   std::atomic<bool> stopping_{false};
   std::thread watchdog_;
   // The control thread and its queue.
-  std::mutex control_mu_;
-  std::condition_variable control_cv_;
-  std::deque<std::function<void()>> control_queue_;      // GUARDED_BY(control_mu_)
-  bool control_stopped_ = false;                         // GUARDED_BY(control_mu_)
-  bool sync_queued_ = false;                             // GUARDED_BY(control_mu_)
+  Mutex control_mu_;
+  CondVar control_cv_;
+  std::deque<std::function<void()>> control_queue_ GUARDED_BY(control_mu_);
+  bool control_stopped_ GUARDED_BY(control_mu_) = false;
+  bool sync_queued_ GUARDED_BY(control_mu_) = false;
   std::map<std::string, std::string> failed_signature_;  // control thread only
   std::thread control_;
   std::thread poller_;
   std::atomic<uint64_t> worker_restarts_{0};
-  std::mutex observe_mu_;
-  CpuUtilization cpu_;  // GUARDED_BY(observe_mu_)
+  Mutex observe_mu_;
+  CpuUtilization cpu_ GUARDED_BY(observe_mu_);
 };
 
 }  // namespace modelgrid

@@ -46,22 +46,22 @@ Status CheckKnownFields(const json& request, std::initializer_list<std::string_v
 
 void ModelGrid::Control(std::function<void()> task) {
   {
-    std::lock_guard<std::mutex> lock(control_mu_);
+    MutexLock lock(&control_mu_);
     if (!control_stopped_) {
       control_queue_.push_back(std::move(task));
       task = nullptr;
     }
   }
   if (task) return task();  // too late for the thread: the task sees stopping_ and answers
-  control_cv_.notify_one();
+  control_cv_.NotifyOne();
 }
 
 void ModelGrid::ControlLoop() {
   while (true) {
     std::function<void()> task;
     {
-      std::unique_lock<std::mutex> lock(control_mu_);
-      control_cv_.wait(lock, [&] { return stopping_ || !control_queue_.empty(); });
+      MutexLock lock(&control_mu_);
+      while (!stopping_ && control_queue_.empty()) control_cv_.Wait(&control_mu_);
       if (control_queue_.empty()) {
         control_stopped_ = true;
         return;
@@ -167,7 +167,7 @@ void ModelGrid::Replan(const json& request, JsonCallback done) {
 
 Result<json> ModelGrid::RepositoryIndex(bool ready_only) {
   MG_ASSIGN_OR_RETURN(std::vector<std::string> names, ListRepositoryModels(options_.repository));
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   std::set<std::string> all(names.begin(), names.end());
   for (const auto& [name, m] : models_) all.insert(name);
   json out = json::array();
@@ -179,7 +179,7 @@ Result<json> ModelGrid::RepositoryIndex(bool ready_only) {
       if (ready_only && s != ModelState::kReady) continue;
       entry["version"] = std::to_string(it->second->served.version);
       entry["state"] = ModelStateName(s);
-      std::lock_guard<std::mutex> stats_lock(it->second->stats_mu);
+      MutexLock stats_lock(&it->second->stats_mu);
       entry["reason"] = s == ModelState::kReady ? "" : it->second->failure;
     } else {
       if (ready_only) continue;
@@ -194,14 +194,14 @@ Result<json> ModelGrid::RepositoryIndex(bool ready_only) {
 Result<json> ModelGrid::DoLoad(const std::string& name) {
   std::shared_ptr<Model> current;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     auto it = models_.find(name);
     if (it != models_.end()) current = it->second;
   }
   const auto started = std::chrono::steady_clock::now();
   auto fresh = ReadModel(name);
   if (!fresh.ok()) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     if (!current) unplaced_[name] = fresh.status().message();
     return fresh.status();
   }
@@ -212,14 +212,14 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
   // Admission and loading, instance by instance. A changed model loads next to its
   // current instances, which keep serving until the new ones are ready.
   if (!current) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     unplaced_.erase(name);
     models_[name] = m;  // LOADING until placed: requests get 503, the index shows it
   }
   std::vector<std::string> notes;
   auto placed = LoadInstances(m, &notes);
   if (!placed.ok()) {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     if (!current) {
       models_.erase(name);
       unplaced_[name] = placed.status().message();
@@ -232,7 +232,7 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
   json instances = json::array();
   bool new_worker = false;
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     m->placements = *placed;
     models_[name] = m;
     for (const auto& p : m->placements) {
@@ -249,7 +249,7 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
     WaitFor([&] { return current->admitted.load() == 0; }, kDrainTimeout);
     std::vector<std::shared_ptr<Placement>> old;
     {
-      std::unique_lock lock(mu_);
+      WriterLock lock(&mu_);
       old = std::move(current->placements);
     }
     for (const auto& p : old) {
@@ -319,7 +319,7 @@ Result<std::vector<std::shared_ptr<ModelGrid::Placement>>> ModelGrid::LoadInstan
 Result<json> ModelGrid::DoUnload(const std::string& name) {
   std::shared_ptr<Model> m;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     auto it = models_.find(name);
     if (it == models_.end()) {
       return NotFound("model '" + name + "' is not loaded");
@@ -331,7 +331,7 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
   const bool drained = WaitFor([&] { return m->admitted.load() == 0; }, kDrainTimeout);
   std::vector<std::shared_ptr<Placement>> placements;
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     models_.erase(name);
     placements = std::move(m->placements);
   }
@@ -341,7 +341,7 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
   json stopped = json::array();
   for (const auto& p : placements) {
     if (auto bytes = Release(p)) freed = std::max<int64_t>(freed, 0) + static_cast<int64_t>(*bytes);
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     if (workers_.count(p->worker->name) == 0) stopped.push_back(p->worker->name);
   }
   const bool worker_stopped = !stopped.empty();

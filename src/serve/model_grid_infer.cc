@@ -58,7 +58,7 @@ uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_
 
 Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::Find(const std::string& model,
                                                           const std::string& version) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   auto it = models_.find(model);
   if (it == models_.end()) return NotFound("unknown model '" + model + "'");
   if (!version.empty() && version != std::to_string(it->second->served.version)) {
@@ -70,7 +70,7 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::Find(const std::string& mod
 
 bool ModelGrid::Ready() {
   if (stopping_) return false;
-  std::shared_lock lock(mu_);
+  ReaderLock lock(&mu_);
   for (const auto& [name, m] : models_) {
     if (m->state != ModelState::kReady) return false;
   }
@@ -101,7 +101,7 @@ Result<bool> ModelGrid::ModelReady(const std::string& model, const std::string& 
 Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& version) {
   std::vector<std::shared_ptr<Model>> selected;
   if (model.empty()) {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (auto& [name, m] : models_) selected.push_back(m);
   } else {
     MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
@@ -113,7 +113,7 @@ Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& 
     const Stats s = m->StatsSnapshot(&failure);
     std::string worker, device = "cpu";
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(&mu_);
       for (const auto& p : m->placements) {
         worker += (worker.empty() ? "" : ",") + p->worker->name;
         device = devices_[static_cast<size_t>(p->worker->device)].runtime;
@@ -262,13 +262,13 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
   const uint64_t response_bytes = ResponseBytes(
       m->instance, total, input_bytes, m->output_bytes_per_sample.load(), options_.shm.arena_bytes);
   {
-    std::lock_guard<std::mutex> lock(m->stats_mu);
+    MutexLock lock(&m->stats_mu);
     for (const auto& p : group) m->stats.queue_ns += dispatched_ns - p.started_ns;
   }
   // The placement requests go to now; a move switches it and waits for these to finish.
   std::shared_ptr<Placement> placement;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     placement = Route(*m);
   }
   if (!placement || !placement->worker->client) {
@@ -287,7 +287,7 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
       static_cast<uint8_t>(ipc::Op::kInfer), placement->slot, inputs, response_bytes,
       [this, m, where, shared, total, dispatched_ns](Result<Reply> reply) {
         {
-          std::lock_guard<std::mutex> lock(m->stats_mu);
+          MutexLock lock(&m->stats_mu);
           m->stats.executions += reply.ok();
           if (reply.ok()) m->stats.compute_ns += NowNs() - dispatched_ns;
         }
@@ -371,7 +371,7 @@ void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::T
   }
   const uint64_t elapsed = NowNs() - p.started_ns;
   {
-    std::lock_guard<std::mutex> lock(m->stats_mu);
+    MutexLock lock(&m->stats_mu);
     if (response.ok()) {
       m->stats.success += 1;
       m->stats.success_ns += elapsed;

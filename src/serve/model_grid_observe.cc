@@ -77,7 +77,7 @@ Result<std::string> ModelGrid::Metrics() {
   std::vector<std::shared_ptr<Model>> models;
   std::vector<std::shared_ptr<Worker>> workers;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (auto& [name, m] : models_) models.push_back(m);
     for (auto& [name, wk] : workers_) workers.push_back(wk);
   }
@@ -107,7 +107,7 @@ Result<std::string> ModelGrid::Metrics() {
   };
   std::vector<std::pair<Labels, Stats>> stats;
   for (const auto& m : models) {
-    std::lock_guard<std::mutex> lock(m->stats_mu);
+    MutexLock lock(&m->stats_mu);
     stats.push_back(
         {{{"model", m->served.name}, {"version", std::to_string(m->served.version)}}, m->stats});
   }
@@ -141,7 +141,7 @@ Result<std::string> ModelGrid::Metrics() {
     w.Sample("nv_cpu_memory_used_bytes", {}, static_cast<double>(host->used_bytes));
   }
   {
-    std::lock_guard<std::mutex> lock(observe_mu_);
+    MutexLock lock(&observe_mu_);
     w.Family("nv_cpu_utilization", "gauge",
              "CPU utilization rate [0.0 - 1.0] since the last scrape");
     w.Sample("nv_cpu_utilization", {}, cpu_.Sample());
@@ -198,7 +198,7 @@ Result<json> ModelGrid::ServerStatus() {
   std::vector<std::shared_ptr<Model>> models;
   std::vector<std::shared_ptr<Worker>> workers;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (auto& [name, m] : models_) models.push_back(m);
     for (auto& [name, wk] : workers_) workers.push_back(wk);
   }
@@ -239,7 +239,7 @@ Result<json> ModelGrid::ServerStatus() {
     json names = json::array();
     uint64_t budget = 0;
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(&mu_);
       for (const auto& [slot, m] : wk->slots) names.push_back(m->served.name);
       budget = WorkerBudget(*wk);
     }
@@ -263,7 +263,7 @@ Result<json> ModelGrid::ServerStatus() {
     std::string worker, device;
     json instances = json::array();
     {
-      std::shared_lock lock(mu_);
+      ReaderLock lock(&mu_);
       for (const auto& p : m->placements) {
         const std::string& label = devices_[static_cast<size_t>(p->worker->device)].label;
         if (worker.empty()) {

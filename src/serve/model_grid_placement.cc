@@ -25,7 +25,7 @@ std::vector<DeviceState> ModelGrid::DeviceStates(const Usage& usage) const {
     states.push_back(std::move(s));
   }
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (const auto& [name, w] : workers_) {
       DeviceState& s = states[static_cast<size_t>(w->device)];
       s.planned_bytes += s.context_bytes + WorkerBudget(*w);
@@ -47,7 +47,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
   std::shared_ptr<Worker> worker;
   bool fresh = false;
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     if (!admission.new_worker) {
       for (auto& [name, w] : workers_) {
         if (w->device == admission.device && !w->isolated) worker = w;
@@ -63,7 +63,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
   auto forget_worker = [&] {
     if (!fresh) return;
     StopWorker(worker, 2000);
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     workers_.erase(worker->name);
   };
   if (fresh) {
@@ -81,7 +81,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
   auto placement = std::make_shared<Placement>();
   placement->worker = worker;
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     uint32_t slot = 0;
     while (worker->slots.count(slot)) ++slot;
     placement->slot = slot;
@@ -97,7 +97,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
           : Result<uint64_t>(Status(StatusCode::kUnavailable, "the load timed out"));
   if (!loaded.ok()) {
     {
-      std::unique_lock lock(mu_);
+      WriterLock lock(&mu_);
       worker->slots.erase(placement->slot);
     }
     forget_worker();
@@ -115,7 +115,7 @@ std::optional<uint64_t> ModelGrid::Release(const std::shared_ptr<Placement>& pla
   const std::optional<uint64_t> before = WorkerMemoryBytes(*worker, MeasureUsage());
   bool last = false;
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     worker->slots.erase(placement->slot);
     last = worker->slots.empty();
     if (last) workers_.erase(worker->name);

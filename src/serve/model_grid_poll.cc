@@ -14,14 +14,14 @@ void ModelGrid::PollRepository() {
     next = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.poll_interval_ms);
     bool queued = false;
     {
-      std::lock_guard<std::mutex> lock(control_mu_);
+      MutexLock lock(&control_mu_);
       queued = sync_queued_;
       sync_queued_ = true;
     }
     if (!queued) {
       Control([this] {
         {
-          std::lock_guard<std::mutex> lock(control_mu_);
+          MutexLock lock(&control_mu_);
           sync_queued_ = false;
         }
         if (!stopping_) SyncRepository();
@@ -38,7 +38,7 @@ void ModelGrid::SyncRepository() {
   }
   std::map<std::string, std::shared_ptr<Model>> loaded;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     loaded = models_;
   }
   for (const auto& name : *names) {

@@ -21,7 +21,7 @@ Result<json> ModelGrid::DoMove(const std::string& name, std::optional<int> devic
   std::shared_ptr<Model> m;
   std::shared_ptr<Placement> from;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     auto it = models_.find(name);
     if (it == models_.end()) return NotFound("model '" + name + "' is not loaded");
     m = it->second;
@@ -54,7 +54,7 @@ Result<json> ModelGrid::MoveInstance(const std::shared_ptr<Model>& m,
                            devices_[static_cast<size_t>(target)].label);
   }
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (const auto& p : m->placements) {
       if (p != from && p->worker->device == target) {
         return InvalidArgument("model '" + name + "' already has an instance on " +
@@ -79,7 +79,7 @@ Result<json> ModelGrid::MoveInstance(const std::shared_ptr<Model>& m,
   // Switch: requests from now on go to the new instance; those sent before finish on the
   // old one, which is released only then.
   {
-    std::unique_lock lock(mu_);
+    WriterLock lock(&mu_);
     std::replace(m->placements.begin(), m->placements.end(), from, *to);
   }
   const std::string from_worker = from->worker->name;
@@ -104,7 +104,7 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   std::map<std::string, std::shared_ptr<Model>> live;
   int workers_before = 0;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     workers_before = static_cast<int>(workers_.size());
     for (const auto& [name, m] : models_) {
       if (m->state != ModelState::kReady || m->placements.empty()) continue;
@@ -172,7 +172,7 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   };
   std::vector<Move> moves;
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     for (auto& [name, devices] : wanted) {
       std::vector<std::shared_ptr<Placement>> movers;
       for (const auto& p : live[name]->placements) {
@@ -245,7 +245,7 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
   result["failed"] = failed;
   result["fragmentation_after"] = Fragmentation(DeviceStates());
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     result["workers_after"] = workers_.size();
   }
   return result;

@@ -85,15 +85,4 @@ std::string RepositorySignature(const std::string& repo, const std::string& name
   return out;
 }
 
-Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo) {
-  MG_ASSIGN_OR_RETURN(std::vector<std::string> names, ListRepositoryModels(repo));
-  if (names.empty()) return NotFound("model repository " + repo + " has no <model>/config.pbtxt");
-  std::vector<ServedModel> models;
-  for (const auto& name : names) {
-    MG_ASSIGN_OR_RETURN(ServedModel m, ReadServedModel(repo, name));
-    models.push_back(std::move(m));
-  }
-  return models;
-}
-
 }  // namespace modelgrid

@@ -24,11 +24,6 @@ struct ServedModel {
 // [A-Za-z0-9_.-], not "." or "..".
 bool IsValidModelName(const std::string& name);
 
-// Reads every model of `repo`. Fails with kInvalidArgument naming the model on a bad
-// config, an unsupported platform, an invalid name, or a missing version or model file;
-// kNotFound when `repo` has no model folder at all.
-Result<std::vector<ServedModel>> ReadServeRepository(const std::string& repo);
-
 // The names of REPO's model folders (those with a config.pbtxt), sorted; folders whose
 // name is not a valid model name are skipped.
 Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo);

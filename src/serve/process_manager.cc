@@ -35,7 +35,7 @@ ProcessManager::ProcessManager(RestartPolicy policy, ExitCallback on_exit, Start
 }
 
 ProcessManager::~ProcessManager() {
-  for (const auto& name : Names()) Stop(name, 2000);
+  for (const auto& name : Names()) (void)Stop(name, 2000);  // only NotFound, for a name just gone
   stopping_ = true;
   Wake();
   if (watcher_.joinable()) watcher_.join();
@@ -100,7 +100,7 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
 Result<pid_t> ProcessManager::Start(const std::string& name, CommandFactory factory) {
   pid_t pid;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto [it, inserted] = workers_.try_emplace(name);
     if (!inserted && it->second.pid > 0) return InvalidArgument("worker " + name + " is running");
     it->second.factory = std::move(factory);
@@ -118,7 +118,7 @@ Result<pid_t> ProcessManager::Start(const std::string& name, CommandFactory fact
 }
 
 Status ProcessManager::Stop(const std::string& name, uint32_t grace_ms) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = workers_.find(name);
   if (it == workers_.end()) return NotFound("no worker " + name);
   it->second.wanted = false;
@@ -126,26 +126,34 @@ Status ProcessManager::Stop(const std::string& name, uint32_t grace_ms) {
   const pid_t pid = it->second.pid;
   if (pid > 0) {
     ::kill(pid, policy_.stop_signal);
-    const bool done = reaped_.wait_for(lock, std::chrono::milliseconds(grace_ms), [&] {
-      auto w = workers_.find(name);
-      return w == workers_.end() || w->second.pid != pid;
-    });
-    if (!done) {
-      ::kill(pid, SIGKILL);
-      reaped_.wait(lock, [&] {
-        auto w = workers_.find(name);
-        return w == workers_.end() || w->second.pid != pid;
-      });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+    bool killed = false;
+    while (Running(name, pid)) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!killed && now >= deadline) {
+        ::kill(pid, SIGKILL);
+        killed = true;
+      }
+      if (killed) {
+        reaped_.Wait(&mu_);
+      } else {
+        reaped_.WaitFor(&mu_, deadline - now);
+      }
     }
   }
   workers_.erase(name);
   return Status::Ok();
 }
 
+bool ProcessManager::Running(const std::string& name, pid_t pid) const {
+  auto w = workers_.find(name);
+  return w != workers_.end() && w->second.pid == pid;
+}
+
 void ProcessManager::DisableRestarts() { restarts_disabled_ = true; }
 
 Status ProcessManager::Kill(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = workers_.find(name);
   if (it == workers_.end() || it->second.pid <= 0) return NotFound("no running worker " + name);
   ::kill(it->second.pid, SIGKILL);
@@ -153,19 +161,19 @@ Status ProcessManager::Kill(const std::string& name) {
 }
 
 pid_t ProcessManager::Pid(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = workers_.find(name);
   return it == workers_.end() ? -1 : it->second.pid;
 }
 
 uint32_t ProcessManager::Restarts(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = workers_.find(name);
   return it == workers_.end() ? 0 : it->second.restarts;
 }
 
 std::vector<std::string> ProcessManager::Names() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> names;
   for (const auto& [name, w] : workers_) names.push_back(name);
   return names;
@@ -176,7 +184,7 @@ void ProcessManager::WatchLoop() {
     // Sleep until a child exits, a control wake-up, or the next scheduled restart.
     int timeout_ms = -1;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       const uint64_t now = ipc::MonotonicNowMs();
       for (const auto& [name, w] : workers_) {
         if (w.restart_at_ms == 0) continue;
@@ -195,7 +203,7 @@ void ProcessManager::WatchLoop() {
     std::vector<Exit> exits;
     std::vector<std::pair<std::string, pid_t>> starts;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == wake_fd_) {
@@ -240,7 +248,7 @@ void ProcessManager::WatchLoop() {
         }
       }
     }
-    reaped_.notify_all();
+    reaped_.NotifyAll();
     for (const auto& e : exits) {
       if (on_exit_) on_exit_(e.name, e.pid, e.code, e.status, e.restart);
     }

@@ -11,15 +11,14 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace modelgrid {
@@ -90,16 +89,18 @@ class ProcessManager {
     uint64_t restart_at_ms = 0;  // 0: no restart pending
   };
 
-  Status Spawn(const std::string& name, Worker& worker);  // requires mu_
+  Status Spawn(const std::string& name, Worker& worker) REQUIRES(mu_);
+  // Whether worker `name` still runs as `pid` (not reaped yet).
+  bool Running(const std::string& name, pid_t pid) const REQUIRES(mu_);
   void WatchLoop();
   void Wake();
 
   const RestartPolicy policy_;
   const ExitCallback on_exit_;
   const StartCallback on_start_;
-  mutable std::mutex mu_;
-  std::condition_variable reaped_;
-  std::map<std::string, Worker> workers_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar reaped_;  // a worker was reaped
+  std::map<std::string, Worker> workers_ GUARDED_BY(mu_);
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};

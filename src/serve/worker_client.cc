@@ -44,7 +44,7 @@ WorkerClient::~WorkerClient() {
 }
 
 void WorkerClient::UseEventLoop(server::EventLoop* loop) {
-  std::lock_guard<std::mutex> mode(mode_mu_);
+  MutexLock mode(&mode_mu_);
   if (loop == nullptr) {
     if (watches_.empty()) return;
     watches_.clear();  // waits for running OnDoorbell calls
@@ -72,8 +72,7 @@ void WorkerClient::OnDoorbell() {
   // behind.
   drain_wanted_ = true;
   while (drain_wanted_) {
-    std::unique_lock<std::mutex> pump(pump_mu_, std::try_to_lock);
-    if (!pump.owns_lock()) return;
+    if (!pump_mu_.TryLock()) return;
     drain_wanted_ = false;
     ipc::ResponseRing responses = segment_->responses();
     do {
@@ -81,6 +80,7 @@ void WorkerClient::OnDoorbell() {
       ipc::Message msg;
       while (responses.TryPop(&msg)) Deliver(msg);
     } while (!responses.Sleep());
+    pump_mu_.Unlock();
   }
 }
 
@@ -110,34 +110,39 @@ bool WorkerClient::HeartbeatAlive(uint64_t max_age_ms) const {
 }
 
 uint64_t WorkerClient::in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return pending_.size();
 }
 
 size_t WorkerClient::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return waiting_.size();
 }
 
 void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
                         uint64_t response_bytes, Callback done) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto fail = [&](Status st) {
-    lock.unlock();
-    done(std::move(st));
-  };
-  if (!up_) return fail(Status(StatusCode::kUnavailable, "worker " + name_ + " is restarting"));
+  Status failed = Status::Ok();
+  {
+    MutexLock lock(&mu_);
+    failed = SendOrQueue(op, slot, inputs, response_bytes, done);
+  }
+  if (!failed.ok()) done(std::move(failed));  // outside the lock: `done` may call again
+}
+
+Status WorkerClient::SendOrQueue(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                                 uint64_t response_bytes, Callback& done) {
+  if (!up_) return Status(StatusCode::kUnavailable, "worker " + name_ + " is restarting");
   const auto reply_doorbell = static_cast<uint32_t>(std::max(server::CurrentEventLoop(), 0));
   bool room_later = true;
   if (waiting_.empty()) {  // else this call queues behind the waiting ones
     Status sent = Submit(op, slot, inputs, response_bytes, reply_doorbell, done, &room_later);
-    if (sent.ok()) return;
-    if (!room_later) return fail(sent.WithContext("worker " + name_));
+    if (sent.ok()) return Status::Ok();
+    if (!room_later) return sent.WithContext("worker " + name_);
   }
   if (waiting_.size() >= kMaxWaitingCalls) {
-    return fail(Status(StatusCode::kUnavailable, "worker " + name_ + " has " +
-                                                     std::to_string(waiting_.size()) +
-                                                     " calls waiting for room; try again later"));
+    return Status(StatusCode::kUnavailable, "worker " + name_ + " has " +
+                                                std::to_string(waiting_.size()) +
+                                                " calls waiting for room; try again later");
   }
   Waiting w;
   w.op = op;
@@ -153,6 +158,32 @@ void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>
     w.inputs.push_back(std::move(own));
   }
   waiting_.push_back(std::move(w));
+  return Status::Ok();
+}
+
+Status WorkerClient::Place(const std::vector<CallTensor>& inputs, uint64_t response_bytes,
+                           Pending& p, bool* room_later) {
+  for (const CallTensor& t : inputs) {
+    auto offset = arena_.Allocate(t.bytes);
+    if (!offset.ok()) return offset.status();
+    p.input_offsets.push_back(*offset);
+    std::memcpy(segment_->arena() + *offset, t.data, t.bytes);
+    Status added = ipc::AddTensor(&p.request, static_cast<ipc::WireDType>(t.wire_dtype), t.shape,
+                                  *offset, t.bytes, t.name);
+    if (!added.ok()) {
+      *room_later = false;
+      return added;
+    }
+  }
+  auto region = arena_.Allocate(response_bytes);
+  if (!region.ok()) return region.status();
+  p.request.response_offset = *region;
+  p.request.response_bytes = response_bytes;
+  p.has_region = true;
+  if (!segment_->requests().TryPush(p.request)) {
+    return Status(StatusCode::kUnavailable, "request queue is full");
+  }
+  return Status::Ok();
 }
 
 Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
@@ -166,29 +197,9 @@ Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTen
   Pending p;
   p.request = ipc::MakeMessage(next_id_, static_cast<ipc::Op>(op), slot);
   p.request.reply_doorbell = reply_doorbell;
-  auto undo = [&](Status st) {
+  if (Status placed = Place(inputs, response_bytes, p, room_later); !placed.ok()) {
     Release(p);
-    return st;
-  };
-  for (const CallTensor& t : inputs) {
-    auto offset = arena_.Allocate(t.bytes);
-    if (!offset.ok()) return undo(offset.status());
-    p.input_offsets.push_back(*offset);
-    std::memcpy(segment_->arena() + *offset, t.data, t.bytes);
-    Status added = ipc::AddTensor(&p.request, static_cast<ipc::WireDType>(t.wire_dtype), t.shape,
-                                  *offset, t.bytes, t.name);
-    if (!added.ok()) {
-      *room_later = false;
-      return undo(added);
-    }
-  }
-  auto region = arena_.Allocate(response_bytes);
-  if (!region.ok()) return undo(region.status());
-  p.request.response_offset = *region;
-  p.request.response_bytes = response_bytes;
-  p.has_region = true;
-  if (!segment_->requests().TryPush(p.request)) {
-    return undo(Status(StatusCode::kUnavailable, "request queue is full"));
+    return placed;
   }
   p.done = std::move(done);
   pending_.emplace(next_id_++, std::move(p));
@@ -246,7 +257,7 @@ void WorkerClient::Deliver(const ipc::Message& msg) {
   Result<Reply> result = Reply{};
   std::vector<Failure> failed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = pending_.find(msg.request_id);
     if (it == pending_.end()) return;  // a call already failed by OnWorkerExit
     Status st = ipc::StatusOf(msg);
@@ -294,7 +305,7 @@ void WorkerClient::OnWorkerExit(const std::string& why) {
   std::map<uint64_t, Pending> failed;
   std::deque<Waiting> unsent;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     up_ = false;
     failed.swap(pending_);
     unsent.swap(waiting_);
@@ -304,12 +315,12 @@ void WorkerClient::OnWorkerExit(const std::string& why) {
   for (auto& [id, p] : failed) p.done(lost);
   for (Waiting& w : unsent) w.done(lost);
   // No consumer may touch the rings while they are reset.
-  std::lock_guard<std::mutex> mode(mode_mu_);
+  MutexLock mode(&mode_mu_);
   const bool restart_thread = thread_running_;
   StopThread();
   {
-    std::lock_guard<std::mutex> pump(pump_mu_);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock pump(&pump_mu_);
+    MutexLock lock(&mu_);
     segment_->Reset();
     arena_.Reset();
     // The next worker must ring the doorbell for its first reply.

@@ -16,12 +16,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "ipc/arena.h"
 #include "ipc/doorbell.h"
@@ -138,31 +138,40 @@ class WorkerClient {
   // stays allocated and `*room_later` says whether calls in flight can make room. Caller
   // holds mu_.
   Status Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                uint64_t response_bytes, uint32_t reply_doorbell, Callback& done, bool* room_later);
+                uint64_t response_bytes, uint32_t reply_doorbell, Callback& done, bool* room_later)
+      REQUIRES(mu_);
+  // Copies the inputs into the arena, reserves the response region and pushes the request;
+  // what it placed is recorded in `p` (for Release) also when it fails.
+  Status Place(const std::vector<CallTensor>& inputs, uint64_t response_bytes, Pending& p,
+               bool* room_later) REQUIRES(mu_);
+  // Submits the call, or queues it (with a copy of its inputs) behind those waiting for
+  // room. Ok when `done` was taken; the error otherwise, `done` untouched.
+  Status SendOrQueue(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                     uint64_t response_bytes, Callback& done) REQUIRES(mu_);
   // Sends waiting calls, in order, while they fit; those that never can go to `failed`, to
-  // be called after unlocking. Caller holds mu_.
-  void SubmitWaiting(std::vector<Failure>* failed);
+  // be called after unlocking.
+  void SubmitWaiting(std::vector<Failure>* failed) REQUIRES(mu_);
   // Sends `p`'s request again with a response region of `bytes`, in place of its old
   // region (freed first: the worker has replied). False when there is no room for it now;
-  // `p` then holds no region. Caller holds mu_.
-  bool Resend(Pending& p, uint64_t bytes);
-  // Frees what `p` holds in the arena. Caller holds mu_.
-  void Release(const Pending& p);
+  // `p` then holds no region.
+  bool Resend(Pending& p, uint64_t bytes) REQUIRES(mu_);
+  // Frees what `p` holds in the arena.
+  void Release(const Pending& p) REQUIRES(mu_);
 
   const std::string name_;
   std::unique_ptr<ipc::ShmSegment> segment_;
   const std::vector<ipc::Doorbell> doorbells_;
   // Lock order: mode_mu_, then (inside a watch, on a loop thread) pump_mu_, then mu_.
-  std::mutex mode_mu_;  // consumer switches and resets
-  // One per doorbell in event-loop mode, empty otherwise. GUARDED_BY(mode_mu_).
-  std::vector<std::unique_ptr<server::FdWatch>> watches_;
-  std::mutex pump_mu_;                     // held by OnDoorbell while it consumes
+  Mutex mode_mu_ ACQUIRED_BEFORE(pump_mu_);  // consumer switches and resets
+  // One per doorbell in event-loop mode, empty otherwise.
+  std::vector<std::unique_ptr<server::FdWatch>> watches_ GUARDED_BY(mode_mu_);
+  Mutex pump_mu_ ACQUIRED_BEFORE(mu_);     // held by OnDoorbell while it consumes
   std::atomic<bool> drain_wanted_{false};  // a doorbell rang while another loop drained
-  mutable std::mutex mu_;
-  ipc::ArenaAllocator arena_;            // GUARDED_BY(mu_)
-  std::map<uint64_t, Pending> pending_;  // GUARDED_BY(mu_)
-  std::deque<Waiting> waiting_;          // GUARDED_BY(mu_)
-  uint64_t next_id_ = 1;                 // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  ipc::ArenaAllocator arena_ GUARDED_BY(mu_);
+  std::map<uint64_t, Pending> pending_ GUARDED_BY(mu_);
+  std::deque<Waiting> waiting_ GUARDED_BY(mu_);
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
   std::atomic<bool> up_{false};
   std::atomic<uint64_t> up_since_ms_{0};  // when MarkUp was last called
   std::atomic<bool> thread_running_{false};

@@ -2,11 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -18,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/mutex.h"
 #include "server/http_framing.h"
 #include "server/io_loops.h"
 #include "server/router.h"
@@ -51,8 +49,8 @@ class Session;
 // Lets Infer callbacks reach a session only while the I/O threads can still run it.
 // Callbacks hold it shared (they may write the reply inline); Stop closes it exclusively.
 struct Gate {
-  std::shared_mutex mu;
-  bool open = true;  // guarded by mu
+  SharedMutex mu;
+  bool open GUARDED_BY(mu) = true;
 };
 
 // Everything the sessions share. Member order matters: sessions may be destroyed inside
@@ -94,15 +92,15 @@ struct Core {
   std::atomic<bool> stopping{false};
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
 
-  mutable std::mutex mu;
-  std::condition_variable idle_cv;  // signalled when in_flight drops
-  int in_flight = 0;                // guarded by mu
-  int stops_pending = 0;            // sessions Stop() told that have not looked yet; guarded by mu
-  uint64_t next_session_id = 0;     // guarded by mu
-  // Per loop: id -> session. Guarded by mu.
-  std::vector<std::map<uint64_t, std::weak_ptr<Session>>> sessions;
-  size_t connections = 0;                         // admitted and open; guarded by mu
-  std::map<net::ip::address, size_t> per_client;  // the same by client; guarded by mu
+  mutable Mutex mu;
+  CondVar idle_cv;  // signalled when in_flight drops
+  int in_flight GUARDED_BY(mu) = 0;
+  int stops_pending GUARDED_BY(mu) = 0;  // sessions Stop() told that have not looked yet
+  uint64_t next_session_id GUARDED_BY(mu) = 0;
+  // Per loop: id -> session.
+  std::vector<std::map<uint64_t, std::weak_ptr<Session>>> sessions GUARDED_BY(mu);
+  size_t connections GUARDED_BY(mu) = 0;                         // admitted and open
+  std::map<net::ip::address, size_t> per_client GUARDED_BY(mu);  // the same by client
 
   IoLoops loops;
   // Declared after the loops, so destroyed before them: handlers it still holds may own
@@ -282,7 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // an error found at once) is written right away; from anywhere else it is queued to
     // that loop.
     auto reply = [weak, gate](HttpReply reply) {
-      std::shared_lock<std::shared_mutex> lock(gate->mu);
+      ReaderLock lock(&gate->mu);
       if (!gate->open) return;  // the server has stopped: nobody to answer
       std::shared_ptr<Session> self = weak.lock();
       if (!self) return;
@@ -438,7 +436,7 @@ void Core::OnAccept(size_t loop, beast::error_code ec, tcp::socket socket) {
 }
 
 std::optional<std::string> Core::Admit(const net::ip::address& client) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   if (connections >= options.max_connections) {
     return "too many connections: the server's limit of " +
            std::to_string(options.max_connections) + " is reached";
@@ -455,7 +453,7 @@ std::optional<std::string> Core::Admit(const net::ip::address& client) {
 }
 
 void Core::Release(const net::ip::address& client) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   --connections;
   auto it = per_client.find(client);
   if (it != per_client.end() && --it->second == 0) per_client.erase(it);
@@ -470,7 +468,7 @@ void Core::Sweep(size_t loop) {
     if (ec) return;
     std::vector<std::shared_ptr<Session>> live;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       for (auto& [id, weak] : sessions[loop]) {
         if (auto session = weak.lock()) live.push_back(std::move(session));
       }
@@ -482,29 +480,29 @@ void Core::Sweep(size_t loop) {
 }
 
 uint64_t Core::Register(size_t loop, std::weak_ptr<Session> session) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   const uint64_t id = ++next_session_id;
   sessions[loop].emplace(id, std::move(session));
   return id;
 }
 
 void Core::Unregister(size_t loop, uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   sessions[loop].erase(id);
 }
 
 void Core::BeginRequest() {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   ++in_flight;
 }
 
 void Core::EndRequest() {
-  std::lock_guard<std::mutex> lock(mu);
-  if (--in_flight == 0) idle_cv.notify_all();
+  MutexLock lock(&mu);
+  if (--in_flight == 0) idle_cv.NotifyAll();
 }
 
 std::vector<std::shared_ptr<Session>> Core::LiveSessions() {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   std::vector<std::shared_ptr<Session>> live;
   for (auto& loop : sessions) {
     for (auto& [id, weak] : loop) {
@@ -570,7 +568,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& given
 uint16_t HttpServer::port() const { return impl_->core.port; }
 
 int HttpServer::in_flight() const {
-  std::lock_guard<std::mutex> lock(impl_->core.mu);
+  MutexLock lock(&impl_->core.mu);
   return impl_->core.in_flight;
 }
 
@@ -588,25 +586,27 @@ void HttpServer::Stop(std::chrono::milliseconds deadline) {
   // only then does in_flight say what is left to wait for.
   const auto sessions = core.LiveSessions();
   {
-    std::lock_guard<std::mutex> lock(core.mu);
+    MutexLock lock(&core.mu);
     core.stops_pending = static_cast<int>(sessions.size());
   }
   for (auto& session : sessions) {
     net::post(session->executor(), [session, &core] {
       session->OnStop();
-      std::lock_guard<std::mutex> lock(core.mu);
-      if (--core.stops_pending == 0) core.idle_cv.notify_all();
+      MutexLock lock(&core.mu);
+      if (--core.stops_pending == 0) core.idle_cv.NotifyAll();
     });
   }
   {
-    std::unique_lock<std::mutex> lock(core.mu);
-    core.idle_cv.wait_for(lock, deadline,
-                          [&core] { return core.stops_pending == 0 && core.in_flight == 0; });
+    MutexLock lock(&core.mu);
+    const auto until = Clock::now() + deadline;
+    while ((core.stops_pending > 0 || core.in_flight > 0) && Clock::now() < until) {
+      core.idle_cv.WaitFor(&core.mu, until - Clock::now());
+    }
   }
   core.loops.Stop();
   core.parse_pool.join();  // what it still routes finds the gate open and the loops stopped
   {
-    std::unique_lock<std::shared_mutex> lock(core.gate->mu);
+    WriterLock lock(&core.gate->mu);
     core.gate->open = false;
   }
   core.service.UseEventLoop(nullptr);  // before the loops go: the service drops its watches

@@ -20,16 +20,16 @@ SlotScheduler::SlotScheduler(int threads, Run run) : run_(std::move(run)) {
 SlotScheduler::~SlotScheduler() {
   Drain();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.NotifyAll();
   for (std::thread& t : threads_) t.join();
 }
 
 void SlotScheduler::Submit(const ipc::Message& request) {
   if (inline_mode()) return run_(request);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Slot& slot = slots_[request.model_slot];
   slot.queue.push_back(request);
   ++busy_;
@@ -37,15 +37,15 @@ void SlotScheduler::Submit(const ipc::Message& request) {
 }
 
 void SlotScheduler::SetConcurrency(uint32_t id, int concurrency) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Slot& slot = slots_[id];
   slot.concurrency = std::max(concurrency, 1);
   MaybeReady(id, slot);
 }
 
 void SlotScheduler::Drain() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return busy_ == 0; });
+  MutexLock lock(&mu_);
+  while (busy_ != 0) idle_cv_.Wait(&mu_);
 }
 
 bool SlotScheduler::CanStart(const Slot& slot) {
@@ -57,13 +57,13 @@ void SlotScheduler::MaybeReady(uint32_t id, Slot& slot) {
   if (slot.ready || !CanStart(slot)) return;
   slot.ready = true;
   ready_.push_back(id);
-  work_cv_.notify_one();
+  work_cv_.NotifyOne();
 }
 
 void SlotScheduler::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
-    work_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+    while (!stopping_ && ready_.empty()) work_cv_.Wait(&mu_);
     if (ready_.empty()) return;  // stopping, and nothing left to start
     const uint32_t id = ready_.front();
     ready_.pop_front();
@@ -76,14 +76,14 @@ void SlotScheduler::Loop() {
     slot.exclusive = exclusive;
     ++slot.running;
     MaybeReady(id, slot);  // another instance may take the next request meanwhile
-    lock.unlock();
+    mu_.Unlock();
     run_(request);
-    lock.lock();
+    mu_.Lock();
     --slot.running;
     if (exclusive) slot.exclusive = false;
     --busy_;
     MaybeReady(id, slot);
-    idle_cv_.notify_all();
+    idle_cv_.NotifyAll();
   }
 }
 

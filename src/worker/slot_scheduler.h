@@ -12,15 +12,14 @@
 // scheduler's lock.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "ipc/shm_layout.h"
 
 namespace modelgrid {
@@ -52,20 +51,20 @@ class SlotScheduler {
     bool ready = false;      // listed in ready_
   };
 
-  // True when the slot's next request may start now. Caller holds mu_.
+  // True when the slot's next request may start now (a slot is read under mu_).
   static bool CanStart(const Slot& slot);
-  // Lists the slot as ready when it can start something. Caller holds mu_.
-  void MaybeReady(uint32_t id, Slot& slot);
-  void Loop();
+  // Lists the slot as ready when it can start something.
+  void MaybeReady(uint32_t id, Slot& slot) REQUIRES(mu_);
+  void Loop() EXCLUDES(mu_);
 
   const Run run_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // ready_ gained an entry, or stopping_
-  std::condition_variable idle_cv_;  // something finished
-  std::map<uint32_t, Slot> slots_;   // guarded by mu_
-  std::deque<uint32_t> ready_;       // slots that can start a request; guarded by mu_
-  size_t busy_ = 0;                  // requests queued or running; guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  Mutex mu_;
+  CondVar work_cv_;  // ready_ gained an entry, or stopping_
+  CondVar idle_cv_;  // something finished
+  std::map<uint32_t, Slot> slots_ GUARDED_BY(mu_);
+  std::deque<uint32_t> ready_ GUARDED_BY(mu_);  // slots that can start a request
+  size_t busy_ GUARDED_BY(mu_) = 0;             // requests queued or running
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 
