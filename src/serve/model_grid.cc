@@ -391,7 +391,7 @@ std::shared_ptr<ModelGrid::Placement> ModelGrid::Route(const Model& m) {
   std::shared_ptr<Placement> best;
   for (const auto& p : m.placements) {
     if (!p->worker->client || !p->worker->client->up()) continue;
-    if (!best || p->in_flight.load() < best->in_flight.load()) best = p;
+    if (!best || p->requests.count() < best->requests.count()) best = p;
   }
   if (!best && !m.placements.empty()) best = m.placements.front();
   return best;

@@ -38,6 +38,7 @@
 #include "serve/admission.h"
 #include "serve/dynamic_batcher.h"
 #include "serve/footprint_store.h"
+#include "serve/in_flight.h"
 #include "serve/model_repository.h"
 #include "serve/model_state.h"
 #include "serve/process_manager.h"
@@ -127,13 +128,14 @@ class ModelGrid : public server::InferenceService {
     int64_t batch = 1;  // samples (dimension 0 of the inputs when the model batches)
     uint64_t started_ns = 0;
     std::function<void(Result<server::InferResponse>)> done;
+    InFlight::Ticket ticket;  // the model's, held until this request is done with
   };
-  // Where a model's instance runs. Requests hold the placement they were sent to, so a
-  // move can wait for exactly those.
+  // Where a model's instance runs. Requests hold a ticket of the placement they were sent
+  // to (taken under mu_ with the route), so a move waits for exactly those.
   struct Placement {
     std::shared_ptr<Worker> worker;
     uint32_t slot = 0;
-    std::atomic<int> in_flight{0};
+    InFlight requests;
   };
   struct Model {
     ServedModel served;
@@ -149,9 +151,9 @@ class ModelGrid : public server::InferenceService {
     std::string digest;
     std::string signature;    // RepositorySignature() when read: poll mode's change test
     ModelStateMachine state;  // changes only through Transition (serve/model_state.h)
-    // Requests accepted and not yet answered (queued, in flight): the model object lives
-    // at least until this is 0 after it left models_.
-    std::atomic<int> admitted{0};
+    // Requests accepted and not yet answered (queued, in flight) hold its tickets; an
+    // unload closes it and waits for the last one.
+    InFlight requests;
     std::atomic<uint64_t> measured_peak_bytes{0};
     // The largest output bytes per batch sample seen so far: sizes response regions of
     // models whose outputs have variable dimensions (0 until the first reply).

@@ -14,8 +14,6 @@
 
 namespace modelgrid {
 
-using grid_internal::kDrainTimeout;
-using grid_internal::WaitFor;
 using nlohmann::json;
 
 namespace {
@@ -246,7 +244,8 @@ Result<json> ModelGrid::DoLoad(const std::string& name) {
   if (current) {
     // The new instances serve from here on; the old ones finish what they have.
     MoveState(*current, ModelState::kUnloading);
-    WaitFor([&] { return current->admitted.load() == 0; }, kDrainTimeout);
+    current->requests.Close();
+    current->requests.WaitUntilIdle();
     std::vector<std::shared_ptr<Placement>> old;
     {
       WriterLock lock(&mu_);
@@ -328,7 +327,8 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
   }
   MoveState(*m, ModelState::kUnloading);
   // New requests now get 503; those accepted before finish (queued ones included).
-  const bool drained = WaitFor([&] { return m->admitted.load() == 0; }, kDrainTimeout);
+  m->requests.Close();
+  m->requests.WaitUntilIdle();  // the last request's ticket ends the wait
   std::vector<std::shared_ptr<Placement>> placements;
   {
     WriterLock lock(&mu_);
@@ -350,7 +350,7 @@ Result<json> ModelGrid::DoUnload(const std::string& name) {
   json out = {{"model", name},
               {"state", "UNAVAILABLE"},
               {"reason", "unloaded"},
-              {"drained", drained},
+              {"drained", true},  // always, now: the unload waits for the last request
               {"worker", worker},
               {"worker_stopped", worker_stopped},
               {"stopped_workers", stopped},

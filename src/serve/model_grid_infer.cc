@@ -155,13 +155,13 @@ void ModelGrid::Infer(server::InferRequest request,
   auto found = Find(request.model, request.version);
   if (!found.ok()) return done(found.status());
   Model* m = found->get();
-  // Counted before the state check, so an unload that sees 0 after setting kUnloading
-  // knows no request can still reach the model.
-  ++m->admitted;
-  auto reject = [&](Status st) {
-    --m->admitted;
-    done(std::move(st));
-  };
+  // Taken before the state check: an unload sets kUnloading, closes `requests` and waits
+  // for the tickets, so no request can reach the model after that wait.
+  InFlight::Ticket ticket = m->requests.Enter();
+  if (!ticket) {
+    return done(Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is unloading"));
+  }
+  auto reject = [&](Status st) { done(std::move(st)); };  // the ticket goes with this scope
   if (m->state != ModelState::kReady || stopping_) {
     return reject(Status(StatusCode::kUnavailable,
                          "model '" + m->served.name + "' is " +
@@ -195,7 +195,7 @@ void ModelGrid::Infer(server::InferRequest request,
                                     m->served.name + "'"));
     }
   }
-  PendingInfer p{std::move(request), batch, NowNs(), std::move(done)};
+  PendingInfer p{std::move(request), batch, NowNs(), std::move(done), std::move(ticket)};
   if (m->batcher) {
     m->batcher->Submit(std::move(p));
     return;
@@ -267,9 +267,11 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
   }
   // The placement requests go to now; a move switches it and waits for these to finish.
   std::shared_ptr<Placement> placement;
+  InFlight::Ticket placement_ticket;
   {
     ReaderLock lock(&mu_);
     placement = Route(*m);
+    if (placement) placement_ticket = placement->requests.Enter();
   }
   if (!placement || !placement->worker->client) {
     for (auto& p : group) {
@@ -278,14 +280,12 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
     }
     return;
   }
-  Placement* where = placement.get();
-  ++where->in_flight;
   auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
   // The callback runs on the worker client's thread: it holds neither the placement nor the
-  // worker (Release keeps both until in_flight is 0).
+  // worker, only the placement's ticket (Release keeps both until the last ticket goes).
   placement->worker->client->Call(
       static_cast<uint8_t>(ipc::Op::kInfer), placement->slot, inputs, response_bytes,
-      [this, m, where, shared, total, dispatched_ns](Result<Reply> reply) {
+      [this, m, placement_ticket, shared, total, dispatched_ns](Result<Reply> reply) {
         {
           MutexLock lock(&m->stats_mu);
           m->stats.executions += reply.ok();
@@ -301,7 +301,6 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
           }
         }
         RespondGroup(m, *shared, total, std::move(reply));
-        --where->in_flight;
       });
 }
 
@@ -383,7 +382,7 @@ void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::T
     m->stats.last_inference_ms = WallMs();
   }
   p.done(std::move(response));
-  --m->admitted;  // last: the model may go away once this reaches 0
+  p.ticket.reset();  // last: the model may go away once its last ticket does
 }
 
 }  // namespace modelgrid

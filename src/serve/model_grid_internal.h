@@ -13,8 +13,6 @@ namespace modelgrid::grid_internal {
 
 // A load (worker start, model load and warm-up) gives up after this.
 constexpr auto kLoadTimeout = std::chrono::minutes(10);
-// Unloads and moves wait this long for the requests in flight before going on anyway.
-constexpr auto kDrainTimeout = std::chrono::seconds(120);
 // How often the watchdog looks at the heartbeats: a hung worker is killed at most this
 // long after --heartbeat-timeout-ms of silence (the smallest allowed timeout is 200 ms).
 constexpr auto kWatchdogTick = std::chrono::milliseconds(100);

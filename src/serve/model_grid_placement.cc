@@ -9,7 +9,6 @@
 
 namespace modelgrid {
 
-using grid_internal::kDrainTimeout;
 using grid_internal::kLoadTimeout;
 using grid_internal::WaitFor;
 using nlohmann::json;
@@ -107,10 +106,9 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
 }
 
 std::optional<uint64_t> ModelGrid::Release(const std::shared_ptr<Placement>& placement) {
-  if (!WaitFor([&] { return placement->in_flight.load() == 0; }, kDrainTimeout)) {
-    log_("warning: requests still in flight on worker " + placement->worker->name +
-         " after 120 s; unloading anyway");
-  }
+  // Routed requests took their tickets under mu_, and the placement left its model under
+  // mu_ before this: these are all the requests it will ever have.
+  placement->requests.WaitUntilIdle();
   const std::shared_ptr<Worker>& worker = placement->worker;
   const std::optional<uint64_t> before = WorkerMemoryBytes(*worker, MeasureUsage());
   bool last = false;

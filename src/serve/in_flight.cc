@@ -1,0 +1,36 @@
+#include "serve/in_flight.h"
+
+namespace modelgrid {
+
+InFlight::Ticket InFlight::Enter() {
+  {
+    MutexLock lock(&mu_);
+    if (closed_) return nullptr;
+    ++count_;
+  }
+  // Not an owner: the deleter releases the ticket and leaves the object alone.
+  return Ticket(this, [](InFlight* self) { self->Release(); });
+}
+
+int InFlight::count() const {
+  MutexLock lock(&mu_);
+  return count_;
+}
+
+void InFlight::Close() {
+  MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+void InFlight::WaitUntilIdle() {
+  MutexLock lock(&mu_);
+  while (count_ > 0) idle_.Wait(&mu_);
+}
+
+void InFlight::Release() {
+  MutexLock lock(&mu_);
+  // Notified under the lock: a waiter that wakes may destroy this object at once.
+  if (--count_ == 0) idle_.NotifyAll();
+}
+
+}  // namespace modelgrid
