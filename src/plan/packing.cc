@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "plan/worker_budget.h"
+
 namespace modelgrid::plan_internal {
 
 Packing::Packing(std::vector<Item> items, std::vector<Bin> bins)
@@ -11,8 +13,8 @@ uint64_t Packing::Cost(int item, int bin) const {
   const Item& it = items_[item];
   const Bin& b = bins_[bin];
   if (it.process) return it.footprint + b.context;
-  const uint64_t grow = it.transient > b.shared_transient ? it.transient - b.shared_transient : 0;
-  return it.footprint - it.transient + grow + (b.has_shared ? 0 : b.context);
+  const SharedWorkerBudget shared{0, b.shared_transient};
+  return shared.CostOf(it.footprint, it.transient) + (b.has_shared ? 0 : b.context);
 }
 
 bool Packing::Fits(int item, int bin) const {
@@ -57,21 +59,22 @@ void Packing::Remove(int item) {
   b.shared_transient = 0;
   b.latency_count = 0;
   b.load = 0;
+  SharedWorkerBudget shared;
   for (int other : b.items) {
     const Item& it = items_[other];
     if (it.process) {
       b.used += it.footprint + b.context;
       ++b.workers;
     } else {
-      b.used += it.footprint - it.transient;
+      shared.Add(it.footprint, it.transient);
       b.has_shared = true;
-      b.shared_transient = std::max(b.shared_transient, it.transient);
     }
     if (it.latency_sensitive) ++b.latency_count;
     b.load += it.load;
   }
+  b.shared_transient = shared.largest_transient_bytes;
   if (b.has_shared) {
-    b.used += b.context + b.shared_transient;
+    b.used += b.context + shared.bytes();
     ++b.workers;
   }
 }

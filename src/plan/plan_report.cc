@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "estimate/report.h"
+#include "plan/planner.h"
 
 namespace modelgrid {
 
@@ -59,7 +60,7 @@ std::string Escape(const std::string& s) {
 
 // A stable pastel colour per model name (replicas share their model's colour).
 std::string ColorFor(const std::string& instance) {
-  const std::string model = instance.substr(0, instance.find('#'));
+  const std::string model = ModelOfInstance(instance);
   uint32_t h = 2166136261u;
   for (char c : model) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
   char buf[32];

@@ -101,6 +101,10 @@ std::string InstanceName(const ModelRequest& model, int replica) {
   return model.replicas > 1 ? model.name + "#" + std::to_string(replica + 1) : model.name;
 }
 
+std::string ModelOfInstance(const std::string& instance) {
+  return instance.substr(0, instance.find('#'));
+}
+
 Status ValidatePlanInput(const std::vector<ModelRequest>& models,
                          const std::vector<GpuDevice>& gpus, const PlanOptions& options) {
   if (models.empty()) return InvalidArgument("the model list is empty");

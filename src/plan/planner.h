@@ -51,5 +51,8 @@ Result<Plan> MakePlan(const std::vector<ModelRequest>& models, const std::vector
 
 // The instance name used in plans: "name" for a single replica, "name#2" for the second.
 std::string InstanceName(const ModelRequest& model, int replica);
+// The model an instance name stands for: "bert" for "bert" and "bert#2". The one parser of
+// instance names.
+std::string ModelOfInstance(const std::string& instance);
 
 }  // namespace modelgrid

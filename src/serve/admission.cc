@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "plan/worker_budget.h"
+
 namespace modelgrid {
 
 namespace {
@@ -11,11 +13,9 @@ std::string MiB(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 uint64_t CostOn(const AdmissionRequest& r, const DeviceState& d, bool* new_worker) {
   *new_worker = r.isolation == Isolation::kProcess || !d.has_shared_worker;
   if (r.isolation == Isolation::kProcess) return r.footprint_bytes + d.context_bytes;
-  const uint64_t transient = std::min(r.transient_bytes, r.footprint_bytes);
   // A new shared worker starts with no transient, whatever the field says.
-  const uint64_t shared = d.has_shared_worker ? d.shared_transient_bytes : 0;
-  const uint64_t grow = transient > shared ? transient - shared : 0;
-  return r.footprint_bytes - transient + grow + (*new_worker ? d.context_bytes : 0);
+  const SharedWorkerBudget shared{0, d.has_shared_worker ? d.shared_transient_bytes : 0};
+  return shared.CostOf(r.footprint_bytes, r.transient_bytes) + (*new_worker ? d.context_bytes : 0);
 }
 
 }  // namespace

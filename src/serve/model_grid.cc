@@ -12,12 +12,14 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "formats/dtype.h"
 #include "gpu/gpu_catalog.h"
 #include "gpu/inventory.h"
 #include "ipc/heartbeat.h"
 #include "ipc/shm_layout.h"
 #include "plan/manifest.h"
 #include "plan/planner.h"
+#include "plan/worker_budget.h"
 #include "serve/model_grid_internal.h"
 #include "serve/worker_protocol.h"
 
@@ -56,6 +58,14 @@ const char* ModelControlModeName(ModelControlMode mode) {
       return "poll";
   }
   return "none";
+}
+
+FootprintKey ModelGrid::FootprintKeyFor(const Model& m, const std::string& device) {
+  // Served models are warmed up at their maximum batch with the model file's own weights:
+  // the dtype in the key is that of the measurement's inputs, which serve always sends as
+  // fp32 today.
+  return FootprintKey{m.digest, std::max<int64_t>(1, m.served.config.max_batch_size),
+                      std::string(ComputeDTypeName(ComputeDType::kFp32)), device};
 }
 
 void ModelGrid::MoveState(Model& m, ModelState to) {
@@ -113,7 +123,7 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   return grid;
 }
 
-ModelGrid::~ModelGrid() { Shutdown(2000); }
+ModelGrid::~ModelGrid() { Shutdown(grid_internal::kStopUnneededWorkerGraceMs); }
 
 Status ModelGrid::ResolveDevices() {
   const std::string& spec = options_.gpus;
@@ -172,8 +182,7 @@ Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::ReadModel(const std::string
   m->transient_bytes = devices_.front().host ? 0 : request.transient_bytes;
   m->signature = RepositorySignature(options_.repository, name, m->served.version);
   if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
-  const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size), "fp32",
-                         devices_.front().name};
+  const FootprintKey key = FootprintKeyFor(*m, devices_.front().name);
   // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
   // operator's override) beats both.
   const bool overridden = m->served.config.parameters.count("memory_bytes") > 0;
@@ -228,11 +237,11 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
     for (const auto& pw : gpu.workers) {
       auto worker = NewWorker(gpu.index, pw.isolation == Isolation::kProcess, pw.models.front());
       if (worker->isolated) {
-        auto first = read.find(pw.models.front().substr(0, pw.models.front().find('#')));
+        auto first = read.find(ModelOfInstance(pw.models.front()));
         if (first != read.end()) worker->execution_threads = first->second->instances_per_device;
       }
       for (const auto& instance : pw.models) {
-        auto it = read.find(instance.substr(0, instance.find('#')));
+        auto it = read.find(ModelOfInstance(instance));
         if (it == read.end()) continue;
         const std::shared_ptr<Model>& m = it->second;
         m->instance.device = devices_[static_cast<size_t>(gpu.index)].runtime;
@@ -249,7 +258,7 @@ Status ModelGrid::PlaceInitial(const std::vector<std::string>& names) {
   }
   // What did not fit: a whole model, or some of its instances.
   for (const auto& u : plan.unplaced) {
-    const std::string name = u.name.substr(0, u.name.find('#'));
+    const std::string name = ModelOfInstance(u.name);
     if (models_.count(name) == 0) {
       log_("warning: model " + name + " is not served: " + u.reason);
       unplaced_[name] = u.reason;
@@ -286,9 +295,8 @@ void ModelGrid::AttachBatcher(const std::shared_ptr<Model>& m) {
 
 std::shared_ptr<ModelGrid::Worker> ModelGrid::NewWorker(int device, bool isolated,
                                                         const std::string& first_model) {
-  const std::string base =
-      devices_[static_cast<size_t>(device)].label +
-      (isolated ? "-" + first_model.substr(0, first_model.find('#')) : std::string("-shared"));
+  const std::string base = devices_[static_cast<size_t>(device)].label +
+                           (isolated ? "-" + ModelOfInstance(first_model) : std::string("-shared"));
   std::string name = base;
   for (int n = 2; workers_.count(name); ++n) name = base + "-" + std::to_string(n);
   auto w = std::make_shared<Worker>();
@@ -369,22 +377,23 @@ void ModelGrid::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
                config.data(),
                config.size()};
   const std::string device_name = devices_[static_cast<size_t>(worker->device)].name;
-  worker->client->Call(
-      static_cast<uint8_t>(ipc::Op::kLoad), slot, {t}, 0,
-      [this, m, device_name, done = std::move(done)](Result<Reply> r) {
-        if (!r.ok()) return done(r.status());
-        auto j = nlohmann::json::parse(r->text, nullptr, false);
-        // One instance's peak is what the store keeps; the model's is all its instances'.
-        const uint64_t peak = j.is_object() ? j.value("peak_bytes", uint64_t{0}) : 0;
-        const uint64_t all = peak * static_cast<uint64_t>(m->instances_per_device);
-        m->measured_peak_bytes = all;
-        if (peak > 0 && !m->digest.empty()) {
-          const FootprintKey key{m->digest, std::max<int64_t>(1, m->served.config.max_batch_size),
-                                 "fp32", device_name};
-          if (Status st = store_->Put(key, peak); !st.ok()) log_("warning: " + st.message());
-        }
-        done(all);
-      });
+  worker->client->Call(static_cast<uint8_t>(ipc::Op::kLoad), slot, {t}, 0,
+                       [this, m, device_name, done = std::move(done)](Result<Reply> r) {
+                         if (!r.ok()) return done(r.status());
+                         auto j = nlohmann::json::parse(r->text, nullptr, false);
+                         // One instance's peak is what the store keeps; the model's is all its
+                         // instances'.
+                         const uint64_t peak =
+                             j.is_object() ? j.value("peak_bytes", uint64_t{0}) : 0;
+                         const uint64_t all = peak * static_cast<uint64_t>(m->instances_per_device);
+                         m->measured_peak_bytes = all;
+                         if (peak > 0 && !m->digest.empty()) {
+                           const FootprintKey key = FootprintKeyFor(*m, device_name);
+                           if (Status st = store_->Put(key, peak); !st.ok())
+                             log_("warning: " + st.message());
+                         }
+                         done(all);
+                       });
 }
 
 std::shared_ptr<ModelGrid::Placement> ModelGrid::Route(const Model& m) {
@@ -405,13 +414,11 @@ bool ModelGrid::OtherInstanceUp(const Model& m, const Worker* except) {
 }
 
 uint64_t ModelGrid::WorkerBudget(const Worker& worker) {
-  uint64_t resident = 0, transient = 0;
+  SharedWorkerBudget budget;  // a worker of its own reuses nothing: no transient part
   for (const auto& [slot, m] : worker.slots) {
-    const uint64_t t = worker.isolated ? 0 : std::min(m->transient_bytes, m->planned_bytes);
-    resident += m->planned_bytes - t;
-    transient = std::max(transient, t);
+    budget.Add(m->planned_bytes, worker.isolated ? 0 : m->transient_bytes);
   }
-  return resident + transient;
+  return budget.bytes();
 }
 
 void ModelGrid::OnWorkerStarted(const std::string& process) {

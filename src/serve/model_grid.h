@@ -227,6 +227,8 @@ class ModelGrid : public server::InferenceService {
   void LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
                 const std::shared_ptr<Model>& model, LoadCallback done);
   // ProcessManager callbacks, by the worker's `process` key.
+  // The one key under which `m`'s measured peak on `device` is stored and found.
+  static FootprintKey FootprintKeyFor(const Model& m, const std::string& device);
   // Moves `m` to `to`; an illegal move is refused and logged as a warning.
   void MoveState(Model& m, ModelState to);
   void OnWorkerStarted(const std::string& process);

@@ -10,6 +10,10 @@
 namespace modelgrid {
 
 using grid_internal::kLoadTimeout;
+using grid_internal::kStopEmptyWorkerGraceMs;
+using grid_internal::kStopUnneededWorkerGraceMs;
+using grid_internal::kUnloadConfirmTimeout;
+using grid_internal::kWorkerStartTimeout;
 using grid_internal::WaitFor;
 using nlohmann::json;
 
@@ -61,7 +65,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
   }
   auto forget_worker = [&] {
     if (!fresh) return;
-    StopWorker(worker, 2000);
+    StopWorker(worker, kStopUnneededWorkerGraceMs);
     WriterLock lock(&mu_);
     workers_.erase(worker->name);
   };
@@ -71,7 +75,7 @@ Result<std::shared_ptr<ModelGrid::Placement>> ModelGrid::LoadPlaced(const std::s
       return st;
     }
     const bool up =
-        WaitFor([&] { return worker->loaded_once.load() || stopping_; }, std::chrono::seconds(60));
+        WaitFor([&] { return worker->loaded_once.load() || stopping_; }, kWorkerStartTimeout);
     if (!up || stopping_) {
       forget_worker();
       return Status(StatusCode::kUnavailable, "worker " + worker->name + " did not start");
@@ -120,14 +124,14 @@ std::optional<uint64_t> ModelGrid::Release(const std::shared_ptr<Placement>& pla
   }
   if (last) {
     // Nothing left in it: the whole process, and its context, goes back.
-    StopWorker(worker, 5000);
+    StopWorker(worker, kStopEmptyWorkerGraceMs);
     return before;
   }
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
   worker->client->Call(static_cast<uint8_t>(ipc::Op::kUnload), placement->slot, {}, 0,
                        [promise](Result<Reply> r) { promise->set_value(r.status()); });
-  if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+  if (future.wait_for(kUnloadConfirmTimeout) != std::future_status::ready) {
     log_("warning: worker " + worker->name + " did not confirm an unload");
   }
   const std::optional<uint64_t> after = WorkerMemoryBytes(*worker, MeasureUsage());

@@ -3,13 +3,14 @@
 #include <set>
 
 #include "serve/model_grid.h"
+#include "serve/model_grid_internal.h"
 
 namespace modelgrid {
 
 void ModelGrid::PollRepository() {
   auto next = std::chrono::steady_clock::now();
   while (!stopping_) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(grid_internal::kPollTick);
     if (std::chrono::steady_clock::now() < next) continue;
     next = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.poll_interval_ms);
     bool queued = false;

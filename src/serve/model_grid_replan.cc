@@ -161,8 +161,7 @@ Result<json> ModelGrid::DoReplan(Strategy strategy, bool dry_run) {
     devices_after += !g.workers.empty();
     const int device = device_of_plan_gpu.count(g.index) ? device_of_plan_gpu[g.index] : g.index;
     for (const auto& w : g.workers) {
-      for (const auto& instance : w.models)
-        wanted[instance.substr(0, instance.find('#'))].insert(device);
+      for (const auto& instance : w.models) wanted[ModelOfInstance(instance)].insert(device);
     }
   }
   struct Move {
