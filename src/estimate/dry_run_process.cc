@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +84,11 @@ Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOption
     ::dup2(pipe_fds[1], STDOUT_FILENO);
     const int null = ::open("/dev/null", O_RDONLY);
     if (null >= 0) ::dup2(null, STDIN_FILENO);
+    // Nothing of the parent's but stdio: not its listening socket, client connections or
+    // worker segments (a child holding a socket would keep a client's connection open).
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+    }
     ::setrlimit(RLIMIT_DATA, &memory);
     sigset_t none;
     sigemptyset(&none);
