@@ -441,13 +441,14 @@ std::optional<std::string> Core::Admit(const net::ip::address& client) {
     return "too many connections: the server's limit of " +
            std::to_string(options.max_connections) + " is reached";
   }
-  size_t& mine = per_client[client];
-  if (options.max_connections_per_client > 0 && mine >= options.max_connections_per_client) {
-    if (mine == 0) per_client.erase(client);
-    return "too many connections from " + client.to_string() + ": the limit per client is " +
-           std::to_string(options.max_connections_per_client);
+  if (options.max_connections_per_client > 0) {  // else no count per client is kept
+    size_t& mine = per_client[client];
+    if (mine >= options.max_connections_per_client) {
+      return "too many connections from " + client.to_string() + ": the limit per client is " +
+             std::to_string(options.max_connections_per_client);
+    }
+    ++mine;
   }
-  ++mine;
   ++connections;
   return std::nullopt;
 }
