@@ -428,11 +428,20 @@ TEST_F(ServeOperations, MetricsCountWhatHappened) {
   AddModel("add_one", "add_one");
   Serve({});
   for (int i = 0; i < 7; ++i) ASSERT_EQ(Post("/v2/models/add_one/infer", kAddOneBody).status, 200);
-  HttpResponse r = Get("/metrics");
-  ASSERT_EQ(r.status, 200);
+  // Measured gauges come from the Observer's sampler (as Triton's --metrics-interval-ms):
+  // a worker's memory appears within one interval of its start.
+  HttpResponse r;
+  Result<std::vector<server::PrometheusSample>> samples = std::vector<server::PrometheusSample>{};
+  for (int tries = 0; tries < 200; ++tries) {
+    r = Get("/metrics");
+    ASSERT_EQ(r.status, 200);
+    samples = server::ParsePrometheusText(r.body);
+    ASSERT_TRUE(samples.ok()) << samples.status().ToString() << "\n" << r.body;
+    if (server::FindSample(*samples, "modelgrid_worker_memory_bytes", {{"worker", "cpu-shared"}}))
+      break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
   EXPECT_NE(r.Header("content-type").find("text/plain; version=0.0.4"), std::string::npos);
-  auto samples = server::ParsePrometheusText(r.body);
-  ASSERT_TRUE(samples.ok()) << samples.status().ToString() << "\n" << r.body;
   const server::Labels model = {{"model", "add_one"}, {"version", "1"}};
   EXPECT_EQ(server::FindSample(*samples, "nv_inference_request_success", model), 7);
   EXPECT_EQ(server::FindSample(*samples, "nv_inference_request_failure", model), 0);

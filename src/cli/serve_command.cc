@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "estimate/dry_run_process.h"
 #include "serve/model_grid.h"
+#include "serve/model_repository.h"
 #include "server/http_server.h"
 
 namespace modelgrid::cli {

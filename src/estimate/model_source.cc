@@ -98,19 +98,24 @@ const char* ModelFormatName(ModelFormat format) {
   return "unknown";
 }
 
+Result<ModelSource> OpenTritonModelSource(const std::string& dir, TritonModelConfig config) {
+  MG_ASSIGN_OR_RETURN(std::string model_path, TritonModelFile(dir));
+  MG_ASSIGN_OR_RETURN(ModelSource src, OpenModelSource(model_path));
+  src.notes.push_back("Triton model directory: " + model_path);
+  src.triton = std::move(config);
+  return src;
+}
+
 Result<ModelSource> OpenModelSource(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return NotFound(path + " does not exist");
   if (!fs::is_directory(path, ec)) return OpenFile(path);
   if (fs::exists(path + "/config.pbtxt", ec)) {
-    MG_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path + "/config.pbtxt", 1 << 20));
+    MG_ASSIGN_OR_RETURN(std::string text,
+                        ReadSmallFile(path + "/config.pbtxt", kMaxTritonConfigBytes));
     auto config = ParseTritonConfig(text);
     if (!config.ok()) return config.status().WithContext(path + "/config.pbtxt");
-    MG_ASSIGN_OR_RETURN(std::string model_path, TritonModelFile(path));
-    MG_ASSIGN_OR_RETURN(ModelSource src, OpenModelSource(model_path));
-    src.notes.push_back("Triton model directory: " + model_path);
-    src.triton = std::move(config).value();
-    return src;
+    return OpenTritonModelSource(path, std::move(config).value());
   }
   auto folder = ReadHfModelFolder(path);
   if (!folder.ok()) return folder.status();

@@ -37,4 +37,8 @@ struct ModelSource {
 // config.pbtxt, config.json or *.safetensors) and reads it. Errors name the path.
 Result<ModelSource> OpenModelSource(const std::string& path);
 
+// A Triton model directory whose config.pbtxt the caller already parsed into `config`:
+// reads the model file of its highest version, not the config again.
+Result<ModelSource> OpenTritonModelSource(const std::string& dir, TritonModelConfig config);
+
 }  // namespace modelgrid

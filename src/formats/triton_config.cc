@@ -12,7 +12,7 @@ namespace modelgrid {
 
 namespace {
 
-constexpr size_t kMaxInputBytes = size_t{1} << 20;
+constexpr size_t kMaxInputBytes = kMaxTritonConfigBytes;
 constexpr int kMaxDepth = 64;
 // The most elements one sample of a tensor may have: 2^32, 16 GiB of FP32, more than any
 // GPU sample holds; larger dims are a typo (or an attack on whoever allocates the tensor).

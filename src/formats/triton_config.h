@@ -38,6 +38,9 @@ struct TritonModelConfig {
   std::vector<std::string> ignored_fields;        // top-level fields ModelGrid skipped
 };
 
+// The largest config.pbtxt read: real ones are a few KiB.
+inline constexpr uint64_t kMaxTritonConfigBytes = uint64_t{1} << 20;
+
 // Parses config.pbtxt text. Fails with kInvalidArgument naming the line on syntax errors,
 // on negative dims other than -1, on max_batch_size < 0, and on inputs larger than 1 MiB.
 Result<TritonModelConfig> ParseTritonConfig(std::string_view text);

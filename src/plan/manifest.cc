@@ -9,7 +9,9 @@
 #include <set>
 #include <sstream>
 
+#include "common/byte_reader.h"
 #include "estimate/estimator.h"
+#include "estimate/model_source.h"
 #include "formats/triton_config.h"
 
 namespace modelgrid {
@@ -49,7 +51,9 @@ Footprint FootprintOf(const Estimate& e) {
 class FootprintCache {
  public:
   explicit FootprintCache(const ManifestOptions& o) : gpu_(o.gpu) {}
-  Result<Footprint> Get(const std::string& path, const EstimateOptions& base) {
+  // `triton`: the parsed config.pbtxt of the Triton folder `path`, when the caller has it.
+  Result<Footprint> Get(const std::string& path, const EstimateOptions& base,
+                        const TritonModelConfig* triton = nullptr) {
     EstimateOptions e = base;
     e.gpu = gpu_;
     const std::string key = path + "|" + std::to_string(e.batch.value_or(0)) + "|" +
@@ -57,7 +61,9 @@ class FootprintCache {
                             (e.dtype ? std::string(ComputeDTypeName(*e.dtype)) : "");
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
-    auto estimate = EstimatePath(path, e);
+    auto source = triton ? OpenTritonModelSource(path, *triton) : OpenModelSource(path);
+    if (!source.ok()) return source.status();
+    auto estimate = EstimateFootprint(*source, e);
     if (!estimate.ok()) return estimate.status();
     const Footprint f = FootprintOf(*estimate);
     cache_[key] = f;
@@ -98,7 +104,9 @@ Result<int64_t> IntegerIn(const json& v, const char* key, int64_t lo, int64_t hi
   return x;
 }
 
-Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, FootprintCache* cache) {
+// `triton`: the parsed config of the entry's Triton folder, when it comes from one.
+Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, FootprintCache* cache,
+                                const TritonModelConfig* triton = nullptr) {
   static const std::set<std::string> kKeys = {
       "name",  "path",      "memory_bytes",      "transient_bytes", "batch",        "seq",
       "dtype", "isolation", "latency_sensitive", "replicas",        "expected_load"};
@@ -185,7 +193,7 @@ Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, Foot
   } else if (path.empty()) {
     return context(InvalidArgument("needs a path to estimate from, or memory_bytes"));
   } else {
-    auto f = cache->Get(path, eo);
+    auto f = cache->Get(path, eo, triton);
     if (!f.ok()) return context(f.status());
     m.footprint_bytes = f->footprint_bytes;
     m.transient_bytes = f->transient_bytes;
@@ -222,18 +230,15 @@ Result<std::vector<ModelRequest>> ParseManifest(std::string_view json_text,
 
 namespace {
 
-// One model folder as a ModelRequest; `cache` shares estimates between folders.
-Result<ModelRequest> LoadTritonFolder(const fs::path& folder, FootprintCache* cache) {
+// One model folder as a ModelRequest, from its parsed config; `cache` shares estimates
+// between folders.
+Result<ModelRequest> TritonFolderRequest(const fs::path& folder, const TritonModelConfig& config,
+                                         FootprintCache* cache) {
   const std::string config_path = (folder / "config.pbtxt").string();
-  std::ifstream in(config_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = ParseTritonConfig(text.str());
-  if (!config.ok()) return config.status().WithContext(config_path);
   // The same keys as a manifest entry, as strings; parsed by the manifest rules.
   json entry = json::object();
-  entry["name"] = config->name.empty() ? folder.filename().string() : config->name;
-  for (const auto& [key, value] : config->parameters) {
+  entry["name"] = config.name.empty() ? folder.filename().string() : config.name;
+  for (const auto& [key, value] : config.parameters) {
     if (key == "isolation") entry[key] = value;
     if (key == "latency_sensitive") entry[key] = (value == "true" || value == "1");
     if (key == "memory_bytes" || key == "transient_bytes" || key == "replicas") {
@@ -253,11 +258,21 @@ Result<ModelRequest> LoadTritonFolder(const fs::path& folder, FootprintCache* ca
       entry[key] = load;
     }
   }
-  // The estimator reads the directory itself (batch = max_batch_size).
+  // The estimator reads the model file (batch = max_batch_size), not the config again.
   entry["path"] = folder.string();
-  auto m = ParseEntry(entry, "", cache);
+  auto m = ParseEntry(entry, "", cache, &config);
   if (!m.ok()) return m.status().WithContext(config_path);
   return m;
+}
+
+// One model folder: reads its config.pbtxt (regular files only, never blocking) once.
+Result<ModelRequest> LoadTritonFolder(const fs::path& folder, FootprintCache* cache) {
+  const std::string config_path = (folder / "config.pbtxt").string();
+  auto text = ReadSmallFile(config_path, kMaxTritonConfigBytes);
+  if (!text.ok()) return text.status();
+  auto config = ParseTritonConfig(*text);
+  if (!config.ok()) return config.status().WithContext(config_path);
+  return TritonFolderRequest(folder, *config, cache);
 }
 
 }  // namespace
@@ -289,6 +304,13 @@ Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
 Result<ModelRequest> LoadTritonModel(const std::string& model_dir, const ManifestOptions& options) {
   FootprintCache cache(options);
   return LoadTritonFolder(fs::path(model_dir), &cache);
+}
+
+Result<ModelRequest> ModelRequestFromTriton(const std::string& model_dir,
+                                            const TritonModelConfig& config,
+                                            const ManifestOptions& options) {
+  FootprintCache cache(options);
+  return TritonFolderRequest(fs::path(model_dir), config, &cache);
 }
 
 Result<std::vector<ModelRequest>> LoadModels(const std::string& path,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "formats/triton_config.h"
 #include "plan/plan_types.h"
 
 namespace modelgrid {
@@ -36,6 +37,11 @@ Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
 
 // One model folder of a Triton repository (REPO/<model>), by the same rules.
 Result<ModelRequest> LoadTritonModel(const std::string& model_dir, const ManifestOptions& options);
+// The same for a folder whose config.pbtxt the caller already parsed (serve reads each
+// config once per load): the config is not read again.
+Result<ModelRequest> ModelRequestFromTriton(const std::string& model_dir,
+                                            const TritonModelConfig& config,
+                                            const ManifestOptions& options);
 
 // A directory is a Triton repository; a file is a JSON manifest.
 Result<std::vector<ModelRequest>> LoadModels(const std::string& path,

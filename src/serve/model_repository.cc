@@ -24,7 +24,7 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   const fs::path dir = fs::path(repo) / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFound("model " + name + " is not in " + repo);
-  auto text = ReadSmallFile((dir / "config.pbtxt").string(), 1 << 20);
+  auto text = ReadSmallFile((dir / "config.pbtxt").string(), kMaxTritonConfigBytes);
   if (!text.ok()) return text.status().WithContext("model " + name);
   auto config = ParseTritonConfig(*text);
   if (!config.ok()) return config.status().WithContext((dir / "config.pbtxt").string());

@@ -26,41 +26,18 @@
 #include "ipc/arena.h"
 #include "ipc/doorbell.h"
 #include "ipc/shm_segment.h"
+#include "serve/worker_channel.h"
 #include "server/event_loop.h"
 
 namespace modelgrid {
 
-// An input of a call: bytes borrowed until Call returns (they are copied into the arena).
-struct CallTensor {
-  std::string name;
-  uint8_t wire_dtype = 0;  // ipc::WireDType
-  std::vector<int64_t> shape;
-  const void* data = nullptr;
-  uint64_t bytes = 0;
-};
-
-// An output of a call, copied out of the arena.
-struct ReplyTensor {
-  std::string name;
-  uint8_t wire_dtype = 0;
-  std::vector<int64_t> shape;
-  std::string data;
-};
-
-struct Reply {
-  std::string text;  // the response's text (load: the warm-up's JSON)
-  std::vector<ReplyTensor> outputs;
-};
-
-class WorkerClient {
+class WorkerClient : public WorkerChannel {
  public:
-  using Callback = std::function<void(Result<Reply>)>;
-
   // `doorbells`: how many reply doorbells (the server's event loops; at least 1).
   static Result<std::unique_ptr<WorkerClient>> Create(const std::string& name,
                                                       const ipc::ShmOptions& options,
                                                       size_t doorbells = 1);
-  ~WorkerClient();
+  ~WorkerClient() override;
 
   // The descriptors to hand to the worker process: the segment, and the eventfds it rings
   // after a reply when the client sleeps.
@@ -79,22 +56,22 @@ class WorkerClient {
   // worker is down or kMaxWaitingCalls wait, with kResourceExhausted when the request can
   // never fit the arena.
   void Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-            uint64_t response_bytes, Callback done);
+            uint64_t response_bytes, Callback done) override;
 
   // The worker process exited: fails every call in flight with kUnavailable and resets the
   // segment for the next worker. Calls made until MarkUp() fail with kUnavailable.
-  void OnWorkerExit(const std::string& why);
+  void OnWorkerExit(const std::string& why) override;
   // A (new) worker process is attached: calls are accepted again.
-  void MarkUp();
-  bool up() const { return up_; }
+  void MarkUp() override;
+  bool up() const override { return up_; }
   // How long the worker has been silent at `now_ms` (ipc::MonotonicNowMs): since its last
   // heartbeat, or since MarkUp when it has not beaten since. Thread-safe.
-  uint64_t SilentMs(uint64_t now_ms) const;
+  uint64_t SilentMs(uint64_t now_ms) const override;
 
   // Consumes replies on `loop`'s threads from now on, or, with null, on the client's own
   // response thread again. Idempotent. Must not be called from a reply callback. A loop
   // that cannot watch (it is stopping) leaves the response thread in charge.
-  void UseEventLoop(server::EventLoop* loop);
+  void UseEventLoop(server::EventLoop* loop) override;
 
   // True when the worker beat within `max_age_ms` (a worker that never beat is not alive).
   bool HeartbeatAlive(uint64_t max_age_ms) const;

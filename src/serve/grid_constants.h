@@ -1,15 +1,11 @@
-// Internal to the ModelGrid implementation files: the timeouts of model control and a
-// polling wait. Not part of any interface.
+// The serving core's timeouts, ticks and grace periods, each with where its value comes
+// from. Internal to src/serve.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <thread>
 
-#include <nlohmann/json.hpp>
-
-namespace modelgrid::grid_internal {
+namespace modelgrid::grid_constants {
 
 // A load (worker start, model load and warm-up) gives up after this.
 constexpr auto kLoadTimeout = std::chrono::minutes(10);
@@ -30,20 +26,9 @@ constexpr uint32_t kStopEmptyWorkerGraceMs = 5000;
 // The poller's tick: how late a poll may start after --repository-poll-secs (>= 1 s).
 constexpr auto kPollTick = std::chrono::milliseconds(50);
 
-// Waits until `done()` holds, polling every millisecond; false after `timeout`.
-template <typename Pred>
-bool WaitFor(Pred done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
+// How often the Observer measures devices and workers (NVML, /proc) for /metrics and
+// /v2/modelgrid/status, off the HTTP threads: a reading is at most this old (Prometheus
+// scrapes every 15 s by default), and a /proc walk of tens of workers costs milliseconds.
+constexpr auto kObserveInterval = std::chrono::seconds(1);
 
-// A byte count for JSON answers: null when unknown.
-inline nlohmann::json JsonBytes(std::optional<uint64_t> b) {
-  return b ? nlohmann::json(*b) : nlohmann::json(nullptr);
-}
-
-}  // namespace modelgrid::grid_internal
+}  // namespace modelgrid::grid_constants

@@ -1,16 +1,13 @@
-// ModelGrid as a server::InferenceService: metadata, readiness, statistics, inference.
+#include "serve/request_path.h"
+
+#include <algorithm>
 #include <chrono>
-#include <nlohmann/json.hpp>
 
 #include "ipc/shm_layout.h"
-#include "serve/model_grid.h"
-#include "serve/worker_protocol.h"
 
 namespace modelgrid {
 
 namespace {
-
-using nlohmann::json;
 
 uint64_t NowNs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -22,18 +19,6 @@ uint64_t WallMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
-}
-
-json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
-  json out = json::array();
-  for (const auto& s : specs) {
-    std::vector<int64_t> shape;
-    if (max_batch_size > 0) shape.push_back(-1);
-    shape.insert(shape.end(), s.dims.begin(), s.dims.end());
-    out.push_back(
-        {{"name", s.name}, {"datatype", std::string(TensorDTypeName(s.dtype))}, {"shape", shape}});
-  }
-  return out;
 }
 
 // Response region for a request: the declared outputs at this batch; with variable dims,
@@ -56,103 +41,9 @@ uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_
 
 }  // namespace
 
-Result<std::shared_ptr<ModelGrid::Model>> ModelGrid::Find(const std::string& model,
-                                                          const std::string& version) const {
-  ReaderLock lock(&mu_);
-  auto it = models_.find(model);
-  if (it == models_.end()) return NotFound("unknown model '" + model + "'");
-  if (!version.empty() && version != std::to_string(it->second->served.version)) {
-    return NotFound("model '" + model + "' has no version '" + version + "' (serving " +
-                    std::to_string(it->second->served.version) + ")");
-  }
-  return it->second;
-}
-
-bool ModelGrid::Ready() {
-  if (stopping_) return false;
-  ReaderLock lock(&mu_);
-  for (const auto& [name, m] : models_) {
-    if (m->state != ModelState::kReady) return false;
-  }
-  return true;
-}
-
-Result<json> ModelGrid::ServerMetadata() {
-  return json{
-      {"name", "modelgrid"},
-      {"version", MODELGRID_VERSION},
-      {"extensions", {"binary_tensor_data", "statistics", "model_repository", "modelgrid"}}};
-}
-
-Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::string& version) {
-  MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
-  return json{{"name", m->served.name},
-              {"versions", {std::to_string(m->served.version)}},
-              {"platform", "pytorch_libtorch"},
-              {"inputs", IoJson(m->instance.inputs, m->instance.max_batch_size)},
-              {"outputs", IoJson(m->instance.outputs, m->instance.max_batch_size)}};
-}
-
-Result<bool> ModelGrid::ModelReady(const std::string& model, const std::string& version) {
-  MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
-  return m->state == ModelState::kReady && !stopping_;
-}
-
-Result<json> ModelGrid::ModelStats(const std::string& model, const std::string& version) {
-  std::vector<std::shared_ptr<Model>> selected;
-  if (model.empty()) {
-    ReaderLock lock(&mu_);
-    for (auto& [name, m] : models_) selected.push_back(m);
-  } else {
-    MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, Find(model, version));
-    selected.push_back(m);
-  }
-  json stats = json::array();
-  for (const auto& m : selected) {
-    std::string failure;
-    const Stats s = m->StatsSnapshot(&failure);
-    std::string worker, device = "cpu";
-    {
-      ReaderLock lock(&mu_);
-      for (const auto& p : m->placements) {
-        worker += (worker.empty() ? "" : ",") + p->worker->name;
-        device = devices_[static_cast<size_t>(p->worker->device)].runtime;
-      }
-    }
-    json entry = {{"name", m->served.name},
-                  {"version", std::to_string(m->served.version)},
-                  {"last_inference", s.last_inference_ms},
-                  {"inference_count", s.inferences},
-                  {"execution_count", s.executions},
-                  {"inference_stats",
-                   {{"success", {{"count", s.success}, {"ns", s.success_ns}}},
-                    {"fail", {{"count", s.failure}, {"ns", s.failure_ns}}},
-                    {"queue", {{"count", s.success + s.failure}, {"ns", s.queue_ns}}},
-                    {"compute_input", {{"count", 0}, {"ns", 0}}},
-                    {"compute_infer", {{"count", s.executions}, {"ns", s.compute_ns}}},
-                    {"compute_output", {{"count", 0}, {"ns", 0}}}}},
-                  {"batch_stats", json::array()},
-                  {"memory_usage",
-                   {{{"type", device == "cpu" ? "CPU" : "GPU"},
-                     {"id", 0},
-                     {"byte_size", m->measured_peak_bytes.load()}}}},
-                  {"modelgrid",
-                   {{"worker", worker},
-                    {"device", device},
-                    {"planned_bytes", m->planned_bytes},
-                    {"planned_from", m->planned_from_measurement ? "measurement" : "estimate"},
-                    {"measured_peak_bytes", m->measured_peak_bytes.load()},
-                    {"state", m->state == ModelState::kReady ? "ready" : "not ready"},
-                    {"estimated_bytes", m->estimated_bytes},
-                    {"last_error", failure}}}};
-    stats.push_back(std::move(entry));
-  }
-  return json{{"model_stats", stats}};
-}
-
-void ModelGrid::Infer(server::InferRequest request,
-                      std::function<void(Result<server::InferResponse>)> done) {
-  auto found = Find(request.model, request.version);
+void RequestPath::Infer(server::InferRequest request,
+                        std::function<void(Result<server::InferResponse>)> done) {
+  auto found = registry_.Find(request.model, request.version);
   if (!found.ok()) return done(found.status());
   Model* m = found->get();
   // Taken before the state check: an unload sets kUnloading, closes `requests` and waits
@@ -162,7 +53,7 @@ void ModelGrid::Infer(server::InferRequest request,
     return done(Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is unloading"));
   }
   auto reject = [&](Status st) { done(std::move(st)); };  // the ticket goes with this scope
-  if (m->state != ModelState::kReady || stopping_) {
+  if (m->state != ModelState::kReady || grid_.stopping) {
     return reject(Status(StatusCode::kUnavailable,
                          "model '" + m->served.name + "' is " +
                              (m->state == ModelState::kUnloading ? "unloading" : "not ready")));
@@ -227,7 +118,7 @@ bool Batchable(const std::vector<server::InferRequest*>& requests) {
 
 }  // namespace
 
-void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
+void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
   const uint64_t dispatched_ns = NowNs();
   std::vector<server::InferRequest*> requests;
   for (auto& p : group) requests.push_back(&p.request);
@@ -259,21 +150,21 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
     input_bytes += t.bytes;
     inputs.push_back(std::move(t));
   }
-  const uint64_t response_bytes = ResponseBytes(
-      m->instance, total, input_bytes, m->output_bytes_per_sample.load(), options_.shm.arena_bytes);
-  {
-    MutexLock lock(&m->stats_mu);
-    for (const auto& p : group) m->stats.queue_ns += dispatched_ns - p.started_ns;
-  }
+  const uint64_t response_bytes =
+      ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load(),
+                    grid_.options.shm.arena_bytes);
+  m->UpdateStats([&](InferStats& s) {
+    for (const auto& p : group) s.queue_ns += dispatched_ns - p.started_ns;
+  });
   // The placement requests go to now; a move switches it and waits for these to finish.
   std::shared_ptr<Placement> placement;
   InFlight::Ticket placement_ticket;
   {
-    ReaderLock lock(&mu_);
-    placement = Route(*m);
+    ReaderLock lock(&registry_.mu);
+    placement = Route(m->placements(registry_.mu));
     if (placement) placement_ticket = placement->requests.Enter();
   }
-  if (!placement || !placement->worker->client) {
+  if (!placement) {
     for (auto& p : group) {
       Complete(m, p,
                Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not placed"));
@@ -283,14 +174,13 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
   auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
   // The callback runs on the worker client's thread: it holds neither the placement nor the
   // worker, only the placement's ticket (Release keeps both until the last ticket goes).
-  placement->worker->client->Call(
+  placement->worker->channel->Call(
       static_cast<uint8_t>(ipc::Op::kInfer), placement->slot, inputs, response_bytes,
       [this, m, placement_ticket, shared, total, dispatched_ns](Result<Reply> reply) {
-        {
-          MutexLock lock(&m->stats_mu);
-          m->stats.executions += reply.ok();
-          if (reply.ok()) m->stats.compute_ns += NowNs() - dispatched_ns;
-        }
+        m->UpdateStats([&](InferStats& s) {
+          s.executions += reply.ok();
+          if (reply.ok()) s.compute_ns += NowNs() - dispatched_ns;
+        });
         if (reply.ok()) {
           uint64_t bytes = 0;
           for (const auto& out : reply->outputs) bytes += out.data.size();
@@ -304,8 +194,8 @@ void ModelGrid::Execute(Model* m, std::vector<PendingInfer> group) {
       });
 }
 
-void ModelGrid::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64_t total,
-                             Result<Reply> reply) {
+void RequestPath::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64_t total,
+                               Result<Reply> reply) {
   if (!reply.ok()) {
     for (auto& p : group) Complete(m, p, reply.status());
     return;
@@ -347,7 +237,7 @@ void ModelGrid::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64_t
   }
 }
 
-void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs) {
+void RequestPath::Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs) {
   Result<server::InferResponse> response = server::InferResponse{};
   if (!outputs.ok()) {
     response = outputs.status();
@@ -369,20 +259,30 @@ void ModelGrid::Complete(Model* m, PendingInfer& p, Result<std::vector<server::T
     if (response.ok()) response = std::move(r);
   }
   const uint64_t elapsed = NowNs() - p.started_ns;
-  {
-    MutexLock lock(&m->stats_mu);
+  m->UpdateStats([&](InferStats& s) {
     if (response.ok()) {
-      m->stats.success += 1;
-      m->stats.success_ns += elapsed;
-      m->stats.inferences += static_cast<uint64_t>(p.batch);
+      s.success += 1;
+      s.success_ns += elapsed;
+      s.inferences += static_cast<uint64_t>(p.batch);
     } else {
-      m->stats.failure += 1;
-      m->stats.failure_ns += elapsed;
+      s.failure += 1;
+      s.failure_ns += elapsed;
     }
-    m->stats.last_inference_ms = WallMs();
-  }
+    s.last_inference_ms = WallMs();
+  });
   p.done(std::move(response));
   p.ticket.reset();  // last: the model may go away once its last ticket does
+}
+
+void RequestPath::AttachBatcher(const std::shared_ptr<Model>& m) {
+  const TritonModelConfig& tc = m->served.config;
+  if (!tc.dynamic_batching || tc.max_batch_size <= 1) return;
+  BatchingOptions batching{tc.max_batch_size, tc.preferred_batch_sizes,
+                           static_cast<uint64_t>(tc.max_queue_delay_microseconds)};
+  Model* model = m.get();
+  m->batcher = std::make_unique<DynamicBatcher<PendingInfer>>(
+      batching,
+      [this, model](std::vector<PendingInfer> group) { Execute(model, std::move(group)); });
 }
 
 }  // namespace modelgrid

@@ -1,0 +1,67 @@
+#include "serve/model_reader.h"
+
+#include <algorithm>
+
+#include "plan/manifest.h"
+
+namespace modelgrid {
+
+Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name) {
+  const std::string& repo = grid.options.repository;
+  MG_ASSIGN_OR_RETURN(ServedModel served, ReadServedModel(repo, name));
+  for (const auto& w : served.warnings) grid.log("warning: " + w);
+  ManifestOptions manifest;
+  const Device& first = grid.devices.front();
+  if (!first.host) manifest.gpu = first.name;
+  MG_ASSIGN_OR_RETURN(ModelRequest request,
+                      ModelRequestFromTriton(repo + "/" + name, served.config, manifest));
+  auto m = std::make_shared<Model>();
+  m->served = std::move(served);
+  m->isolation = request.isolation;
+  // parameters.replicas: devices (the planner's rule: replicas on distinct devices).
+  // instance_group counts: instances per device, run side by side. A shared worker runs
+  // one request at a time (its models take turns with their transient memory), so several
+  // instances get a worker of their own with a thread each.
+  const TritonModelConfig& tc = m->served.config;
+  m->instances = static_cast<int>(std::max<int64_t>({1, request.replicas, tc.instance_gpus}));
+  m->instances_per_device =
+      static_cast<int>(std::clamp<int64_t>(tc.instances_per_device, 1, kMaxSlotInstances));
+  if (tc.instances_per_device > kMaxSlotInstances) {
+    grid.log("warning: model " + name + " asks for " + std::to_string(tc.instances_per_device) +
+             " instances per device; serving " + std::to_string(kMaxSlotInstances));
+  }
+  if (m->instances_per_device > 1) m->isolation = Isolation::kProcess;
+  m->latency_sensitive = request.latency_sensitive;
+  m->estimated_bytes = m->planned_bytes = request.footprint_bytes;
+  // The reuse of transient memory between a shared worker's models is the CUDA caching
+  // allocator's. On the host, glibc keeps much of what a forward pass freed, per model:
+  // 400 small models planned at 23% of a 2 GiB device with shared transients measured 167%
+  // (scripts/density.py), so host workers count whole footprints.
+  m->transient_bytes = first.host ? 0 : request.transient_bytes;
+  m->signature = RepositorySignature(repo, name, m->served.version);
+  if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
+  // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
+  // operator's override) beats both.
+  const bool overridden = m->served.config.parameters.count("memory_bytes") > 0;
+  if (auto measured = grid.store->Get(FootprintKeyFor(*m, first.name)); measured && !overridden) {
+    // The measurement replaces the estimate; the estimate's split between resident and
+    // transient bytes carries over in proportion.
+    m->transient_bytes = static_cast<uint64_t>(static_cast<double>(m->transient_bytes) *
+                                               static_cast<double>(*measured) /
+                                               static_cast<double>(m->planned_bytes));
+    m->transient_bytes = std::min(m->transient_bytes, *measured);
+    m->planned_bytes = *measured;
+    m->planned_from_measurement = true;
+  }
+  // Per device: every instance whole (they may all run at once).
+  const uint64_t copies = static_cast<uint64_t>(m->instances_per_device);
+  m->estimated_bytes *= copies;
+  m->planned_bytes *= copies;
+  m->transient_bytes *= copies;
+  // The device is each worker's (WorkerPool::LoadSlot sets it per load).
+  MG_ASSIGN_OR_RETURN(m->instance,
+                      InstanceConfigFromTriton(m->served.config, m->served.model_path, "cpu", 0));
+  return m;
+}
+
+}  // namespace modelgrid

@@ -1,0 +1,65 @@
+// WorkerChannel: the server's end of one worker, as the serving core sees it. The real one
+// is WorkerClient (shared memory to a worker process); tests put in-process fakes behind it
+// (tests/support/fake_workers.h), so the core's lifecycle runs without processes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace modelgrid {
+
+namespace server {
+class EventLoop;
+}
+
+// An input of a call: bytes borrowed until Call returns (a channel copies what it keeps).
+struct CallTensor {
+  std::string name;
+  uint8_t wire_dtype = 0;  // ipc::WireDType
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  uint64_t bytes = 0;
+};
+
+// An output of a call, copied out of the channel.
+struct ReplyTensor {
+  std::string name;
+  uint8_t wire_dtype = 0;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+
+struct Reply {
+  std::string text;  // the response's text (load: the warm-up's JSON)
+  std::vector<ReplyTensor> outputs;
+};
+
+// Thread-safe. Callbacks run on the channel's consuming thread (or inside Call when it
+// fails early, or inside OnWorkerExit) and must not block for long.
+class WorkerChannel {
+ public:
+  using Callback = std::function<void(Result<Reply>)>;
+  virtual ~WorkerChannel() = default;
+
+  // Sends `op` (ipc::Op) for `slot` with `inputs` and a response region of `response_bytes`.
+  // `done` is called exactly once. Fails fast with kUnavailable while the worker is down.
+  virtual void Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                    uint64_t response_bytes, Callback done) = 0;
+  // The worker exited: every call in flight fails with kUnavailable, and so do new ones
+  // until MarkUp().
+  virtual void OnWorkerExit(const std::string& why) = 0;
+  // A (new) worker is attached: calls are accepted again.
+  virtual void MarkUp() = 0;
+  virtual bool up() const = 0;
+  // How long the worker has been silent at `now_ms` (ipc::MonotonicNowMs): since its last
+  // heartbeat, or since MarkUp when it has not beaten since.
+  virtual uint64_t SilentMs(uint64_t now_ms) const = 0;
+  // Consumes replies on `loop`'s threads from now on (null: on a thread of its own).
+  virtual void UseEventLoop(server::EventLoop* loop) = 0;
+};
+
+}  // namespace modelgrid
