@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl
   clang-14 libclang-rt-14-dev clang-format
-  libboost-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libboost-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev python3-torch python3-torchvision python3-onnx
   libopenblas0-pthread  # fast BLAS for the CPU dry runs (Debian's default is the reference BLAS)

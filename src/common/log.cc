@@ -177,6 +177,10 @@ class LineFormatter final : public spdlog::formatter {
   bool json_;
 };
 
+// What the last InitLogging set (under g_init_mutex).
+std::string g_format = "text";
+std::string g_file;
+
 Status InitLoggingLocked(const LogOptions& options) {
   spdlog::level::level_enum level = spdlog::level::info;
   if (!ParseLevel(options.level, &level)) {
@@ -216,6 +220,8 @@ Status InitLoggingLocked(const LogOptions& options) {
   logger->set_level(level);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
+  g_format = options.format;
+  g_file = options.file;
   g_initialized.store(true, std::memory_order_release);
   return Status::Ok();
 }
@@ -245,5 +251,21 @@ void Warn(std::string_view message) { Log(spdlog::level::warn, message); }
 void Error(std::string_view message) { Log(spdlog::level::err, message); }
 
 void Flush() { DefaultLogger()->flush(); }
+
+LogSettings CurrentLogSettings() {
+  spdlog::logger* logger = DefaultLogger();
+  std::lock_guard<std::mutex> lock(g_init_mutex);
+  return LogSettings{std::string(LevelName(logger->level())), g_format, g_file};
+}
+
+Status SetLogLevel(const std::string& level) {
+  spdlog::level::level_enum parsed = spdlog::level::info;
+  if (!ParseLevel(level, &parsed)) {
+    return InvalidArgument("unknown log level '" + level +
+                           "'; expected trace, debug, info, warn, error or off");
+  }
+  DefaultLogger()->set_level(parsed);
+  return Status::Ok();
+}
 
 }  // namespace modelgrid::logging

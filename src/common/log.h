@@ -50,4 +50,15 @@ void Error(std::string_view message);
 // Writes buffered messages of every sink. Thread-safe.
 void Flush();
 
+// What InitLogging set, and the level as changed since: for the logging extension.
+struct LogSettings {
+  std::string level;   // trace|debug|info|warn|error|off
+  std::string format;  // text|json
+  std::string file;    // "" when none
+};
+LogSettings CurrentLogSettings();
+// Changes the least severe level kept, at run time. kInvalidArgument for an unknown level.
+// Thread-safe.
+Status SetLogLevel(const std::string& level);
+
 }  // namespace modelgrid::logging

@@ -360,6 +360,8 @@ Status ReadTensor(const Node& msg, TritonTensorConfig& t) {
       MG_ASSIGN_OR_RETURN(t.data_type, GetEnum(f));
     } else if (f.name == "dims") {
       MG_RETURN_IF_ERROR(AppendInts(f, t.dims));
+    } else if (f.name == "label_filename") {
+      MG_ASSIGN_OR_RETURN(t.label_filename, GetString(f));
     }
     // format, reshape, optional, is_shape_tensor, allow_ragged_batch, ...: not needed.
   }

@@ -13,9 +13,10 @@
 namespace modelgrid {
 
 struct TritonTensorConfig {
-  std::string name;           // "INPUT__0", "input_ids", ...
-  std::string data_type;      // Triton spelling: "TYPE_FP32", "TYPE_INT64", ...
-  std::vector<int64_t> dims;  // without the batch dimension when max_batch_size > 0
+  std::string name;            // "INPUT__0", "input_ids", ...
+  std::string data_type;       // Triton spelling: "TYPE_FP32", "TYPE_INT64", ...
+  std::vector<int64_t> dims;   // without the batch dimension when max_batch_size > 0
+  std::string label_filename;  // outputs: class labels, one a line, in the model folder
 };
 
 struct TritonModelConfig {

@@ -120,6 +120,8 @@ using Placements = std::vector<std::shared_ptr<Placement>>;
 struct Model {
   ServedModel served;
   ModelInstanceConfig instance;  // what a worker loads (its device set per worker)
+  // Class labels of the outputs that name a label_filename, one per class index.
+  std::map<std::string, std::vector<std::string>> labels;
   bool latency_sensitive = false;
   uint64_t estimated_bytes = 0;  // the estimator's footprint (without a context)
   uint64_t planned_bytes = 0;    // footprint the plan used

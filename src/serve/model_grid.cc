@@ -9,6 +9,7 @@
 #include "plan/planner.h"
 #include "serve/devices.h"
 #include "serve/grid_constants.h"
+#include "serve/model_config_json.h"
 #include "serve/model_grid_parts.h"
 
 namespace modelgrid {
@@ -126,10 +127,13 @@ Result<json> ModelGrid::ServerStatus() {
 }
 
 Result<json> ModelGrid::ServerMetadata() {
-  return json{
-      {"name", "modelgrid"},
-      {"version", MODELGRID_VERSION},
-      {"extensions", {"binary_tensor_data", "statistics", "model_repository", "modelgrid"}}};
+  return json{{"name", "modelgrid"},
+              {"version", MODELGRID_VERSION},
+              // Exactly the extensions that work (README's Triton compatibility table).
+              {"extensions",
+               {"classification", "model_repository", "model_repository(unload_dependents)",
+                "model_configuration", "system_shared_memory", "binary_tensor_data", "parameters",
+                "statistics", "logging", "modelgrid"}}};
 }
 
 Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::string& version) {
@@ -139,6 +143,18 @@ Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::strin
               {"platform", "pytorch_libtorch"},
               {"inputs", IoJson(m->instance.inputs, m->instance.max_batch_size)},
               {"outputs", IoJson(m->instance.outputs, m->instance.max_batch_size)}};
+}
+
+Result<json> ModelGrid::ModelConfig(const std::string& model, const std::string& version) {
+  const Registry& r = parts_->registry;
+  MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, r.Find(model, version));
+  std::vector<Device> where;
+  {
+    ReaderLock lock(&r.mu);
+    for (const auto& p : m->placements(r.mu))
+      where.push_back(parts_->grid.device(p->worker->device));
+  }
+  return TritonConfigJson(*m, where);
 }
 
 Result<bool> ModelGrid::ModelReady(const std::string& model, const std::string& version) {

@@ -46,6 +46,7 @@ class ModelGrid : public server::InferenceService {
   Result<nlohmann::json> ServerMetadata() override;
   Result<nlohmann::json> ModelMetadata(const std::string& model,
                                        const std::string& version) override;
+  Result<nlohmann::json> ModelConfig(const std::string& model, const std::string& version) override;
   Result<bool> ModelReady(const std::string& model, const std::string& version) override;
   Result<nlohmann::json> ModelStats(const std::string& model, const std::string& version) override;
   void Infer(server::InferRequest request,

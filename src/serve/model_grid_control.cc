@@ -6,6 +6,7 @@
 #include <set>
 #include <string_view>
 
+#include "formats/triton_config_json.h"
 #include "plan/planner.h"
 #include "serve/control_results.h"
 #include "serve/model_grid_parts.h"
@@ -64,11 +65,36 @@ void ModelGrid::LoadModel(const std::string& model, const json& request, JsonCal
   if (parts_->grid.stopping || parts_->grid.options.model_control != ModelControlMode::kExplicit) {
     return done(ControlRefused(parts_->grid.options.model_control, parts_->grid.stopping));
   }
-  if (Status st = CheckKnownFields(request, {}, {}, "load"); !st.ok()) return done(st);
   if (!IsValidModelName(model)) return done(InvalidArgument("invalid model name '" + model + "'"));
+  // Triton's "file:<path>" parameters replace the model's files; ModelGrid loads files from
+  // the repository only, and says so rather than load something else.
+  if (auto params = request.find("parameters"); params != request.end() && params->is_object()) {
+    for (const auto& [name, value] : params->items()) {
+      if (name.rfind("file:", 0) == 0) {
+        return done(Unsupported("load: \"" + name +
+                                "\": loading model files sent with the request is not supported; "
+                                "put them in the repository"));
+      }
+    }
+  }
+  if (Status st = CheckKnownFields(request, {}, {"config"}, "load"); !st.ok()) return done(st);
+  std::shared_ptr<ConfigOverride> override;
+  if (auto params = request.find("parameters");
+      params != request.end() && params->contains("config")) {
+    const json& text = (*params)["config"];
+    if (!text.is_string()) return done(InvalidArgument("load: \"config\" must be a JSON string"));
+    auto config = ParseTritonConfigJson(text.get<std::string>());
+    if (!config.ok()) return done(config.status().WithContext("load of '" + model + "'"));
+    if (!config->name.empty() && config->name != model) {
+      return done(InvalidArgument("load: the config names model '" + config->name + "', not '" +
+                                  model + "'"));
+    }
+    override = std::make_shared<ConfigOverride>(ConfigOverride{*config, text.get<std::string>()});
+  }
   Parts* p = parts_.get();
-  p->reconciler->Control([p, model, done] {
-    done(p->grid.stopping ? ControlRefused({}, true) : Answer(p->reconciler->Load(model)));
+  p->reconciler->Control([p, model, override, done] {
+    done(p->grid.stopping ? ControlRefused({}, true)
+                          : Answer(p->reconciler->Load(model, override.get())));
   });
 }
 

@@ -1,14 +1,24 @@
 #include "serve/model_reader.h"
 
 #include <algorithm>
+#include <functional>
 
+#include "common/byte_reader.h"
 #include "plan/manifest.h"
 
 namespace modelgrid {
 
-Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name) {
+namespace {
+
+// A label file: one line per class; ImageNet's 1000 labels are 30 KiB.
+constexpr uint64_t kMaxLabelFileBytes = uint64_t{16} << 20;
+
+}  // namespace
+
+Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name,
+                                         const ConfigOverride* override) {
   const std::string& repo = grid.options.repository;
-  MG_ASSIGN_OR_RETURN(ServedModel served, ReadServedModel(repo, name));
+  MG_ASSIGN_OR_RETURN(ServedModel served, ReadServedModel(repo, name, override));
   for (const auto& w : served.warnings) grid.log("warning: " + w);
   ManifestOptions manifest;
   const Device& first = grid.devices.front();
@@ -39,6 +49,8 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   // (scripts/density.py), so host workers count whole footprints.
   m->transient_bytes = first.host ? 0 : request.transient_bytes;
   m->signature = RepositorySignature(repo, name, m->served.version);
+  if (override)
+    m->signature += "|config:" + std::to_string(std::hash<std::string>{}(override->text));
   if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
   // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
   // operator's override) beats both.
@@ -58,6 +70,26 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   m->estimated_bytes *= copies;
   m->planned_bytes *= copies;
   m->transient_bytes *= copies;
+  // Labels for the classification extension, from the model folder (as Triton reads them).
+  for (const auto& out : m->served.config.outputs) {
+    if (out.label_filename.empty()) continue;
+    if (out.label_filename.find('/') != std::string::npos || out.label_filename == "..") {
+      return InvalidArgument("model " + name + ": label_filename '" + out.label_filename +
+                             "' must be a file in the model folder");
+    }
+    auto text = ReadSmallFile(repo + "/" + name + "/" + out.label_filename, kMaxLabelFileBytes);
+    if (!text.ok()) return text.status().WithContext("model " + name + " output " + out.name);
+    std::vector<std::string>& labels = m->labels[out.name];
+    size_t start = 0;
+    while (start < text->size()) {
+      size_t end = text->find('\n', start);
+      if (end == std::string::npos) end = text->size();
+      std::string line = text->substr(start, end - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      labels.push_back(std::move(line));
+      start = end + 1;
+    }
+  }
   // The device is each worker's (WorkerPool::LoadSlot sets it per load).
   MG_ASSIGN_OR_RETURN(m->instance,
                       InstanceConfigFromTriton(m->served.config, m->served.model_path, "cpu", 0));

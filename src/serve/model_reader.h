@@ -14,6 +14,8 @@
 namespace modelgrid {
 
 // A new Model (state LOADING, not placed) for REPO/`name`; warnings go to grid.log.
-Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name);
+// With `override`, its config is used instead of config.pbtxt's.
+Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name,
+                                         const ConfigOverride* override = nullptr);
 
 }  // namespace modelgrid

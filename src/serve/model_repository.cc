@@ -19,15 +19,20 @@ bool IsValidModelName(const std::string& name) {
   });
 }
 
-Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name) {
+Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name,
+                                    const ConfigOverride* override) {
   if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
   const fs::path dir = fs::path(repo) / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFound("model " + name + " is not in " + repo);
-  auto text = ReadSmallFile((dir / "config.pbtxt").string(), kMaxTritonConfigBytes);
-  if (!text.ok()) return text.status().WithContext("model " + name);
-  auto config = ParseTritonConfig(*text);
-  if (!config.ok()) return config.status().WithContext((dir / "config.pbtxt").string());
+  Result<TritonModelConfig> config = override ? Result<TritonModelConfig>(override->config)
+                                              : Result<TritonModelConfig>(TritonModelConfig{});
+  if (!override) {
+    auto text = ReadSmallFile((dir / "config.pbtxt").string(), kMaxTritonConfigBytes);
+    if (!text.ok()) return text.status().WithContext("model " + name);
+    config = ParseTritonConfig(*text);
+    if (!config.ok()) return config.status().WithContext((dir / "config.pbtxt").string());
+  }
   ServedModel m;
   m.name = name;
   m.config = std::move(config).value();

@@ -32,7 +32,15 @@ Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo);
 // modification time of config.pbtxt and the model file): it changes when they change.
 std::string RepositorySignature(const std::string& repo, const std::string& name, int64_t version);
 
-// Reads one model folder (for loads at run time).
-Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name);
+// A load request's config (Triton's "config" load parameter), used instead of the folder's
+// config.pbtxt; `text` is what the client sent (it tells one override from another).
+struct ConfigOverride {
+  TritonModelConfig config;
+  std::string text;
+};
+
+// Reads one model folder (for loads at run time), with `override`'s config when given.
+Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name,
+                                    const ConfigOverride* override = nullptr);
 
 }  // namespace modelgrid

@@ -49,8 +49,9 @@ class Reconciler {
   // Queues `task` for the control thread; runs it at once, here, once that has stopped.
   void Control(std::function<void()> task) EXCLUDES(mu_);
 
-  // Loads (or reloads when its files changed) REPO/`name`; blocks until it is READY.
-  Result<LoadResult> Load(const std::string& name);
+  // Loads (or reloads when its files or config changed) REPO/`name`, with `override`'s
+  // config instead of config.pbtxt's when given; blocks until it is READY.
+  Result<LoadResult> Load(const std::string& name, const ConfigOverride* override = nullptr);
   // Unloads `name` once its last request is answered.
   Result<UnloadResult> Unload(const std::string& name);
   // Moves an instance of `name` to `device` and/or `isolation` (each defaults to where it

@@ -27,7 +27,7 @@ void AddKnown(std::optional<uint64_t>* total, std::optional<uint64_t> bytes) {
 
 }  // namespace
 
-Result<LoadResult> Reconciler::Load(const std::string& name) {
+Result<LoadResult> Reconciler::Load(const std::string& name, const ConfigOverride* override) {
   std::shared_ptr<Model> current;
   {
     ReaderLock lock(&registry_.mu);
@@ -35,7 +35,7 @@ Result<LoadResult> Reconciler::Load(const std::string& name) {
     if (it != registry_.models.end()) current = it->second;
   }
   const auto started = std::chrono::steady_clock::now();
-  auto fresh = ReadModel(grid_, name);
+  auto fresh = ReadModel(grid_, name, override);
   if (!fresh.ok()) {
     WriterLock lock(&registry_.mu);
     if (!current) registry_.unplaced[name] = fresh.status().message();

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "ipc/shm_layout.h"
+#include "serve/classification.h"
 
 namespace modelgrid {
 
@@ -257,6 +258,24 @@ void RequestPath::Complete(Model* m, PendingInfer& p, Result<std::vector<server:
       r.outputs.push_back(std::move(*it));
     }
     if (response.ok()) response = std::move(r);
+  }
+  if (response.ok()) {
+    // Triton always names the model and version that answered.
+    response->model = m->served.name;
+    response->version = std::to_string(m->served.version);
+    for (auto& t : response->outputs) {
+      auto count = p.request.class_counts.find(t.name);
+      if (count == p.request.class_counts.end()) continue;
+      auto labels = m->labels.find(t.name);
+      auto classified =
+          Classify(t, count->second, m->instance.max_batch_size > 0,
+                   labels == m->labels.end() ? std::vector<std::string>{} : labels->second);
+      if (!classified.ok()) {
+        response = classified.status();
+        break;
+      }
+      t = std::move(classified).value();
+    }
   }
   const uint64_t elapsed = NowNs() - p.started_ns;
   m->UpdateStats([&](InferStats& s) {

@@ -40,6 +40,9 @@ constexpr size_t kLingerBytes = size_t{8} << 20;
 // KiB of JSON parses in about a millisecond, so smaller ones stay on the loop and cost no
 // hand-off.
 constexpr size_t kOffloadBodyBytes = size_t{256} << 10;
+// A compressed body this large may decode to megabytes (deflate reaches ~1000:1): it is
+// decoded on the parse pool too.
+constexpr size_t kOffloadCodedBytes = size_t{4} << 10;
 constexpr int kParseThreads = 2;
 
 using Clock = std::chrono::steady_clock;
@@ -60,7 +63,7 @@ struct Core {
   Core(const ServerOptions& opts, InferenceService& svc)
       : options(opts),
         service(svc),
-        router(svc, RouterOptions{opts.api_key}),
+        router(svc, RouterOptions{opts.api_key, opts.max_body_bytes}),
         sessions(static_cast<size_t>(opts.io_threads)),
         loops(opts.io_threads),
         acceptor(loops.first()),
@@ -268,6 +271,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto it = req.find(http::field::authorization); it != req.end()) {
       request.authorization = std::string(it->value());
     }
+    if (auto it = req.find(http::field::content_encoding); it != req.end()) {
+      request.content_encoding = std::string(it->value());
+    }
+    if (auto it = req.find(http::field::accept_encoding); it != req.end()) {
+      request.accept_encoding = std::string(it->value());
+    }
     request.body = std::move(req.body());
     parser_.reset();
 
@@ -288,7 +297,11 @@ class Session : public std::enable_shared_from_this<Session> {
         self->OnReply(std::move(reply));
       });
     };
-    if (request.body.size() < kOffloadBodyBytes) {
+    // Large bodies, and compressed ones of any size (they may decode to many times their
+    // size), are decoded and parsed off the event loop.
+    const bool offload = request.body.size() >= kOffloadBodyBytes ||
+                         (request.content_encoding && request.body.size() >= kOffloadCodedBytes);
+    if (!offload) {
       return core_.router.Handle(std::move(request), std::move(reply));
     }
     net::post(core_.parse_pool, [&router = core_.router, request = std::move(request),
@@ -320,6 +333,9 @@ class Session : public std::enable_shared_from_this<Session> {
                     std::to_string(*reply.inference_header_length));
     }
     if (!reply.allow.empty()) response_.set(http::field::allow, reply.allow);
+    if (!reply.content_encoding.empty()) {
+      response_.set(http::field::content_encoding, reply.content_encoding);
+    }
     if (!reply.www_authenticate.empty()) {
       response_.set(http::field::www_authenticate, reply.www_authenticate);
     }

@@ -16,6 +16,10 @@ void InferenceService::UseEventLoop(EventLoop*) {}
 
 Result<std::string> InferenceService::Metrics() { return NotSupported("metrics"); }
 
+Result<nlohmann::json> InferenceService::ModelConfig(const std::string&, const std::string&) {
+  return NotSupported("the model configuration extension");
+}
+
 Result<nlohmann::json> InferenceService::ServerStatus() { return NotSupported("status"); }
 
 Result<nlohmann::json> InferenceService::RepositoryIndex(bool) {

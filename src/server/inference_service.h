@@ -32,6 +32,13 @@ struct Tensor {
   std::string data;
 };
 
+// Where a tensor's bytes are in a registered shared-memory region.
+struct SharedMemoryRef {
+  std::string region;      // the name it was registered under
+  uint64_t byte_size = 0;  // bytes available from `offset`
+  uint64_t offset = 0;
+};
+
 struct InferRequest {
   std::string model;
   std::string version;         // empty: the service picks (usually the latest)
@@ -45,6 +52,14 @@ struct InferRequest {
   // output name, with "" as the default for all outputs. Informational for the service.
   std::map<std::string, bool> binary_outputs;
   nlohmann::json parameters = nlohmann::json::object();  // request-level "parameters"
+  // Classification extension: outputs to return as their top-N classes (Triton's BYTES
+  // "value:index[:label]"), by name. The service does the classification.
+  std::map<std::string, int> class_counts;
+  // System shared memory extension: inputs read from and outputs written to registered
+  // regions instead of the body. The front end resolves both: the service sees inputs with
+  // their data, and returns outputs as usual.
+  std::map<std::string, SharedMemoryRef> input_regions;
+  std::map<std::string, SharedMemoryRef> output_regions;
 };
 
 struct InferResponse {
@@ -74,6 +89,10 @@ class InferenceService {
   // "shape"}], "outputs": [...]}. `version` empty means the default version.
   virtual Result<nlohmann::json> ModelMetadata(const std::string& model,
                                                const std::string& version) = 0;
+
+  // Triton's model configuration extension: the model's config in Triton's JSON form
+  // (GET /v2/models/{m}[/versions/{v}]/config). The default answers kUnsupported.
+  virtual Result<nlohmann::json> ModelConfig(const std::string& model, const std::string& version);
 
   // Whether the model (version) can take requests now; kNotFound when it does not exist.
   virtual Result<bool> ModelReady(const std::string& model, const std::string& version) = 0;

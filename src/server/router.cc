@@ -1,5 +1,6 @@
 #include "server/router.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -8,7 +9,9 @@
 #include <string_view>
 #include <vector>
 
+#include "server/compression.h"
 #include "server/json_limits.h"
+#include "server/logging_extension.h"
 #include "server/tensor_codec.h"
 
 namespace modelgrid::server {
@@ -82,10 +85,19 @@ enum class Endpoint {
   kUnload,
   kMove,
   kReplan,
+  kModelConfig,
+  kShmStatus,
+  kShmRegister,
+  kShmUnregister,
+  kCudaShmStatus,
+  kCudaShmRegister,
+  kCudaShmUnregister,
+  kLogging,
+  kTrace,
 };
 
-// The one method each endpoint answers.
-const char* MethodFor(Endpoint e) {
+// The methods each endpoint answers, as an Allow header lists them.
+const char* MethodsFor(Endpoint e) {
   switch (e) {
     case Endpoint::kInfer:
     case Endpoint::kRepositoryIndex:
@@ -93,17 +105,53 @@ const char* MethodFor(Endpoint e) {
     case Endpoint::kUnload:
     case Endpoint::kMove:
     case Endpoint::kReplan:
+    case Endpoint::kShmRegister:
+    case Endpoint::kShmUnregister:
+    case Endpoint::kCudaShmRegister:
+    case Endpoint::kCudaShmUnregister:
       return "POST";
+    case Endpoint::kLogging:
+    case Endpoint::kTrace:
+      return "GET, POST";
     default:
       return "GET";
   }
+}
+
+bool MethodAllowed(Endpoint e, const std::string& method) {
+  const std::string_view allowed = MethodsFor(e);
+  return method == allowed || (allowed == "GET, POST" && (method == "GET" || method == "POST"));
 }
 
 struct Route {
   Endpoint endpoint;
   std::string model;
   std::string version;
+  std::string region = "";  // shared-memory endpoints: the region ("" = all)
 };
+
+// /v2/{system,cuda}sharedmemory[/region/{r}]/status|register|unregister.
+std::optional<Route> MatchSharedMemory(const std::vector<std::string>& s, bool cuda) {
+  std::string region;
+  size_t next = 2;
+  if (s.size() >= 4 && s[2] == "region") {
+    region = s[3];
+    next = 4;
+  }
+  if (s.size() != next + 1) return std::nullopt;
+  const std::string& action = s[next];
+  Endpoint e;
+  if (action == "status") {
+    e = cuda ? Endpoint::kCudaShmStatus : Endpoint::kShmStatus;
+  } else if (action == "register" && !region.empty()) {
+    e = cuda ? Endpoint::kCudaShmRegister : Endpoint::kShmRegister;
+  } else if (action == "unregister") {
+    e = cuda ? Endpoint::kCudaShmUnregister : Endpoint::kShmUnregister;
+  } else {
+    return std::nullopt;
+  }
+  return Route{e, "", "", region};
+}
 
 // Matches /v2/models/{m}[/versions/{v}][/ready|/stats|/infer] and the server routes.
 // Also /metrics, /v2/repository/index, /v2/repository/models/{m}/load|unload and the
@@ -128,6 +176,10 @@ std::optional<Route> Match(const std::vector<std::string>& s) {
       return Route{Endpoint::kMove, s[3], ""};
     return std::nullopt;
   }
+  if (s[1] == "systemsharedmemory") return MatchSharedMemory(s, false);
+  if (s[1] == "cudasharedmemory") return MatchSharedMemory(s, true);
+  if (s[1] == "logging" && s.size() == 2) return Route{Endpoint::kLogging, "", ""};
+  if (s[1] == "trace" && s.size() == 3 && s[2] == "setting") return Route{Endpoint::kTrace, "", ""};
   if (s[1] == "health" && s.size() == 3) {
     if (s[2] == "live") return Route{Endpoint::kLive, "", ""};
     if (s[2] == "ready") return Route{Endpoint::kReady, "", ""};
@@ -142,6 +194,10 @@ std::optional<Route> Match(const std::vector<std::string>& s) {
     next = 5;
   }
   if (next == s.size()) return route;
+  if (next + 2 == s.size() && s[next] == "trace" && s[next + 1] == "setting") {
+    route.endpoint = Endpoint::kTrace;
+    return route;
+  }
   if (next + 1 != s.size()) return std::nullopt;
   if (s[next] == "ready") {
     route.endpoint = Endpoint::kModelReady;
@@ -149,6 +205,8 @@ std::optional<Route> Match(const std::vector<std::string>& s) {
     route.endpoint = Endpoint::kStats;
   } else if (s[next] == "infer") {
     route.endpoint = Endpoint::kInfer;
+  } else if (s[next] == "config") {
+    route.endpoint = Endpoint::kModelConfig;
   } else {
     return std::nullopt;
   }
@@ -167,7 +225,7 @@ Result<std::optional<size_t>> ParseHeaderLength(const std::optional<std::string>
   return std::optional<size_t>(n);
 }
 
-void HandleInfer(InferenceService& service, Route route, HttpRequest& http,
+void HandleInfer(InferenceService& service, SystemSharedMemory& shm, Route route, HttpRequest& http,
                  std::function<void(HttpReply)>& done) {
   auto header_length = ParseHeaderLength(http.inference_header_length);
   if (!header_length.ok()) return done(ErrorReply(header_length.status()));
@@ -176,6 +234,29 @@ void HandleInfer(InferenceService& service, Route route, HttpRequest& http,
   InferRequest request = std::move(decoded).value();
   request.model = route.model;
   request.version = route.version;
+  // Inputs in shared memory: their bytes come from the regions, checked like a body's.
+  for (Tensor& t : request.inputs) {
+    auto ref = request.input_regions.find(t.name);
+    if (ref == request.input_regions.end()) continue;
+    auto region = shm.Find(ref->second.region);
+    if (!region.ok())
+      return done(ErrorReply(region.status().WithContext("input \"" + t.name + "\"")));
+    auto bytes = (*region)->Read(ref->second);
+    if (!bytes.ok())
+      return done(ErrorReply(bytes.status().WithContext("input \"" + t.name + "\"")));
+    t.data = std::move(bytes).value();
+    if (Status valid = ValidateTensorData(t); !valid.ok()) {
+      return done(ErrorReply(valid.WithContext("input \"" + t.name + "\" (shared memory)")));
+    }
+  }
+  // Outputs to shared memory: the regions are held until the reply is written.
+  std::map<std::string, std::shared_ptr<const SystemSharedMemory::Region>> out_regions;
+  for (const auto& [name, ref] : request.output_regions) {
+    auto region = shm.Find(ref.region);
+    if (!region.ok())
+      return done(ErrorReply(region.status().WithContext("output \"" + name + "\"")));
+    out_regions[name] = *region;
+  }
   // What the encoder needs, kept while the service owns the request.
   InferRequest info;
   info.model = request.model;
@@ -183,19 +264,84 @@ void HandleInfer(InferenceService& service, Route route, HttpRequest& http,
   info.id = request.id;
   info.requested_outputs = request.requested_outputs;
   info.binary_outputs = request.binary_outputs;
+  info.output_regions = request.output_regions;
   http.body.clear();
-  service.Infer(std::move(request),
-                [info = std::move(info), done = std::move(done)](Result<InferResponse> result) {
-                  if (!result.ok()) return done(ErrorReply(result.status()));
-                  auto encoded = EncodeInferResponse(*result, info);
-                  if (!encoded.ok()) return done(ErrorReply(encoded.status()));
-                  HttpReply reply;
-                  reply.body = std::move(encoded->body);
-                  reply.inference_header_length = encoded->header_length;
-                  if (reply.inference_header_length)
-                    reply.content_type = "application/octet-stream";
-                  done(std::move(reply));
-                });
+  service.Infer(std::move(request), [info = std::move(info), out_regions = std::move(out_regions),
+                                     done = std::move(done)](Result<InferResponse> result) {
+    if (!result.ok()) return done(ErrorReply(result.status()));
+    for (const auto& [name, region] : out_regions) {
+      const auto& outputs = result->outputs;
+      auto t = std::find_if(outputs.begin(), outputs.end(),
+                            [&](const Tensor& o) { return o.name == name; });
+      if (t == outputs.end()) {
+        return done(ErrorReply(Internal("the model returned no output \"" + name + "\"")));
+      }
+      if (Status st = region->Write(info.output_regions.at(name), t->data); !st.ok()) {
+        return done(ErrorReply(st.WithContext("output \"" + name + "\"")));
+      }
+    }
+    auto encoded = EncodeInferResponse(*result, info);
+    if (!encoded.ok()) return done(ErrorReply(encoded.status()));
+    HttpReply reply;
+    reply.body = std::move(encoded->body);
+    reply.inference_header_length = encoded->header_length;
+    if (reply.inference_header_length) reply.content_type = "application/octet-stream";
+    done(std::move(reply));
+  });
+}
+
+// /v2/systemsharedmemory and /v2/cudasharedmemory.
+void DispatchSharedMemory(SystemSharedMemory& shm, const Route& route, const json& body,
+                          std::function<void(HttpReply)>& done) {
+  switch (route.endpoint) {
+    case Endpoint::kShmStatus:
+      return done(FromResult(shm.RegionStatus(route.region)));
+    case Endpoint::kShmRegister: {
+      for (const auto& [key, value] : body.items()) {
+        if (key != "key" && key != "offset" && key != "byte_size") {
+          return done(ErrorReply(400, "register: field \"" + key + "\" is not supported"));
+        }
+      }
+      if (!body.contains("key") || !body["key"].is_string()) {
+        return done(ErrorReply(400, "register needs a \"key\" string"));
+      }
+      uint64_t numbers[2] = {0, 0};
+      const char* names[2] = {"offset", "byte_size"};
+      for (int i = 0; i < 2; ++i) {
+        if (!body.contains(names[i])) {
+          if (i == 0) continue;
+          return done(ErrorReply(400, "register needs \"byte_size\""));
+        }
+        const json& v = body[names[i]];
+        if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+          return done(
+              ErrorReply(400, std::string("\"") + names[i] + "\" must be a non-negative integer"));
+        }
+        numbers[i] = v.get<uint64_t>();
+      }
+      Status st =
+          shm.Register(route.region, body["key"].get<std::string>(), numbers[0], numbers[1]);
+      return done(st.ok() ? JsonReply(200, json::object()) : ErrorReply(st));
+    }
+    case Endpoint::kShmUnregister:
+      if (!body.empty()) return done(ErrorReply(400, "unregister takes no fields"));
+      shm.Unregister(route.region);
+      return done(JsonReply(200, json::object()));
+    case Endpoint::kCudaShmStatus:
+      // Nothing can be registered in a build without CUDA.
+      if (!route.region.empty()) {
+        return done(ErrorReply(400, "no CUDA shared memory region '" + route.region + "'"));
+      }
+      return done(JsonReply(200, json::array()));
+    case Endpoint::kCudaShmRegister:
+      return done(ErrorReply(400,
+                             "CUDA shared memory is not supported by this server: its "
+                             "server process has no CUDA (use system shared memory)"));
+    case Endpoint::kCudaShmUnregister:
+      return done(JsonReply(200, json::object()));
+    default:
+      return done(ErrorReply(500, "internal error: unrouted endpoint"));
+  }
 }
 
 // The body of a control request: a JSON object, {} when empty.
@@ -210,12 +356,26 @@ Result<json> ControlBody(const std::string& body) {
 }
 
 // Repository and ModelGrid control endpoints (all POST with an optional JSON body).
-void DispatchControl(InferenceService& service, const Route& route, HttpRequest& http,
-                     std::function<void(HttpReply)>& done) {
+void DispatchControl(InferenceService& service, SystemSharedMemory& shm, const Route& route,
+                     HttpRequest& http, std::function<void(HttpReply)>& done) {
   Result<json> body = ControlBody(http.body);
   if (!body.ok()) return done(ErrorReply(body.status()));
   auto reply = [done](Result<json> result) { done(FromResult(result)); };
   switch (route.endpoint) {
+    case Endpoint::kShmStatus:
+    case Endpoint::kShmRegister:
+    case Endpoint::kShmUnregister:
+    case Endpoint::kCudaShmStatus:
+    case Endpoint::kCudaShmRegister:
+    case Endpoint::kCudaShmUnregister:
+      return DispatchSharedMemory(shm, route, *body, done);
+    case Endpoint::kLogging:
+      if (http.method == "GET") return done(JsonReply(200, LogSettingsJson()));
+      return done(FromResult(UpdateLogSettings(*body)));
+    case Endpoint::kTrace:
+      return done(ErrorReply(400,
+                             "the trace extension is not supported by ModelGrid (its "
+                             "timings are in /v2/models/{m}/stats and /metrics)"));
     case Endpoint::kRepositoryIndex: {
       for (const auto& [key, value] : body->items()) {
         if (key != "ready") {
@@ -239,8 +399,8 @@ void DispatchControl(InferenceService& service, const Route& route, HttpRequest&
   }
 }
 
-void Dispatch(InferenceService& service, const Route& route, HttpRequest& http,
-              std::function<void(HttpReply)>& done) {
+void Dispatch(InferenceService& service, SystemSharedMemory& shm, const Route& route,
+              HttpRequest& http, std::function<void(HttpReply)>& done) {
   switch (route.endpoint) {
     case Endpoint::kLive: {
       const bool live = service.Live();
@@ -265,7 +425,9 @@ void Dispatch(InferenceService& service, const Route& route, HttpRequest& http,
       return done(JsonReply(*ready ? 200 : 503, body));
     }
     case Endpoint::kInfer:
-      return HandleInfer(service, route, http, done);
+      return HandleInfer(service, shm, route, http, done);
+    case Endpoint::kModelConfig:
+      return done(FromResult(service.ModelConfig(route.model, route.version)));
     case Endpoint::kMetrics: {
       Result<std::string> text = service.Metrics();
       if (!text.ok()) return done(ErrorReply(text.status()));
@@ -277,7 +439,7 @@ void Dispatch(InferenceService& service, const Route& route, HttpRequest& http,
     case Endpoint::kStatus:
       return done(FromResult(service.ServerStatus()));
     default:
-      return DispatchControl(service, route, http, done);
+      return DispatchControl(service, shm, route, http, done);
   }
 }
 
@@ -321,8 +483,8 @@ void Router::Handle(HttpRequest request, std::function<void(HttpReply)> done) {
     reply.www_authenticate = "Bearer realm=\"modelgrid\"";
     return done(std::move(reply));
   }
-  const char* allowed = MethodFor(route->endpoint);
-  if (request.method != allowed) {
+  const char* allowed = MethodsFor(route->endpoint);
+  if (!MethodAllowed(route->endpoint, request.method)) {
     HttpReply reply = ErrorReply(405, "method " + request.method + " is not allowed on " +
                                           request.target + "; use " + allowed);
     reply.allow = allowed;
@@ -337,13 +499,36 @@ void Router::Handle(HttpRequest request, std::function<void(HttpReply)> done) {
       if (!called.exchange(true)) done(std::move(reply));
     }
   };
+  // The body as sent, decoded; the reply compressed as the client accepts.
+  if (request.content_encoding) {
+    auto coding = ParseContentEncoding(*request.content_encoding);
+    if (!coding.ok()) return done(ErrorReply(415, coding.status().message()));
+    auto body = Decompress(request.body, *coding, options_.max_body_bytes);
+    if (!body.ok()) {
+      const int status = body.status().code() == StatusCode::kOutOfRange ? 413 : 400;
+      return done(ErrorReply(status, body.status().message()));
+    }
+    request.body = std::move(body).value();
+  }
+  const ContentCoding reply_coding = request.accept_encoding
+                                         ? PreferredCoding(*request.accept_encoding)
+                                         : ContentCoding::kIdentity;
+  if (reply_coding != ContentCoding::kIdentity) {
+    done = [coding = reply_coding, done = std::move(done)](HttpReply reply) {
+      if (auto packed = Compress(reply.body, coding); packed.ok()) {
+        reply.body = std::move(packed).value();
+        reply.content_encoding = ContentCodingName(coding);
+      }
+      done(std::move(reply));
+    };
+  }
   auto once = std::make_shared<Once>();
   once->done = std::move(done);
   std::function<void(HttpReply)> reply_once = [once](HttpReply reply) {
     once->Call(std::move(reply));
   };
   try {
-    Dispatch(service_, *route, request, reply_once);
+    Dispatch(service_, shm_, *route, request, reply_once);
   } catch (const std::exception& e) {
     once->Call(ErrorReply(500, std::string("internal error: ") + e.what()));
   } catch (...) {

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "server/inference_service.h"
+#include "server/shared_memory.h"
 
 namespace modelgrid::server {
 
@@ -22,6 +23,8 @@ struct HttpRequest {
   std::optional<std::string> inference_header_length;
   std::string body;
   std::optional<std::string> authorization;  // the Authorization header, when present
+  std::optional<std::string> content_encoding = std::nullopt;  // the body's coding
+  std::optional<std::string> accept_encoding = std::nullopt;   // codings taken for the reply
 };
 
 struct HttpReply {
@@ -31,12 +34,15 @@ struct HttpReply {
   std::optional<size_t> inference_header_length;  // set for binary infer responses
   std::string allow;                              // the Allow header of a 405 reply
   std::string www_authenticate;                   // the WWW-Authenticate header of a 401
+  std::string content_encoding;                   // the body's coding when compressed
 };
 
 struct RouterOptions {
   // When not empty, every endpoint but /v2/health/live needs "Authorization: Bearer <key>";
   // other requests get 401.
   std::string api_key;
+  // The largest request body once decoded (Content-Encoding); a larger one gets 413.
+  uint64_t max_body_bytes = uint64_t{64} << 20;
 };
 
 // Whether `authorization` is "Bearer <key>" (scheme case-insensitive), compared in
@@ -62,6 +68,7 @@ class Router {
  private:
   InferenceService& service_;
   const RouterOptions options_;
+  SystemSharedMemory shm_;  // the regions clients registered
 };
 
 }  // namespace modelgrid::server

@@ -158,6 +158,54 @@ Result<std::vector<int64_t>> ParseShape(const json& j) {
   return shape;
 }
 
+// Refuses a key of `object` (a request, an input, an output or their "parameters") that
+// is not in `known`, naming it: nothing a client asks for is silently ignored.
+Status CheckKeys(const json& object, std::initializer_list<std::string_view> known,
+                 const std::string& where) {
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return InvalidArgument(where + ": \"" + key + "\" is not supported");
+    }
+  }
+  return Status::Ok();
+}
+
+// A non-negative integer parameter.
+Result<uint64_t> UintParameter(const json& params, const char* key, const std::string& where) {
+  const json& v = params[key];
+  if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+    return InvalidArgument(where + ": \"" + key + "\" must be a non-negative integer");
+  }
+  return v.get<uint64_t>();
+}
+
+// The shared_memory_region / _byte_size / _offset parameters of an input or output, when
+// it names a region.
+Result<std::optional<SharedMemoryRef>> RegionParameters(const json& params,
+                                                        const std::string& where) {
+  if (!params.contains("shared_memory_region")) {
+    if (params.contains("shared_memory_byte_size") || params.contains("shared_memory_offset")) {
+      return InvalidArgument(where +
+                             ": shared_memory_byte_size and shared_memory_offset need "
+                             "shared_memory_region");
+    }
+    return std::optional<SharedMemoryRef>();
+  }
+  SharedMemoryRef ref;
+  if (!params["shared_memory_region"].is_string()) {
+    return InvalidArgument(where + ": \"shared_memory_region\" must be a string");
+  }
+  ref.region = params["shared_memory_region"].get<std::string>();
+  if (!params.contains("shared_memory_byte_size")) {
+    return InvalidArgument(where + ": shared_memory_region needs shared_memory_byte_size");
+  }
+  MG_ASSIGN_OR_RETURN(ref.byte_size, UintParameter(params, "shared_memory_byte_size", where));
+  if (params.contains("shared_memory_offset")) {
+    MG_ASSIGN_OR_RETURN(ref.offset, UintParameter(params, "shared_memory_offset", where));
+  }
+  return std::optional<SharedMemoryRef>(ref);
+}
+
 // Reads `parameters[key]` as a bool when present.
 Result<std::optional<bool>> BoolParameter(const json& parent, const char* key) {
   auto params = parent.find("parameters");
@@ -177,12 +225,15 @@ Result<std::optional<bool>> BinaryFlag(const json& parent) {
   return b.has_value() ? b : a;
 }
 
-Result<Tensor> ParseInput(const json& j, std::string_view binary, size_t& binary_offset) {
+Result<Tensor> ParseInput(const json& j, std::string_view binary, size_t& binary_offset,
+                          std::optional<SharedMemoryRef>* region) {
   if (!j.is_object()) return InvalidArgument("each input must be an object");
   Tensor t;
   auto name = j.find("name");
   if (name == j.end() || !name->is_string()) return InvalidArgument("input without a name");
   t.name = name->get<std::string>();
+  const std::string where = "input \"" + t.name + "\"";
+  MG_RETURN_IF_ERROR(CheckKeys(j, {"name", "datatype", "shape", "parameters", "data"}, where));
   auto dt = j.find("datatype");
   if (dt == j.end() || !dt->is_string()) {
     return InvalidArgument("input \"" + t.name + "\": missing datatype");
@@ -201,6 +252,18 @@ Result<Tensor> ParseInput(const json& j, std::string_view binary, size_t& binary
   std::optional<uint64_t> binary_size;
   if (auto params = j.find("parameters"); params != j.end()) {
     if (!params->is_object()) return InvalidArgument("\"parameters\" must be an object");
+    MG_RETURN_IF_ERROR(CheckKeys(*params,
+                                 {"binary_data_size", "shared_memory_region",
+                                  "shared_memory_byte_size", "shared_memory_offset"},
+                                 where + " parameters"));
+    MG_ASSIGN_OR_RETURN(*region, RegionParameters(*params, where));
+    if (*region && (params->contains("binary_data_size") || j.contains("data"))) {
+      return InvalidArgument(where + " names a shared-memory region and also carries data");
+    }
+    if (*region) {
+      // The front end reads the bytes from the region; the shape and type are checked then.
+      return t;
+    }
     if (auto k = params->find("binary_data_size"); k != params->end()) {
       if (!k->is_number_unsigned() && !(k->is_number_integer() && k->get<int64_t>() >= 0)) {
         return InvalidArgument("input \"" + t.name + "\": bad binary_data_size");
@@ -237,8 +300,12 @@ Result<InferRequest> ParseRequestJson(const json& doc, std::string_view binary) 
     if (!id->is_string()) return InvalidArgument("\"id\" must be a string");
     req.id = id->get<std::string>();
   }
+  MG_RETURN_IF_ERROR(CheckKeys(doc, {"id", "parameters", "inputs", "outputs"}, "the request"));
   if (auto params = doc.find("parameters"); params != doc.end()) {
     if (!params->is_object()) return InvalidArgument("\"parameters\" must be an object");
+    // Triton's request parameters ModelGrid does not have (sequence_id, priority, timeout,
+    // custom ones for a backend) are refused by name.
+    MG_RETURN_IF_ERROR(CheckKeys(*params, {"binary_data_output"}, "the request's parameters"));
     req.parameters = *params;
   }
   MG_ASSIGN_OR_RETURN(std::optional<bool> global_binary, BinaryFlag(doc));
@@ -251,10 +318,12 @@ Result<InferRequest> ParseRequestJson(const json& doc, std::string_view binary) 
   size_t binary_offset = 0;
   std::set<std::string> names;
   for (const json& input : *inputs) {
-    MG_ASSIGN_OR_RETURN(Tensor t, ParseInput(input, binary, binary_offset));
+    std::optional<SharedMemoryRef> region;
+    MG_ASSIGN_OR_RETURN(Tensor t, ParseInput(input, binary, binary_offset, &region));
     if (!names.insert(t.name).second) {
       return InvalidArgument("input \"" + t.name + "\" appears twice");
     }
+    if (region) req.input_regions[t.name] = *region;
     req.inputs.push_back(std::move(t));
   }
   if (binary_offset != binary.size()) {
@@ -272,8 +341,30 @@ Result<InferRequest> ParseRequestJson(const json& doc, std::string_view binary) 
           req.requested_outputs.end()) {
         return InvalidArgument("output \"" + name + "\" is requested twice");
       }
+      const std::string where = "output \"" + name + "\"";
+      MG_RETURN_IF_ERROR(CheckKeys(out, {"name", "parameters"}, where));
       MG_ASSIGN_OR_RETURN(std::optional<bool> binary_flag, BinaryFlag(out));
       if (binary_flag) req.binary_outputs[name] = *binary_flag;
+      if (auto params = out.find("parameters"); params != out.end()) {
+        MG_RETURN_IF_ERROR(
+            CheckKeys(*params,
+                      {"binary_data", "binary_data_output", "classification",
+                       "shared_memory_region", "shared_memory_byte_size", "shared_memory_offset"},
+                      where + " parameters"));
+        if (params->contains("classification")) {
+          const json& c = (*params)["classification"];
+          if (!c.is_number_integer() || c.get<int64_t>() < 1 || c.get<int64_t>() > (1 << 20)) {
+            return InvalidArgument(where + ": \"classification\" must be an integer >= 1");
+          }
+          req.class_counts[name] = static_cast<int>(c.get<int64_t>());
+        }
+        MG_ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> region,
+                            RegionParameters(*params, where));
+        if (region && binary_flag.value_or(false)) {
+          return InvalidArgument(where + " asks for binary data and a shared-memory region");
+        }
+        if (region) req.output_regions[name] = *region;
+      }
       req.requested_outputs.push_back(std::move(name));
     }
   }
@@ -503,6 +594,15 @@ Result<EncodedInferResponse> EncodeInferResponse(const InferResponse& response,
                       "\": " + valid.message());
     }
     json out = {{"name", t->name}, {"datatype", t->datatype}, {"shape", t->shape}};
+    if (auto region = request_info.output_regions.find(t->name);
+        region != request_info.output_regions.end()) {
+      // Its bytes are in the client's region already (the front end wrote them).
+      out["parameters"] = {{"shared_memory_region", region->second.region},
+                           {"shared_memory_byte_size", t->data.size()}};
+      if (i > 0) body.push_back(',');
+      body += DumpJson(out);
+      continue;
+    }
     const bool as_binary = WantsBinaryOutput(request_info.binary_outputs, t->name);
     if (as_binary) {
       out["parameters"] = {{"binary_data_size", t->data.size()}};

@@ -1557,8 +1557,11 @@ class Result(unittest.TextTestResult):
         self.stream.write("\n" + "!" * 78 + "\nSKIPPED %s: %s\n" % (test.id(), reason) + "!" * 78 + "\n")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_suite(classes, description, tmp_prefix):
+    """Parses --binary, --fixtures and -k, runs `classes` (the last one, the across-the-run
+    checks, always), prints each failing server's stderr and the "N passed, M failed"
+    line; returns the exit status. Shared by the suites that import this module."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--binary", default=os.environ.get("MODELGRID_BINARY")
                         or os.path.join(REPO_ROOT, "build", "modelgrid"))
     parser.add_argument("--fixtures", default=os.environ.get("MODELGRID_FIXTURES")
@@ -1572,22 +1575,22 @@ def main():
         print("error: no modelgrid binary at %s (build it, or pass --binary)" % CONFIG["binary"])
         print("0 passed, 1 failed")
         return 1
-    CONFIG["tmp"] = tempfile.mkdtemp(prefix="mg_edge_")
+    CONFIG["tmp"] = tempfile.mkdtemp(prefix=tmp_prefix)
     started = time.monotonic()
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
-    for cls in CLASSES:
+    for cls in classes:
         for test in loader.loadTestsFromTestCase(cls):
-            if not args.k or any(k in test.id() for k in args.k) or cls is ZzAcrossTheRun:
+            if not args.k or any(k in test.id() for k in args.k) or cls is classes[-1]:
                 suite.addTest(test)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
     result = runner.run(suite)
     failed = sorted(set(result.failed_ids))
-    for cls in CLASSES:
+    for cls in classes:
         server = getattr(cls, "server", None)
         if server is not None and any(t.startswith(cls.__module__ + "." + cls.__name__ + ".")
                                       for t in failed):
-            print("---- %s server stderr (tail) ----\n%s" % (cls.SERVER_NAME, server.log_tail()))
+            print("---- %s server stderr (tail) ----\n%s" % (server.name, server.log_tail()))
     if failed:
         print("failing tests:\n  " + "\n  ".join(failed))
         print("(server files kept in %s)" % CONFIG["tmp"])
@@ -1601,6 +1604,10 @@ def main():
         line += ", %d skipped" % skipped
     print(line)
     return 1 if failed else 0
+
+
+def main():
+    return run_suite(CLASSES, __doc__.split("\n\n")[0], "mg_edge_")
 
 
 if __name__ == "__main__":
