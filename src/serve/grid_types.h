@@ -120,6 +120,8 @@ using Placements = std::vector<std::shared_ptr<Placement>>;
 struct Model {
   ServedModel served;
   ModelInstanceConfig instance;  // what a worker loads (its device set per worker)
+  // The files a load request sent, when it was loaded from them (kept while it is served).
+  std::shared_ptr<const void> files;
   // Class labels of the outputs that name a label_filename, one per class index.
   std::map<std::string, std::vector<std::string>> labels;
   bool latency_sensitive = false;

@@ -6,9 +6,11 @@
 #include <set>
 #include <string_view>
 
+#include "common/base64.h"
 #include "formats/triton_config_json.h"
 #include "plan/planner.h"
 #include "serve/control_results.h"
+#include "serve/load_files.h"
 #include "serve/model_grid_parts.h"
 #include "server/json_limits.h"
 
@@ -66,18 +68,29 @@ void ModelGrid::LoadModel(const std::string& model, const json& request, JsonCal
     return done(ControlRefused(parts_->grid.options.model_control, parts_->grid.stopping));
   }
   if (!IsValidModelName(model)) return done(InvalidArgument("invalid model name '" + model + "'"));
-  // Triton's "file:<path>" parameters replace the model's files; ModelGrid loads files from
-  // the repository only, and says so rather than load something else.
-  if (auto params = request.find("parameters"); params != request.end() && params->is_object()) {
-    for (const auto& [name, value] : params->items()) {
-      if (name.rfind("file:", 0) == 0) {
-        return done(Unsupported("load: \"" + name +
-                                "\": loading model files sent with the request is not supported; "
-                                "put them in the repository"));
+  // Triton's "file:<path>" parameters: the model's files, base64, read instead of the
+  // repository's (they need a "config").
+  std::map<std::string, std::string> files;
+  json checked = request;
+  if (auto params = checked.find("parameters"); params != checked.end() && params->is_object()) {
+    for (auto it = params->begin(); it != params->end();) {
+      if (it.key().rfind("file:", 0) != 0) {
+        ++it;
+        continue;
       }
+      if (!it->is_string()) {
+        return done(InvalidArgument("load: \"" + it.key() + "\" must be base64 text"));
+      }
+      auto bytes = DecodeBase64(it->get<std::string>());
+      if (!bytes.ok()) return done(bytes.status().WithContext("load: \"" + it.key() + "\""));
+      files[it.key().substr(5)] = std::move(bytes).value();
+      it = params->erase(it);
+    }
+    if (!files.empty() && !params->contains("config")) {
+      return done(InvalidArgument("load: \"file:\" parameters need a \"config\" parameter"));
     }
   }
-  if (Status st = CheckKnownFields(request, {}, {"config"}, "load"); !st.ok()) return done(st);
+  if (Status st = CheckKnownFields(checked, {}, {"config"}, "load"); !st.ok()) return done(st);
   std::shared_ptr<ConfigOverride> override;
   if (auto params = request.find("parameters");
       params != request.end() && params->contains("config")) {
@@ -90,6 +103,15 @@ void ModelGrid::LoadModel(const std::string& model, const json& request, JsonCal
                                   model + "'"));
     }
     override = std::make_shared<ConfigOverride>(ConfigOverride{*config, text.get<std::string>()});
+  }
+  if (!files.empty()) {
+    auto written = LoadFiles::Write(model, files);
+    if (!written.ok()) return done(written.status());
+    override->repository = (*written)->repository();
+    override->files = *written;
+    for (const auto& [path, bytes] : files) {
+      override->text += "|" + path + ":" + std::to_string(std::hash<std::string>{}(bytes));
+    }
   }
   Parts* p = parts_.get();
   p->reconciler->Control([p, model, override, done] {

@@ -17,7 +17,8 @@ constexpr uint64_t kMaxLabelFileBytes = uint64_t{16} << 20;
 
 Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name,
                                          const ConfigOverride* override) {
-  const std::string& repo = grid.options.repository;
+  const std::string& repo =
+      override && !override->repository.empty() ? override->repository : grid.options.repository;
   MG_ASSIGN_OR_RETURN(ServedModel served, ReadServedModel(repo, name, override));
   for (const auto& w : served.warnings) grid.log("warning: " + w);
   ManifestOptions manifest;
@@ -49,8 +50,10 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   // (scripts/density.py), so host workers count whole footprints.
   m->transient_bytes = first.host ? 0 : request.transient_bytes;
   m->signature = RepositorySignature(repo, name, m->served.version);
-  if (override)
+  if (override) {
     m->signature += "|config:" + std::to_string(std::hash<std::string>{}(override->text));
+    m->files = override->files;
+  }
   if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
   // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
   // operator's override) beats both.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ std::string RepositorySignature(const std::string& repo, const std::string& name
 struct ConfigOverride {
   TritonModelConfig config;
   std::string text;
+  // Files sent with the request (a LoadFiles, serve/load_files.h): the model is read from
+  // `repository` instead of the grid's, and keeps `files` alive while it is served.
+  std::string repository = "";
+  std::shared_ptr<const void> files = nullptr;
 };
 
 // Reads one model folder (for loads at run time), with `override`'s config when given.

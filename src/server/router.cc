@@ -269,7 +269,8 @@ void HandleInfer(InferenceService& service, SystemSharedMemory& shm, Route route
   service.Infer(std::move(request), [info = std::move(info), out_regions = std::move(out_regions),
                                      done = std::move(done)](Result<InferResponse> result) {
     if (!result.ok()) return done(ErrorReply(result.status()));
-    for (const auto& [name, region] : out_regions) {
+    for (const auto& [output, region] : out_regions) {
+      const std::string& name = output;  // a lambda cannot capture a structured binding (C++20)
       const auto& outputs = result->outputs;
       auto t = std::find_if(outputs.begin(), outputs.end(),
                             [&](const Tensor& o) { return o.name == name; });

@@ -27,12 +27,15 @@ Every socket operation has a timeout; nothing leaves 127.0.0.0/8. The last line 
 "N passed, M failed" (", K skipped" when some were skipped); the exit status is non-zero
 when anything failed.
 """
+import base64
 import copy
+import glob
 import gzip
 import json
 import os
 import struct
 import sys
+import tempfile
 import time
 import zlib
 from multiprocessing import shared_memory
@@ -743,10 +746,16 @@ class TritonCompat(edge_test.ServerTest):
             with self.subTest("config not JSON"):
                 self.assertError(self.load("add_one", {"config": "{not json"}), 400,
                                  what="config not JSON")
-            with self.subTest("file: parameter"):
+            with self.subTest("file: without a config"):
+                self.assertError(self.load("add_one", {"file:1/model.pt": "AAAA"}), 400,
+                                 "config", what="file: without config")
+            with self.subTest("file: path out of the model folder"):
+                r = self.load("add_one", {"config": json.dumps(original), "file:../x": "AAAA"})
+                self.assertError(r, 400, "../x", what="file:../x")
+            with self.subTest("file: not base64"):
                 r = self.load("add_one", {"config": json.dumps(original),
-                                          "file:1/model.pt": "AAAA"})
-                self.assertError(r, 400, "file:1/model.pt", what="file:1/model.pt")
+                                          "file:1/model.pt": "***"})
+                self.assertError(r, 400, "file:1/model.pt", what="file: not base64")
             with self.subTest("unknown load parameter"):
                 self.assertError(self.load("add_one", {"nope": 1}), 400, "nope",
                                  what="unknown load parameter")
@@ -756,6 +765,25 @@ class TritonCompat(edge_test.ServerTest):
         finally:
             if self.config_of("add_one") != original:
                 self.assertEqual(self.load("add_one").status, 200)
+
+
+    def test_10_load_with_files(self):
+        # Triton's "file:" parameters: a model the repository does not have, from its files.
+        cfg = dict(self.config_of("add_one"), name="from_files")
+        with open(os.path.join(CONFIG["fixtures"], "repo", "add_one", "1", "model.pt"), "rb") as f:
+            model = base64.b64encode(f.read()).decode()
+        before = set(glob.glob(os.path.join(tempfile.gettempdir(), "modelgrid-load-*")))
+        r = self.load("from_files", {"config": json.dumps(cfg), "file:1/model.pt": model})
+        self.assertEqual(r.status, 200, "load from files: %r" % r)
+        made = set(glob.glob(os.path.join(tempfile.gettempdir(), "modelgrid-load-*"))) - before
+        self.assertEqual(len(made), 1, "one private folder for the files: %r" % made)
+        r = self.infer("from_files", infer_json([1.0, 2.0, 3.0, 4.0], shape=[1, 4]))
+        self.assertInferOk(r, "from_files", "infer the model loaded from files")
+        self.assertEqual(outputs_of(r)["OUTPUT__0"][1], [2.0, 3.0, 4.0, 5.0])
+        self.assertEqual(self.config_of("from_files").get("name"), "from_files")
+        r = http(self.server.port, "POST", "/v2/repository/models/from_files/unload", b"{}")
+        self.assertEqual(r.status, 200, "unload: %r" % r)
+        self.assertFalse(any(os.path.exists(d) for d in made), "the files' folder is removed")
 
 
 class ZzAcrossTheRun(edge_test.ZzAcrossTheRun):
