@@ -124,7 +124,8 @@ Result<ActivationPlan> PlanActivations(const ActivationPlanInput& in) {
   if (model.transformer) return FromTransformer(in, *model.transformer);
   if (model.onnx) return FromOnnx(in);
   if (model.format == ModelFormat::kTorchScript) return FromDryRun(in);
-  if (model.format == ModelFormat::kSafetensors) {
+  // A bare safetensors file or PyTorch checkpoint (pytorch_model.bin) beside its config.
+  if (model.format == ModelFormat::kSafetensors || model.format == ModelFormat::kTorchCheckpoint) {
     std::string note;
     if (auto config = SiblingConfig(model, &note)) {
       MG_ASSIGN_OR_RETURN(ActivationPlan plan, FromTransformer(in, *config));
