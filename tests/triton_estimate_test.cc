@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "estimate/estimator.h"
+#include "plan/manifest.h"
 #include "support/fixtures.h"
 
 namespace modelgrid {
@@ -41,6 +42,35 @@ output [ { name: "output" data_type: TYPE_FP32 dims: [ 1000 ] } ]
   std::ofstream(dir / "config.pbtxt") << "max_batch_size: -4\n";
   EXPECT_FALSE(EstimatePath(dir.string(), {}).ok());
   fs::remove_all(dir);
+}
+
+// Estimates are for their device: the host has no cuBLAS workspace or caching allocator,
+// and serve --gpus cpu plans with those estimates (ManifestOptions.gpu = "cpu").
+TEST(TritonEstimate, TheCpuGetsNoCudaTerms) {
+  MG_REQUIRE_FIXTURE(dir, "repo/transformer");
+  auto gpu = EstimatePath(dir, {});
+  EstimateOptions o;
+  o.gpu = kHostDevice;
+  auto cpu = EstimatePath(dir, o);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  EXPECT_EQ(cpu->cublas_workspace_bytes, 0u);
+  EXPECT_EQ(cpu->workspace_bytes, 0u);
+  EXPECT_EQ(cpu->weights_bytes, gpu->weights_bytes);
+  EXPECT_EQ(cpu->activation_bytes, gpu->activation_bytes);
+  EXPECT_EQ(cpu->total_bytes - cpu->context_bytes, cpu->weights_bytes + cpu->activation_bytes);
+  EXPECT_EQ(gpu->cublas_workspace_bytes, uint64_t{32} << 20);  // H100's
+  EXPECT_GE(gpu->workspace_bytes, gpu->cublas_workspace_bytes);
+
+  ManifestOptions host;
+  host.gpu = kHostDevice;
+  auto planned = LoadTritonModel(dir, host);
+  ASSERT_TRUE(planned.ok()) << planned.status().ToString();
+  EXPECT_EQ(planned->footprint_bytes, cpu->weights_bytes + cpu->activation_bytes);
+  EXPECT_LT(planned->footprint_bytes, uint64_t{1} << 20);  // was 34 MiB with cuBLAS's 32
+  auto on_gpu = LoadTritonModel(dir, {});
+  ASSERT_TRUE(on_gpu.ok());
+  EXPECT_EQ(on_gpu->footprint_bytes, gpu->total_bytes - gpu->context_bytes);
 }
 
 }  // namespace

@@ -70,16 +70,16 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   o.sequence = in.sequence;
   o.activation_bytes = ActivationElementBytes(in.dtype);
   o.input_shapes = InputShapes(in);
-  o.conv_workspace_fraction = calibration::kConvWorkspaceFraction;
+  o.conv_workspace_fraction = in.host ? 0 : calibration::kConvWorkspaceFraction;
   MG_ASSIGN_OR_RETURN(OnnxActivationResult r, BuildOnnxActivationTrace(*in.model.onnx, o));
   ActivationPlan plan;
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
   plan.cudnn_workspace_bytes = static_cast<uint64_t>(
-      static_cast<double>(r.largest_conv_output_bytes) * calibration::kConvWorkspaceFraction);
+      static_cast<double>(r.largest_conv_output_bytes) * o.conv_workspace_fraction);
   plan.activation_segment_factor = calibration::kGraphActivationSegmentFactor;
   plan.assumptions = std::move(r.assumptions);
-  if (r.conv_count > 0) {
+  if (r.conv_count > 0 && !in.host) {
     plan.assumptions.push_back(
         "each convolution takes a transient cuDNN workspace the size of its output");
   }
