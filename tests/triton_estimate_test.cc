@@ -44,6 +44,45 @@ output [ { name: "output" data_type: TYPE_FP32 dims: [ 1000 ] } ]
   fs::remove_all(dir);
 }
 
+// A Triton model in fp16 (TYPE_FP16 inputs, half weights): the dry run is fed the declared
+// types and, the CPU having no float16 kernels, runs converted to float32 and says so.
+TEST(TritonEstimate, Fp16ModelsAreEstimated) {
+  MG_REQUIRE_FIXTURE(dir, "half/triton/transformer.fp16");
+  auto e = EstimatePath(dir, {});
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->dtype, ComputeDType::kFp16);
+  EXPECT_TRUE(e->weights_as_stored);
+  bool said = false;
+  for (const auto& a : e->assumptions) {
+    said = said || a.find("ran converted to float32") != std::string::npos;
+  }
+  EXPECT_TRUE(said);
+  // Weightless models take their dtype from the declared inputs.
+  MG_REQUIRE_FIXTURE(add_one, "half/triton/add_one.fp16");
+  auto weightless = EstimatePath(add_one, {});
+  ASSERT_TRUE(weightless.ok()) << weightless.status().ToString();
+  EXPECT_EQ(weightless->dtype, ComputeDType::kFp16);
+}
+
+TEST(TritonEstimate, InputsTheDryRunCannotMakeAreRefusedByName) {
+  MG_REQUIRE_FIXTURE(model, "serve/add_one.pt");
+  const fs::path dir = fs::temp_directory_path() / ("mg_triton_str_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "1");
+  fs::copy_file(model, dir / "1" / "model.pt");
+  std::ofstream(dir / "config.pbtxt") << R"(name: "text"
+platform: "pytorch_libtorch"
+max_batch_size: 2
+input [ { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] } ]
+)";
+  auto e = EstimatePath(dir.string(), {});
+  fs::remove_all(dir);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(e.status().message().find("'TEXT' is TYPE_STRING"), std::string::npos)
+      << e.status().ToString();
+}
+
 // Estimates are for their device: the host has no cuBLAS workspace or caching allocator,
 // and serve --gpus cpu plans with those estimates (ManifestOptions.gpu = "cpu").
 TEST(TritonEstimate, TheCpuGetsNoCudaTerms) {
