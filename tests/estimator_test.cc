@@ -105,6 +105,11 @@ TEST_F(EstimatorTest, TheHostHasNoCudaTerms) {
   EXPECT_EQ(host->total_bytes, host->weights_bytes + host->activation_bytes + host->kv_cache_bytes +
                                    host->context_bytes);
   EXPECT_EQ(EstimateToJson(*host)["device"], "cpu");
+  o.gpu = "CPU";
+  auto upper = EstimatePath(dir_, o);
+  ASSERT_TRUE(upper.ok());
+  EXPECT_TRUE(upper->host);
+  EXPECT_EQ(upper->total_bytes, host->total_bytes);
   // The GPU keeps its CUDA terms.
   EXPECT_FALSE(gpu->host);
   EXPECT_EQ(gpu->cublas_workspace_bytes, FindGpu("H100-80GB")->cublas_workspace_bytes);

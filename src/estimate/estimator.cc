@@ -1,5 +1,7 @@
 #include "estimate/estimator.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <map>
 
@@ -139,14 +141,14 @@ void AddHostRuntime(uint64_t head, uint64_t trace_peak, Estimate& e) {
 Result<Estimate> EstimateFootprint(const ModelSource& model, const EstimateOptions& options) {
   Estimate e;
   e.format = ModelFormatName(model.format);
-  e.host = options.gpu == kHostDevice;
+  e.host = ::strcasecmp(options.gpu.c_str(), kHostDevice) == 0;
   const GpuModel* gpu = e.host ? &DefaultGpu() : FindGpu(options.gpu);
   if (gpu == nullptr) {
     gpu = &DefaultGpu();
     e.assumptions.push_back("GPU '" + options.gpu +
                             "' is not in the catalog: " + gpu->context_source);
   }
-  e.gpu = e.host || gpu == &DefaultGpu() ? options.gpu : gpu->name;
+  e.gpu = e.host ? kHostDevice : gpu == &DefaultGpu() ? options.gpu : gpu->name;
   e.batch = options.batch.value_or(
       model.triton && model.triton->max_batch_size > 0 ? model.triton->max_batch_size : 1);
   if (e.batch < 1 || e.batch > 65536) {

@@ -35,7 +35,8 @@ struct EstimateOptions {
   // dominant floating type; activations in that dominant type (fp16 for quantised GGUF),
   // or, without floating weights, the first floating input type a Triton config declares.
   std::optional<ComputeDType> dtype;
-  // A catalog GPU name (unknown names use DefaultGpu()), or kHostDevice for the CPU.
+  // A catalog GPU name (unknown names use DefaultGpu()), or kHostDevice ("cpu", any case)
+  // for the CPU.
   std::string gpu = "H100-80GB";
   // Input shapes without batch, overriding the model's or the Triton config's.
   std::vector<std::vector<int64_t>> input_shapes;
