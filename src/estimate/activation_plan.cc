@@ -111,6 +111,21 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   return plan;
 }
 
+// `trace` with an allocation of `input_bytes` live from its start to its end.
+AllocationTrace WithInputs(const AllocationTrace& trace, uint64_t input_bytes) {
+  AllocationTrace out;
+  const uint32_t inputs = out.Alloc(input_bytes);  // id 0: the trace's ids shift by one
+  for (const AllocEvent& e : trace.events()) {
+    if (e.kind == AllocEvent::Kind::kAlloc) {
+      out.Alloc(e.bytes);
+    } else {
+      out.Free(e.id + 1);
+    }
+  }
+  out.Free(inputs);
+  return out;
+}
+
 Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   DryRunOptions o;
   o.path = in.model.path;
@@ -120,7 +135,10 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   o.activation_bytes = ActivationElementBytes(in.dtype);
   MG_ASSIGN_OR_RETURN(DryRunResult r, RunDryRun(o));
   ActivationPlan plan;
-  plan.trace = std::move(r.trace);
+  // The host's worker caps a request at weights + inputs + outputs, so its estimate holds
+  // the inputs too. GPU estimates keep the trace without them: calibration.h was fitted so.
+  plan.trace =
+      in.host && r.input_bytes > 0 ? WithInputs(r.trace, r.input_bytes) : std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
   plan.activation_segment_factor = calibration::kDryRunActivationSegmentFactor;
   plan.assumptions = std::move(r.assumptions);
@@ -128,6 +146,9 @@ Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
     plan.assumptions.push_back(
         "CPU allocations (oneDNN's buffers among them) stand in for the GPU's; cuDNN/cuBLAS "
         "workspaces are not in the trace");
+  } else if (r.input_bytes > 0) {
+    plan.assumptions.push_back("the inputs (" + std::to_string(r.input_bytes) +
+                               " bytes) stay live through the forward");
   }
   plan.source = "TorchScript dry run on the CPU, allocations replayed";
   return plan;

@@ -47,6 +47,9 @@ struct DryRunResult {
   // through RecordFunction and scaled; the largest allocation when no output was observed).
   uint64_t largest_conv_output_bytes = 0;
   bool extrapolated = false;  // trace predicted from two small batches, not run at `batch`
+  // The inputs at `batch` (floating ones in activation_bytes elements). They are made before
+  // the recorded forward, so they are not in the trace.
+  uint64_t input_bytes = 0;
   std::vector<std::string> assumptions;
 };
 

@@ -534,6 +534,7 @@ Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
             ? "oneDNN disabled: convolutions use ATen's native CPU kernels (im2col buffers)"
             : "convolutions ran with oneDNN's CPU kernels");
   }
+  result.input_bytes = dry_run_internal::InputBytes(specs, batch, options.activation_bytes);
   result.trace = std::move(trace);
   return result;
 }

@@ -121,6 +121,17 @@ uint32_t ComputeElementBytes(std::optional<c10::ScalarType> module_type,
   return 4;
 }
 
+uint64_t InputBytes(const std::vector<InputSpec>& specs, int64_t batch, uint32_t float_bytes) {
+  uint64_t total = 0;
+  for (const auto& spec : specs) {
+    uint64_t elements = static_cast<uint64_t>(batch);
+    for (int64_t dim : spec.shape) elements *= static_cast<uint64_t>(dim);
+    total +=
+        elements * (c10::isFloatingType(spec.dtype) ? float_bytes : c10::elementSize(spec.dtype));
+  }
+  return total;
+}
+
 std::vector<c10::IValue> MakeInputs(const std::vector<InputSpec>& specs, int64_t batch) {
   std::vector<c10::IValue> inputs;
   for (const auto& spec : specs) {

@@ -48,6 +48,9 @@ void ConvertReducedToFloat(torch::jit::Module& module, std::vector<InputSpec>& s
 uint32_t ComputeElementBytes(std::optional<c10::ScalarType> module_type,
                              const std::vector<InputSpec>& specs);
 
+// Bytes of the inputs of `specs` at `batch`, floating elements counted as `float_bytes`.
+uint64_t InputBytes(const std::vector<InputSpec>& specs, int64_t batch, uint32_t float_bytes);
+
 // Tensors of `specs` at `batch`: random floats, zero integers (valid token ids) and falses.
 std::vector<c10::IValue> MakeInputs(const std::vector<InputSpec>& specs, int64_t batch);
 
