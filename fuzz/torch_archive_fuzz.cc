@@ -1,5 +1,6 @@
-// Feeds arbitrary bytes to ParseTorchArchive (zip directory, data.pkl, tensor walk) and to
-// the zip reader alone. Any crash, sanitizer report, hang or unbounded allocation is a bug.
+// Feeds arbitrary bytes to ParseTorchArchive (zip directory, data.pkl, tensor walk, tied
+// names) and to the zip reader alone. Any crash, sanitizer report, hang or unbounded allocation is
+// a bug.
 #include <cstddef>
 #include <cstdint>
 
@@ -13,6 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& entry : *entries) (void)modelgrid::ReadZipEntry(reader, entry, 1 << 16);
   }
   auto archive = modelgrid::ParseTorchArchive(reader);
-  if (archive.ok()) (void)modelgrid::SumTensors(archive->tensors);
+  if (archive.ok()) {
+    (void)modelgrid::SumTensors(archive->tensors);
+    (void)modelgrid::UntiedTensors(*archive);
+  }
   return 0;
 }

@@ -28,6 +28,22 @@ class CliEstimateTest : public ::testing::Test {
   fs::path dir_;
 };
 
+TEST_F(CliEstimateTest, CpuEstimatesHaveNoCudaTerms) {
+  auto r = RunCommand(kBinary + " estimate " + (dir_ / "llama").string() + " --gpu cpu --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["workspace_bytes"], 0u);
+  EXPECT_EQ(j["details"]["cublas_workspace_bytes"], 0u);
+  EXPECT_EQ(j["total_bytes"].get<uint64_t>(),
+            j["weights_bytes"].get<uint64_t>() + j["activation_bytes"].get<uint64_t>() +
+                j["kv_cache_bytes"].get<uint64_t>() + j["context_bytes"].get<uint64_t>());
+  auto table = RunCommand(kBinary + " estimate " + (dir_ / "llama").string() + " --gpu cpu");
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("device cpu"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("CUDA context"), std::string::npos) << table.out;
+}
+
 TEST_F(CliEstimateTest, VersionAndHelp) {
   auto v = RunCommand(kBinary + " version");
   EXPECT_EQ(v.exit_code, 0);

@@ -100,6 +100,37 @@ TEST_F(CliPlanTest, ContextAndReserveFlags) {
   for (const auto& w : j["gpus"][0]["workers"]) EXPECT_EQ(w["context_bytes"], 1ull << 30);
 }
 
+TEST_F(CliPlanTest, ZeroContextAndSizesInEveryUnit) {
+  // Contexts already counted elsewhere cost nothing here; capacities exact to the byte.
+  auto r =
+      RunCommand(Plan("--gpus 4x85899345920B --context-bytes 0 --reserve-bytes 1.5GB --json "
+                      "--strategy fill-first"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["gpus"].size(), 4u);
+  size_t workers = 0;
+  for (const auto& g : j["gpus"]) {
+    EXPECT_EQ(g["capacity_bytes"], 85899345920ull);
+    for (const auto& w : g["workers"]) {
+      EXPECT_EQ(w["context_bytes"], 0u);
+      ++workers;
+    }
+  }
+  EXPECT_GT(workers, 0u);
+  for (const char* flags : {"--context-bytes 686MiB", "--context-bytes 719323136",
+                            "--context-bytes 719323136B", "--context-bytes 0.7GB"}) {
+    auto ok = RunCommand(Plan(std::string("--gpus 2x80GiB --json ") + flags));
+    EXPECT_EQ(ok.exit_code, 0) << flags << "\n" << ok.out;
+  }
+  // A manifest's sizes take units too.
+  const std::string units = Write("units.json", R"({"models": [
+      {"name": "a", "memory_bytes": "2GiB", "transient_bytes": "512MiB"},
+      {"name": "b", "memory_bytes": "1500000000B"}]})");
+  auto m = RunCommand(kBinary + " plan --gpus 1x8GiB --json --models " + units);
+  ASSERT_EQ(m.exit_code, 0) << m.out;
+  EXPECT_EQ(nlohmann::json::parse(m.out)["unplaced"].size(), 0u) << m.out;
+}
+
 TEST_F(CliPlanTest, BadInputGivesAClearErrorAndNonZeroExit) {
   const std::string dup = Write("dup.json", R"({"models": [{"name": "a", "memory_bytes": 1},
                                                           {"name": "a", "memory_bytes": 2}]})");
@@ -117,6 +148,8 @@ TEST_F(CliPlanTest, BadInputGivesAClearErrorAndNonZeroExit) {
       {Plan("--gpus 0x80GiB"), "at least 1"},
       {Plan("--gpus 80GiB --context-bytes -5"), "--context-bytes"},
       {Plan("--gpus 80GiB --reserve-bytes 999TiB"), "--reserve-bytes"},
+      {Plan("--gpus 80GiB --context-bytes 12parsecs"), "not a size"},
+      {Plan("--gpus 4x1000B"), "out of range"},
       {kBinary + " plan --gpus 80GiB --models " + dup, "duplicate model name 'a'"},
       {kBinary + " plan --gpus 80GiB --models " + unknown, "unknown key 'size'"},
       {kBinary + " plan --gpus 80GiB --models " + neg, "model 'n'"},

@@ -52,11 +52,13 @@ TEST(DryRunWire, OptionsAndResultsRoundTrip) {
   r.trace.Alloc(7);
   r.trace.Free(b);
   r.matmul_count = 3;
+  r.input_bytes = 1234;
   r.assumptions = {"one"};
   auto again = DryRunResultFromJson(DryRunResultToJson(r));
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(DryRunResultToJson(*again), DryRunResultToJson(r));
   EXPECT_EQ(again->trace.PeakLiveBytes(), r.trace.PeakLiveBytes());
+  EXPECT_EQ(again->input_bytes, 1234u);
 }
 
 TEST(DryRunWire, MalformedAnswersAreRejected) {
@@ -69,6 +71,8 @@ TEST(DryRunWire, MalformedAnswersAreRejected) {
            R"({"trace": [1.5]})",
            R"({"trace": [2000000000000000000]})",
            R"({"trace": [], "matmul_count": "many"})",
+           R"({"trace": [], "input_bytes": -1})",
+           R"({"trace": [], "input_bytes": 2000000000000000000})",
        }) {
     auto r = DryRunResultFromJson(json::parse(text));
     EXPECT_FALSE(r.ok()) << text;

@@ -7,6 +7,7 @@
 
 #include "estimate/report.h"
 #include "estimate/transformer_activations.h"
+#include "gpu/gpu_catalog.h"
 #include "support/hf_builder.h"
 
 namespace modelgrid {
@@ -80,6 +81,40 @@ TEST_F(EstimatorTest, ContextComesFromTheGpuCatalog) {
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(unknown->context_bytes, 686ull << 20);
   EXPECT_NE(unknown->assumptions.front().find("not in the catalog"), std::string::npos);
+}
+
+TEST_F(EstimatorTest, TheHostHasNoCudaTerms) {
+  EstimateOptions o;
+  o.batch = 4;
+  auto gpu = EstimatePath(dir_, o);
+  o.gpu = kHostDevice;
+  auto host = EstimatePath(dir_, o);
+  ASSERT_TRUE(gpu.ok() && host.ok()) << host.status().ToString();
+  // The model and its forward pass are the same on either device...
+  EXPECT_EQ(host->weights_bytes, gpu->weights_bytes);
+  EXPECT_EQ(host->activation_bytes, gpu->activation_bytes);
+  EXPECT_EQ(host->kv_cache_bytes, gpu->kv_cache_bytes);
+  // ...but the host has no cuBLAS workspace, no caching allocator and no CUDA context.
+  EXPECT_TRUE(host->host);
+  EXPECT_EQ(host->gpu, "cpu");
+  EXPECT_EQ(host->cublas_workspace_bytes, 0u);
+  EXPECT_EQ(host->cudnn_workspace_bytes, 0u);
+  EXPECT_EQ(host->allocator_slack_bytes, 0u);
+  EXPECT_EQ(host->workspace_bytes, 0u);
+  EXPECT_EQ(host->context_bytes, kHostWorkerContextBytes);
+  EXPECT_EQ(host->total_bytes, host->weights_bytes + host->activation_bytes + host->kv_cache_bytes +
+                                   host->context_bytes);
+  EXPECT_EQ(EstimateToJson(*host)["device"], "cpu");
+  o.gpu = "CPU";
+  auto upper = EstimatePath(dir_, o);
+  ASSERT_TRUE(upper.ok());
+  EXPECT_TRUE(upper->host);
+  EXPECT_EQ(upper->total_bytes, host->total_bytes);
+  // The GPU keeps its CUDA terms.
+  EXPECT_FALSE(gpu->host);
+  EXPECT_EQ(gpu->cublas_workspace_bytes, FindGpu("H100-80GB")->cublas_workspace_bytes);
+  EXPECT_GT(gpu->allocator_slack_bytes, 0u);
+  EXPECT_EQ(EstimateToJson(*gpu)["device"], "cuda");
 }
 
 TEST_F(EstimatorTest, RejectsBadOptions) {

@@ -38,7 +38,14 @@ TEST(GpuSpec, CatalogNamesCountsAndSizes) {
                {"3x 512MiB", 512ull << 20, 3},
                {"1xh100", FindGpu("H100-80GB")->memory_bytes, 1},
                {"2X1TiB", 1ull << 40, 2},
-               {"1.5GiB", 3 * kGiB / 2, 1}};
+               {"1.5GiB", 3 * kGiB / 2, 1},
+               // Every unit, bytes included: exact capacities.
+               {"4x85899345920B", 80 * kGiB, 4},
+               {"2x1048576 B", 1ull << 20, 2},
+               {"1x2097152KiB", 2 * kGiB, 1},
+               {"1x2000000KB", 2000000000ull, 1},
+               {"1x0.5TB", 500000000000ull, 1},
+               {"4090", FindGpu("RTX4090")->memory_bytes, 1}};
   for (const auto& c : cases) {
     auto g = ParseGpuSpec(c.spec);
     ASSERT_TRUE(g.ok()) << c.spec << ": " << g.status().ToString();
@@ -63,6 +70,9 @@ TEST(GpuSpec, RejectsMalformedSpecsNamingTheTerm) {
       {"2x", "missing"},
       {"H100,,L4", "empty term"},
       {"12parsecs", "unknown GPU"},
+      {"1x512KiB", "out of range"},
+      {"4x1048575B", "out of range"},
+      {"1x1.2.3GiB", "not a size"},
   };
   for (const auto& c : cases) {
     auto g = ParseGpuSpec(c.spec);

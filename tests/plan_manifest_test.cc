@@ -170,5 +170,32 @@ parameters { key: "transient_bytes" value: { string_value: "23456" } }
   EXPECT_FALSE(LoadModels((dir_ / "nothing-here").string(), {}).ok());
 }
 
+TEST_F(PlanManifestTest, ConfigSizesTakeUnits) {
+  const fs::path repo = dir_ / "units";
+  fs::create_directories(repo / "m" / "1");
+  auto write = [&](const std::string& memory, const std::string& transient) {
+    std::ofstream(repo / "m" / "config.pbtxt")
+        << "name: \"m\"\nparameters { key: \"memory_bytes\" value: { string_value: \"" << memory
+        << "\" } }\nparameters { key: \"transient_bytes\" value: { string_value: \"" << transient
+        << "\" } }\n";
+  };
+  write("2GiB", "512 MiB");
+  auto models = LoadModels(repo.string(), {});
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  EXPECT_EQ((*models)[0].footprint_bytes, uint64_t{2} << 30);
+  EXPECT_EQ((*models)[0].transient_bytes, uint64_t{512} << 20);
+  write("1500000000B", "0");
+  models = LoadModels(repo.string(), {});
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  EXPECT_EQ((*models)[0].footprint_bytes, 1500000000u);
+  EXPECT_EQ((*models)[0].transient_bytes, 0u);
+  write("2 parsecs", "0");
+  auto bad = LoadModels(repo.string(), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("memory_bytes"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("not a size"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace modelgrid

@@ -328,6 +328,26 @@ TEST(PlanContexts, ContextAndReserveOverridesAreCounted) {
   EXPECT_NE(too_big->unplaced[0].reason.find("largest GPU"), std::string::npos);
 }
 
+TEST(PlanContexts, AZeroContextIsCountedAsZero) {
+  // Contexts counted elsewhere (in the models' memory_bytes): two 5 GiB models fill a
+  // 10 GiB GPU exactly, which the catalog's 1 GiB context would not allow.
+  const auto gpus = Gpus({10 * kGiB}, kGiB);
+  const std::vector<ModelRequest> models = {Model("a", 5 * kGiB), Model("b", 5 * kGiB)};
+  PlanOptions o;
+  o.context_bytes = 0;
+  for (Strategy s : {Strategy::kFillFirst, Strategy::kMemoryOptimized, Strategy::kOptimal}) {
+    o.strategy = s;
+    auto plan = MakePlan(models, gpus, o);
+    ASSERT_TRUE(plan.ok()) << StrategyName(s);
+    EXPECT_TRUE(plan->unplaced.empty()) << StrategyName(s);
+    EXPECT_EQ(plan->gpus[0].planned_bytes, 10 * kGiB) << StrategyName(s);
+    for (const auto& w : plan->gpus[0].workers) EXPECT_EQ(w.context_bytes, 0u);
+  }
+  auto catalog = MakePlan(models, gpus, {});
+  ASSERT_TRUE(catalog.ok());
+  EXPECT_EQ(catalog->unplaced.size(), 1u);
+}
+
 TEST(PlanStrategies, FillFirstFillsInOrderAndBalanceSpreads) {
   const auto gpus = Gpus({16 * kGiB, 16 * kGiB, 16 * kGiB}, kGiB);
   std::vector<ModelRequest> models;
@@ -422,7 +442,7 @@ TEST(PlanPacking, CostPlaceRemoveCountTheLargestSharedTransientOnce) {
       Transient("a", 4 * kGiB, 3 * kGiB), Transient("b", 3 * kGiB, kGiB),
       Transient("c", 5 * kGiB, 4 * kGiB), Transient("p", 2 * kGiB, 2 * kGiB, Isolation::kProcess)};
   Packing p(plan_internal::ExpandItems(models, false),
-            plan_internal::MakeBins(Gpus({20 * kGiB}, kGiB), 0, 0));
+            plan_internal::MakeBins(Gpus({20 * kGiB}, kGiB), std::nullopt, 0));
   const auto& bin = p.bins()[0];
   EXPECT_EQ(p.Cost(0, 0), 5 * kGiB);  // context + 1 resident + 3 transient
   p.Place(0, 0);

@@ -111,6 +111,51 @@ TEST(TorchDryRun, HalfPrecisionHalvesThePeak) {
   EXPECT_NEAR(ratio, 0.5, 0.01);
 }
 
+// A float16 module (no CPU kernels in LibTorch 1.13) and a bfloat16 one (CPU kernels that
+// allocate unlike a GPU's) run converted to float32, so their traces are the float32
+// module's, scaled to 2-byte elements.
+TEST(TorchDryRun, HalfModulesRunConvertedToFloat32) {
+  MG_REQUIRE_FIXTURE(fp32, "cv/resnet18.pt");
+  auto expected = DryRunAt(fp32, 2, true, false, /*activation_bytes=*/2);
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  for (const char* half : {"half/cv/resnet18.fp16.pt", "half/cv/resnet18.bf16.pt"}) {
+    MG_REQUIRE_FIXTURE(path, half);
+    auto result = DryRunAt(path, 2, true, false, /*activation_bytes=*/2);
+    ASSERT_TRUE(result.ok()) << half << ": " << result.status().ToString();
+    EXPECT_EQ(result->trace.PeakLiveBytes(), expected->trace.PeakLiveBytes()) << half;
+    EXPECT_EQ(result->trace.events().size(), expected->trace.events().size()) << half;
+    EXPECT_EQ(result->largest_conv_output_bytes, expected->largest_conv_output_bytes) << half;
+    bool said = false;
+    for (const auto& a : result->assumptions) {
+      said = said || a.find("ran converted to float32") != std::string::npos;
+    }
+    EXPECT_TRUE(said) << half;
+  }
+}
+
+// Inputs are made in their declared types: an image fed as int64 fails naming the type, and
+// a model with one input of every type runs.
+TEST(TorchDryRun, DeclaredInputTypesAreFed) {
+  MG_REQUIRE_FIXTURE(tiny_cnn, "serve/tiny_cnn.pt");
+  DryRunOptions options;
+  options.path = tiny_cnn;
+  options.input_shapes = {{3, 32, 32}};
+  options.input_dtypes = {"int64"};
+  auto wrong = TorchScriptDryRun(options);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("[1, 3, 32, 32] int64"), std::string::npos)
+      << wrong.status().ToString();
+
+  MG_REQUIRE_FIXTURE(all_dtypes, "serve/all_dtypes.pt");
+  options.path = all_dtypes;
+  options.input_dtypes = {"bool",  "uint8",   "int8",     "int16",   "int32",
+                          "int64", "float16", "bfloat16", "float32", "float64"};
+  options.input_shapes.assign(options.input_dtypes.size(), {3});
+  auto every = TorchScriptDryRun(options);
+  ASSERT_TRUE(every.ok()) << every.status().ToString();
+  EXPECT_GT(every->trace.PeakLiveBytes(), 0u);
+}
+
 // Prints dry-run peaks next to the H200 measurements; a loose factor guards regressions.
 TEST(TorchDryRun, PeaksTrackH200Measurements) {
   int found = 0;

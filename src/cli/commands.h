@@ -25,6 +25,10 @@ void RegisterPerf(CLI::App& app, Handler* handler);
 // Adds `status`: a readable view of a running `modelgrid serve` (GET /v2/modelgrid/status).
 void RegisterStatus(CLI::App& app, Handler* handler);
 
+// A CLI11 transform for size flags: rewrites "64MiB" (any unit of ParseByteSize) into its
+// number of bytes before the flag's own checks run, and names what is accepted otherwise.
+CLI::Validator ByteSizeTransform();
+
 // Parses "3,224,224" into dims; returns false on anything else.
 bool ParseShape(const std::string& text, std::vector<int64_t>* dims);
 

@@ -86,10 +86,12 @@ void RegisterEstimate(CLI::App& app, Handler* handler) {
       ->check(CLI::Range(1, 65536));
   cmd->add_option("--seq", args->sequence, "Sequence length for text models")
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--dtype", args->dtype, "fp32|fp16|bf16|int8 (default: the weights' dtype)");
+  cmd->add_option("--dtype", args->dtype,
+                  "fp32|fp16|bf16|int8 (default: GGUF and TorchScript weights as stored, else "
+                  "the weights' dtype)");
   cmd->add_option("--gpu", args->gpu,
                   "GPU from the catalog: H200, H100-80GB, A100-80GB, A100-40GB, L40S, L4, A10G, "
-                  "T4, RTX4090");
+                  "T4, RTX4090; or cpu for the host (no CUDA terms)");
   cmd->add_option("--input-shape", args->input_shapes,
                   "Input shape without batch, e.g. 3,224,224 (repeat per input)");
   cmd->add_flag("--json", args->json, "Print one JSON object");

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "common/byte_size.h"
 #include "gpu/gpu_catalog.h"
 #include "gpu/inventory.h"
 #include "plan/manifest.h"
@@ -24,45 +25,6 @@ struct PlanArgs {
   std::string svg;
 };
 
-// "123", "686MiB", "2GiB", "1.5GB" -> bytes; false when malformed, negative or > 64 TiB.
-bool ParseBytes(const std::string& text, uint64_t* bytes) {
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
-    ++i;
-  }
-  if (i == 0 || i > 20) return false;
-  const std::string unit = text.substr(i);
-  double scale = 0;
-  if (unit.empty() || unit == "B")
-    scale = 1;
-  else if (unit == "KiB")
-    scale = 1024.0;
-  else if (unit == "MiB")
-    scale = 1024.0 * 1024;
-  else if (unit == "GiB")
-    scale = 1024.0 * 1024 * 1024;
-  else if (unit == "TiB")
-    scale = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "KB")
-    scale = 1e3;
-  else if (unit == "MB")
-    scale = 1e6;
-  else if (unit == "GB")
-    scale = 1e9;
-  else if (unit == "TB")
-    scale = 1e12;
-  else
-    return false;
-  char* end = nullptr;
-  const std::string number = text.substr(0, i);
-  const double value = std::strtod(number.c_str(), &end);
-  if (*end != '\0') return false;
-  const double total = value * scale;
-  if (!(total >= 0) || total > static_cast<double>(uint64_t{64} << 40)) return false;
-  *bytes = static_cast<uint64_t>(total);
-  return true;
-}
-
 int Fail(const Status& status, int code = 1) {
   std::cerr << "error: " << status.message() << "\n";
   return code;
@@ -77,16 +39,15 @@ int RunPlan(const PlanArgs& args) {
     if (!strategy.ok()) return Fail(strategy.status(), 2);
     options.strategy = *strategy;
   }
-  if (!args.context_bytes.empty() &&
-      (!ParseBytes(args.context_bytes, &options.context_bytes) || options.context_bytes == 0)) {
-    return Fail(InvalidArgument("--context-bytes '" + args.context_bytes +
-                                "' is not a size in 1 B .. 64 TiB (e.g. 686MiB)"),
-                2);
+  if (!args.context_bytes.empty()) {
+    auto bytes = ParseByteSize(args.context_bytes);
+    if (!bytes.ok()) return Fail(bytes.status().WithContext("--context-bytes"), 2);
+    options.context_bytes = *bytes;
   }
-  if (!args.reserve_bytes.empty() && !ParseBytes(args.reserve_bytes, &options.reserve_bytes)) {
-    return Fail(InvalidArgument("--reserve-bytes '" + args.reserve_bytes +
-                                "' is not a size in 0 .. 64 TiB (e.g. 2GiB)"),
-                2);
+  if (!args.reserve_bytes.empty()) {
+    auto bytes = ParseByteSize(args.reserve_bytes);
+    if (!bytes.ok()) return Fail(bytes.status().WithContext("--reserve-bytes"), 2);
+    options.reserve_bytes = *bytes;
   }
   auto gpus = ResolveGpus(args.gpus);
   if (!gpus.ok()) return Fail(gpus.status());
@@ -140,7 +101,7 @@ void RegisterPlan(CLI::App& app, Handler* handler) {
                   "optimal, conventional, or all (side by side with density ratios)");
   cmd->add_option("--context-bytes", args->context_bytes,
                   "Bytes of one worker's CUDA context (default: from the GPU catalog), e.g. "
-                  "686MiB");
+                  "686MiB; 0 when contexts are counted elsewhere");
   cmd->add_option("--reserve-bytes", args->reserve_bytes,
                   "Bytes kept free on every GPU that hosts a worker, e.g. 2GiB (default 0)");
   cmd->add_option("--time-limit", args->time_limit_seconds,

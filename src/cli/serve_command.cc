@@ -243,10 +243,13 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--api-key", args->api_key,
                   "Require 'Authorization: Bearer KEY' on every endpoint but liveness "
                   "(default: $MODELGRID_API_KEY)");
-  cmd->add_option("--http-max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")
+  cmd->add_option("--http-max-body-bytes", args->max_body_bytes,
+                  "Largest request body, e.g. 64MiB (413 above)")
+      ->transform(ByteSizeTransform())
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
   cmd->add_option("--http-max-header-bytes", args->max_header_bytes,
-                  "Largest request line plus headers (431 above)")
+                  "Largest request line plus headers, e.g. 16KiB (431 above)")
+      ->transform(ByteSizeTransform())
       ->check(CLI::Range(uint64_t{256}, uint64_t{1} << 20));
   cmd->add_option("--http-idle-timeout-ms", args->idle_timeout_ms,
                   "Close a connection when nothing moves on it this long (default 60000); a "

@@ -1,6 +1,7 @@
 #include "estimate/activation_plan.h"
 
 #include <filesystem>
+#include <map>
 
 #include "common/byte_reader.h"
 #include "estimate/calibration.h"
@@ -28,13 +29,35 @@ std::vector<std::vector<int64_t>> InputShapes(const ActivationPlanInput& in) {
   return shapes;
 }
 
-std::vector<std::string> InputDTypes(const ActivationPlanInput& in) {
+// The dry run's name of a Triton input type (DryRunOptions::input_dtypes), or "" for types
+// it cannot build a tensor of.
+std::string DryRunDTypeOf(const std::string& triton_type) {
+  static const std::map<std::string, std::string> kNames = {
+      {"TYPE_FP32", "float32"}, {"TYPE_FP16", "float16"}, {"TYPE_BF16", "bfloat16"},
+      {"TYPE_FP64", "float64"}, {"TYPE_INT64", "int64"},  {"TYPE_INT32", "int32"},
+      {"TYPE_INT16", "int16"},  {"TYPE_INT8", "int8"},    {"TYPE_UINT8", "uint8"},
+      {"TYPE_BOOL", "bool"}};
+  auto it = kNames.find(triton_type);
+  return it == kNames.end() ? "" : it->second;
+}
+
+// The declared type of every Triton input; empty without a Triton config, or when explicit
+// input shapes do not pair with its inputs (the dry run then feeds floats in the module's
+// own type).
+Result<std::vector<std::string>> InputDTypes(const ActivationPlanInput& in) {
   std::vector<std::string> dtypes;
-  if (in.model.triton) {
+  const bool paired = in.input_shapes.empty() ||
+                      (in.model.triton && in.input_shapes.size() == in.model.triton->inputs.size());
+  if (in.model.triton && paired) {
     for (const auto& t : in.model.triton->inputs) {
-      const bool integer =
-          t.data_type.find("INT") != std::string::npos || t.data_type == "TYPE_BOOL";
-      dtypes.push_back(integer ? "int64" : "float32");
+      std::string dtype = DryRunDTypeOf(t.data_type);
+      if (dtype.empty()) {
+        return Unsupported("input '" + t.name + "' is " + t.data_type +
+                           ": a TorchScript dry run feeds TYPE_FP32, TYPE_FP16, TYPE_BF16, "
+                           "TYPE_FP64, TYPE_INT64, TYPE_INT32, TYPE_INT16, TYPE_INT8, "
+                           "TYPE_UINT8 or TYPE_BOOL inputs");
+      }
+      dtypes.push_back(std::move(dtype));
     }
   }
   return dtypes;
@@ -70,16 +93,16 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   o.sequence = in.sequence;
   o.activation_bytes = ActivationElementBytes(in.dtype);
   o.input_shapes = InputShapes(in);
-  o.conv_workspace_fraction = calibration::kConvWorkspaceFraction;
+  o.conv_workspace_fraction = in.host ? 0 : calibration::kConvWorkspaceFraction;
   MG_ASSIGN_OR_RETURN(OnnxActivationResult r, BuildOnnxActivationTrace(*in.model.onnx, o));
   ActivationPlan plan;
   plan.trace = std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
   plan.cudnn_workspace_bytes = static_cast<uint64_t>(
-      static_cast<double>(r.largest_conv_output_bytes) * calibration::kConvWorkspaceFraction);
+      static_cast<double>(r.largest_conv_output_bytes) * o.conv_workspace_fraction);
   plan.activation_segment_factor = calibration::kGraphActivationSegmentFactor;
   plan.assumptions = std::move(r.assumptions);
-  if (r.conv_count > 0) {
+  if (r.conv_count > 0 && !in.host) {
     plan.assumptions.push_back(
         "each convolution takes a transient cuDNN workspace the size of its output");
   }
@@ -88,19 +111,45 @@ Result<ActivationPlan> FromOnnx(const ActivationPlanInput& in) {
   return plan;
 }
 
+// `trace` with an allocation of `input_bytes` live from its start to its end.
+AllocationTrace WithInputs(const AllocationTrace& trace, uint64_t input_bytes) {
+  AllocationTrace out;
+  const uint32_t inputs = out.Alloc(input_bytes);  // id 0: the trace's ids shift by one
+  for (const AllocEvent& e : trace.events()) {
+    if (e.kind == AllocEvent::Kind::kAlloc) {
+      out.Alloc(e.bytes);
+    } else {
+      out.Free(e.id + 1);
+    }
+  }
+  out.Free(inputs);
+  return out;
+}
+
 Result<ActivationPlan> FromDryRun(const ActivationPlanInput& in) {
   DryRunOptions o;
   o.path = in.model.path;
   o.batch = in.batch;
   o.input_shapes = InputShapes(in);
-  o.input_dtypes = InputDTypes(in);
+  MG_ASSIGN_OR_RETURN(o.input_dtypes, InputDTypes(in));
   o.activation_bytes = ActivationElementBytes(in.dtype);
   MG_ASSIGN_OR_RETURN(DryRunResult r, RunDryRun(o));
   ActivationPlan plan;
-  plan.trace = std::move(r.trace);
+  // The host's worker caps a request at weights + inputs + outputs, so its estimate holds
+  // the inputs too. GPU estimates keep the trace without them: calibration.h was fitted so.
+  plan.trace =
+      in.host && r.input_bytes > 0 ? WithInputs(r.trace, r.input_bytes) : std::move(r.trace);
   plan.uses_matmul = r.matmul_count > 0;
   plan.activation_segment_factor = calibration::kDryRunActivationSegmentFactor;
   plan.assumptions = std::move(r.assumptions);
+  if (!in.host) {
+    plan.assumptions.push_back(
+        "CPU allocations (oneDNN's buffers among them) stand in for the GPU's; cuDNN/cuBLAS "
+        "workspaces are not in the trace");
+  } else if (r.input_bytes > 0) {
+    plan.assumptions.push_back("the inputs (" + std::to_string(r.input_bytes) +
+                               " bytes) stay live through the forward");
+  }
   plan.source = "TorchScript dry run on the CPU, allocations replayed";
   return plan;
 }
@@ -124,7 +173,8 @@ Result<ActivationPlan> PlanActivations(const ActivationPlanInput& in) {
   if (model.transformer) return FromTransformer(in, *model.transformer);
   if (model.onnx) return FromOnnx(in);
   if (model.format == ModelFormat::kTorchScript) return FromDryRun(in);
-  if (model.format == ModelFormat::kSafetensors) {
+  // A bare safetensors file or PyTorch checkpoint (pytorch_model.bin) beside its config.
+  if (model.format == ModelFormat::kSafetensors || model.format == ModelFormat::kTorchCheckpoint) {
     std::string note;
     if (auto config = SiblingConfig(model, &note)) {
       MG_ASSIGN_OR_RETURN(ActivationPlan plan, FromTransformer(in, *config));

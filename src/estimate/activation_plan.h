@@ -19,20 +19,21 @@ struct ActivationPlanInput {
   int64_t sequence = 128;
   ComputeDType dtype = ComputeDType::kFp32;
   std::vector<std::vector<int64_t>> input_shapes;  // without batch; empty: from the model
+  bool host = false;  // for the host CPU: no cuDNN workspaces in the trace
 };
 
 struct ActivationPlan {
   AllocationTrace trace;
   uint64_t kv_cache_bytes = 0;  // part of the trace's peak
-  // Largest transient cuDNN workspace. The workspaces are events of the trace, so this is
-  // reported, not added again.
+  // Largest transient cuDNN workspace (0 on the host). The workspaces are events of the
+  // trace, so this is reported, not added again.
   uint64_t cudnn_workspace_bytes = 0;
   bool uses_matmul = false;    // needs the cuBLAS workspace
   bool uses_sequence = false;  // the sequence length matters for this model
   // Graph-derived traces (ONNX, dry run): activation segments are at least this multiple
   // of the trace's peak (calibration.h). 0 for closed forms, which are replayed as they are.
   double activation_segment_factor = 0;
-  std::string source;          // one line: how the trace was derived
+  std::string source;  // one line: how the trace was derived
   std::vector<std::string> assumptions;
 };
 

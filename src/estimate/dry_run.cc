@@ -81,7 +81,8 @@ json DryRunResultToJson(const DryRunResult& r) {
   return {
       {"trace", std::move(trace)},      {"conv_count", r.conv_count},
       {"matmul_count", r.matmul_count}, {"largest_conv_output_bytes", r.largest_conv_output_bytes},
-      {"extrapolated", r.extrapolated}, {"assumptions", r.assumptions}};
+      {"extrapolated", r.extrapolated}, {"input_bytes", r.input_bytes},
+      {"assumptions", r.assumptions}};
 }
 
 Result<DryRunResult> DryRunResultFromJson(const json& j) {
@@ -91,6 +92,8 @@ Result<DryRunResult> DryRunResultFromJson(const json& j) {
   MG_RETURN_IF_ERROR(Read(j, "matmul_count", &r.matmul_count));
   MG_RETURN_IF_ERROR(Read(j, "largest_conv_output_bytes", &r.largest_conv_output_bytes));
   MG_RETURN_IF_ERROR(Read(j, "extrapolated", &r.extrapolated));
+  MG_RETURN_IF_ERROR(Read(j, "input_bytes", &r.input_bytes));
+  if (r.input_bytes > kMaxEventBytes) return InvalidArgument("dry run: the inputs are too large");
   MG_RETURN_IF_ERROR(Read(j, "assumptions", &r.assumptions));
   auto trace = j.find("trace");
   if (trace == j.end() || !trace->is_array()) {

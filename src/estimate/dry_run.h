@@ -23,8 +23,13 @@ struct DryRunOptions {
   // Input shapes without the batch dimension, one per forward argument; empty to infer
   // [3, 224, 224] for a single image input.
   std::vector<std::vector<int64_t>> input_shapes;
-  std::vector<std::string> input_dtypes;  // "float32" (default) or "int64" per input
-  uint32_t activation_bytes = 4;          // float elements are scaled to this size
+  // One per input: float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8 or
+  // bool (Triton's TYPE_*). Empty: every input is floating, in the module's floating type.
+  // A module the CPU cannot run in float16/bfloat16 runs converted to float32.
+  std::vector<std::string> input_dtypes;
+  // Bytes per floating element to predict: the trace's allocations are scaled from the
+  // element size the forward computed in to this one.
+  uint32_t activation_bytes = 4;
   // Disable oneDNN so that convolutions take ATen's native kernels (im2col buffers). Off by
   // default: against H200 peaks of torchvision models, oneDNN's trace was within 0.87-1.00x
   // at batches 8 and 32, the native one 0.89-1.51x (resnet18's im2col buffers dominate).
@@ -42,6 +47,9 @@ struct DryRunResult {
   // through RecordFunction and scaled; the largest allocation when no output was observed).
   uint64_t largest_conv_output_bytes = 0;
   bool extrapolated = false;  // trace predicted from two small batches, not run at `batch`
+  // The inputs at `batch` (floating ones in activation_bytes elements). They are made before
+  // the recorded forward, so they are not in the trace.
+  uint64_t input_bytes = 0;
   std::vector<std::string> assumptions;
 };
 

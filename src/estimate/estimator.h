@@ -9,6 +9,8 @@
 //               slack, from replaying weights and activations through a model of it;
 //   context     the CUDA context of one worker process on this GPU (from the catalog).
 // total_bytes is their sum. The estimate is an upper bound the worker's warm-up checks.
+// On the host (device "cpu") there is no CUDA: no cuBLAS or cuDNN workspace, no caching
+// allocator, and the context is an idle worker process's resident memory.
 #pragma once
 
 #include <cstdint>
@@ -22,21 +24,32 @@
 
 namespace modelgrid {
 
+// The device name of the host CPU: estimates for it have no CUDA terms.
+inline constexpr const char* kHostDevice = "cpu";
+
 struct EstimateOptions {
-  std::optional<int64_t> batch;       // default: Triton max_batch_size, else 1
-  int64_t sequence = 128;             // tokens per sequence for text models
-  std::optional<ComputeDType> dtype;  // default: the weights' own floating dtype
-  std::string gpu = "H100-80GB";      // catalog name; unknown names use DefaultGpu()
+  std::optional<int64_t> batch;  // default: Triton max_batch_size, else 1
+  int64_t sequence = 128;        // tokens per sequence for text models
+  // Converts the weights and sets the activations' element size. Unset: GGUF and
+  // TorchScript weights as stored (their runtimes load them so), others in the weights'
+  // dominant floating type; activations in that dominant type (fp16 for quantised GGUF),
+  // or, without floating weights, the first floating input type a Triton config declares.
+  std::optional<ComputeDType> dtype;
+  // A catalog GPU name (unknown names use DefaultGpu()), or kHostDevice ("cpu", any case)
+  // for the CPU.
+  std::string gpu = "H100-80GB";
   // Input shapes without batch, overriding the model's or the Triton config's.
   std::vector<std::vector<int64_t>> input_shapes;
 };
 
 struct Estimate {
   std::string format;
-  std::string gpu;
+  std::string gpu;    // the catalog name, the name asked for when unknown, or "cpu"
+  bool host = false;  // estimated for the host CPU (no CUDA terms)
   int64_t batch = 1;
-  int64_t sequence = 0;  // 0 for models without a sequence axis
-  ComputeDType dtype = ComputeDType::kFp32;
+  int64_t sequence = 0;                      // 0 for models without a sequence axis
+  ComputeDType dtype = ComputeDType::kFp32;  // activations', and weights' unless as stored
+  bool weights_as_stored = false;            // weights kept in their stored types
   uint64_t parameters = 0;
 
   uint64_t weights_bytes = 0;
@@ -48,11 +61,12 @@ struct Estimate {
 
   // Parts of workspace_bytes: cuBLAS and the allocator's slack (rounding, segment tails,
   // fragmentation). cuDNN workspaces are transient and sit inside the activation peak;
-  // cudnn_workspace_bytes reports the largest one.
+  // cudnn_workspace_bytes reports the largest one. All 0 on the host.
   uint64_t cublas_workspace_bytes = 0;
   uint64_t allocator_slack_bytes = 0;
   uint64_t cudnn_workspace_bytes = 0;
-  uint64_t peak_reserved_bytes = 0;  // simulated caching-allocator peak (no context)
+  // Simulated caching-allocator peak (no context); on the host, the peak allocated bytes.
+  uint64_t peak_reserved_bytes = 0;
 
   // Where each term came from, one line each.
   std::string weights_source;

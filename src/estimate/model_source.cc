@@ -126,7 +126,8 @@ Result<ModelSource> OpenModelSource(const std::string& path) {
   src.tie_word_embeddings = folder->tie_word_embeddings;
   src.tensors = std::move(folder->tensors);
   src.stored_weight_bytes = SumTensors(src.tensors).bytes;
-  src.notes.push_back(std::to_string(folder->shard_paths.size()) + " safetensors shard(s)");
+  src.notes.push_back(std::to_string(folder->shard_paths.size()) + " " + folder->weights_format +
+                      " shard(s)");
   if (!folder->config) src.notes.push_back("no config.json: activations cannot be derived");
   return src;
 }

@@ -25,9 +25,11 @@ nlohmann::json EstimateToJson(const Estimate& e) {
   nlohmann::json j;
   j["format"] = e.format;
   j["gpu"] = e.gpu;
+  j["device"] = e.host ? "cpu" : "cuda";
   j["batch"] = e.batch;
   j["sequence"] = e.sequence;
   j["dtype"] = std::string(ComputeDTypeName(e.dtype));
+  j["weights_as_stored"] = e.weights_as_stored;
   j["parameters"] = e.parameters;
   j["weights_bytes"] = e.weights_bytes;
   j["activation_bytes"] = e.activation_bytes;
@@ -52,9 +54,10 @@ std::string EstimateToTable(const std::string& path, const Estimate& e) {
   std::snprintf(line, sizeof line, "%s  (%s, %llu parameters)\n", path.c_str(), e.format.c_str(),
                 static_cast<unsigned long long>(e.parameters));
   out += line;
-  std::snprintf(line, sizeof line, "batch %lld, sequence %lld, dtype %s, GPU %s\n\n",
+  std::snprintf(line, sizeof line, "batch %lld, sequence %lld, dtype %s, %s %s\n\n",
                 static_cast<long long>(e.batch), static_cast<long long>(e.sequence),
-                std::string(ComputeDTypeName(e.dtype)).c_str(), e.gpu.c_str());
+                std::string(ComputeDTypeName(e.dtype)).c_str(), e.host ? "device" : "GPU",
+                e.gpu.c_str());
   out += line;
   auto row = [&](const char* term, uint64_t bytes, const std::string& source) {
     std::snprintf(line, sizeof line, "  %-12s %14llu  %12s  %s\n", term,
@@ -67,13 +70,20 @@ std::string EstimateToTable(const std::string& path, const Estimate& e) {
   row("weights", e.weights_bytes, e.weights_source);
   row("activations", e.activation_bytes, e.activation_source);
   row("kv cache", e.kv_cache_bytes, e.kv_cache_bytes ? "keys and values of every layer" : "-");
-  row("workspace", e.workspace_bytes,
-      "cuBLAS " + HumanBytes(e.cublas_workspace_bytes) + " + allocator slack " +
-          HumanBytes(e.allocator_slack_bytes) +
-          (e.cudnn_workspace_bytes
-               ? " (cuDNN up to " + HumanBytes(e.cudnn_workspace_bytes) + ", inside activations)"
-               : ""));
-  row("context", e.context_bytes, "one CUDA context per worker process");
+  if (e.host) {
+    row("workspace", e.workspace_bytes,
+        e.workspace_bytes ? "tied LM head while loading, beyond the activation peak"
+                          : "none on the CPU (no cuBLAS, cuDNN or caching allocator)");
+    row("context", e.context_bytes, "an idle worker process's resident memory");
+  } else {
+    row("workspace", e.workspace_bytes,
+        "cuBLAS " + HumanBytes(e.cublas_workspace_bytes) + " + allocator slack " +
+            HumanBytes(e.allocator_slack_bytes) +
+            (e.cudnn_workspace_bytes
+                 ? " (cuDNN up to " + HumanBytes(e.cudnn_workspace_bytes) + ", inside activations)"
+                 : ""));
+    row("context", e.context_bytes, "one CUDA context per worker process");
+  }
   out += "  ------------------------------------------------\n";
   row("total", e.total_bytes, "");
   if (!e.assumptions.empty()) {

@@ -1,4 +1,5 @@
 // ReadHfModelFolder (declared in safetensors.h).
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -6,6 +7,7 @@
 
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
+#include "formats/torch_archive.h"
 
 namespace modelgrid {
 
@@ -14,14 +16,29 @@ namespace {
 namespace fs = std::filesystem;
 constexpr uint64_t kMaxConfigBytes = 16ull << 20;
 
+// The weight files of one kind a folder may hold: an index, a single file, and whether
+// any file with the extension counts when neither is there.
+struct WeightLayout {
+  const char* format;
+  const char* index;
+  const char* single;
+  const char* any_extension;  // nullptr: only the named files
+};
+
+// Safetensors first: a folder with both is read from them. pytorch_model.bin only by name:
+// other .bin files of a folder (training_args.bin, optimizer states) are not weights.
+constexpr WeightLayout kLayouts[] = {
+    {"safetensors", "model.safetensors.index.json", "model.safetensors", ".safetensors"},
+    {"pytorch", "pytorch_model.bin.index.json", "pytorch_model.bin", nullptr},
+};
+
 // A shard name from the index must be a plain file name inside the folder.
 bool IsPlainFileName(const std::string& name) {
   return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
 }
 
-Result<std::vector<std::string>> ShardsFromIndex(const std::string& dir,
+Result<std::vector<std::string>> ShardsFromIndex(const std::string& index_path,
                                                  std::map<std::string, std::string>* weight_map) {
-  const std::string index_path = dir + "/model.safetensors.index.json";
   MG_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(index_path, kMaxConfigBytes));
   nlohmann::json index = nlohmann::json::parse(text, nullptr, false);
   if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
@@ -39,6 +56,50 @@ Result<std::vector<std::string>> ShardsFromIndex(const std::string& dir,
   }
   if (shards.empty()) return InvalidArgument(index_path + " lists no tensors");
   return std::vector<std::string>(shards.begin(), shards.end());
+}
+
+// The shards of `layout` in `dir` (empty when it has none), filling `weight_map` from its
+// index when there is one.
+Result<std::vector<std::string>> FindShards(const std::string& dir, const WeightLayout& layout,
+                                            std::map<std::string, std::string>* weight_map) {
+  std::error_code ec;
+  const std::string index_path = dir + "/" + layout.index;
+  if (fs::exists(index_path, ec)) return ShardsFromIndex(index_path, weight_map);
+  if (fs::exists(dir + "/" + layout.single, ec)) return std::vector<std::string>{layout.single};
+  std::vector<std::string> shards;
+  if (layout.any_extension == nullptr) return shards;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == layout.any_extension) {
+      shards.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(shards.begin(), shards.end());
+  return shards;
+}
+
+struct Shard {
+  std::vector<TensorInfo> tensors;  // a tied tensor once
+  std::set<std::string> names;      // every name the file holds, tied ones included
+};
+
+// The tensors of one weight file, headers only; errors name the file.
+Result<Shard> ReadShard(const std::string& path, const std::string& format) {
+  Shard shard;
+  if (format == "safetensors") {
+    MG_ASSIGN_OR_RETURN(SafetensorsFile file, ParseSafetensorsFile(path));
+    shard.tensors = std::move(file.tensors);
+  } else {
+    MG_ASSIGN_OR_RETURN(auto reader, FileByteReader::Open(path));
+    auto archive = ParseTorchArchive(*reader);
+    if (!archive.ok()) return archive.status().WithContext(path);
+    if (archive->is_torchscript) {
+      return InvalidArgument(path + " is a TorchScript module, not a state_dict checkpoint");
+    }
+    for (const auto& t : archive->tensors) shard.names.insert(t.name);
+    shard.tensors = UntiedTensors(*archive);
+  }
+  for (const auto& t : shard.tensors) shard.names.insert(t.name);
+  return shard;
 }
 
 }  // namespace
@@ -60,39 +121,38 @@ Result<HfModelFolder> ReadHfModelFolder(const std::string& dir) {
   }
   std::map<std::string, std::string> weight_map;
   std::vector<std::string> shard_names;
-  if (fs::exists(dir + "/model.safetensors.index.json", ec)) {
-    MG_ASSIGN_OR_RETURN(shard_names, ShardsFromIndex(dir, &weight_map));
-  } else if (fs::exists(dir + "/model.safetensors", ec)) {
-    shard_names.push_back("model.safetensors");
-  } else {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      if (entry.path().extension() == ".safetensors") {
-        shard_names.push_back(entry.path().filename().string());
-      }
+  for (const WeightLayout& layout : kLayouts) {
+    MG_ASSIGN_OR_RETURN(shard_names, FindShards(dir, layout, &weight_map));
+    if (!shard_names.empty()) {
+      folder.weights_format = layout.format;
+      break;
     }
-    std::sort(shard_names.begin(), shard_names.end());
   }
-  if (shard_names.empty()) return NotFound(dir + " holds no .safetensors file");
+  if (shard_names.empty()) {
+    return NotFound(dir +
+                    " holds no weights: no .safetensors file, no pytorch_model.bin and no "
+                    "index of either");
+  }
   std::set<std::string> seen;
-  for (const auto& shard : shard_names) {
-    const std::string path = dir + "/" + shard;
-    MG_ASSIGN_OR_RETURN(SafetensorsFile file, ParseSafetensorsFile(path));
-    for (auto& t : file.tensors) {
+  for (const auto& shard_name : shard_names) {
+    const std::string path = dir + "/" + shard_name;
+    MG_ASSIGN_OR_RETURN(Shard shard, ReadShard(path, folder.weights_format));
+    for (auto& t : shard.tensors) {
       if (!weight_map.empty()) {
         auto it = weight_map.find(t.name);
-        if (it == weight_map.end() || it->second != shard) continue;  // index decides
+        if (it == weight_map.end() || it->second != shard_name) continue;  // index decides
       }
       if (!seen.insert(t.name).second) {
         return CorruptData("tensor '" + t.name + "' appears in more than one shard");
       }
       folder.tensors.push_back(std::move(t));
     }
-    folder.shard_paths.push_back(path);
-  }
-  for (const auto& [name, shard] : weight_map) {
-    if (!seen.count(name)) {
-      return CorruptData("index names tensor '" + name + "' but shard " + shard + " lacks it");
+    for (const auto& [name, owner] : weight_map) {
+      if (owner == shard_name && !shard.names.count(name)) {
+        return CorruptData("index names tensor '" + name + "' but shard " + owner + " lacks it");
+      }
     }
+    folder.shard_paths.push_back(path);
   }
   return folder;
 }

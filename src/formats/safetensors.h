@@ -3,7 +3,9 @@
 // A safetensors file is an 8-byte little-endian header length N, N bytes of JSON
 // ({"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}),
 // then the data section. A HuggingFace folder holds config.json and one file
-// (model.safetensors) or shards listed in model.safetensors.index.json.
+// (model.safetensors) or shards listed in model.safetensors.index.json; older checkpoints
+// hold pytorch_model.bin, or shards listed in pytorch_model.bin.index.json, instead
+// (torch.save zip archives of a state_dict, read by formats/torch_archive.h).
 #pragma once
 
 #include <optional>
@@ -30,17 +32,23 @@ Result<SafetensorsFile> ParseSafetensors(const ByteReader& reader);
 Result<SafetensorsFile> ParseSafetensorsFile(const std::string& path);
 
 struct HfModelFolder {
-  std::string config_path;               // empty when there is no config.json
+  std::string config_path;  // empty when there is no config.json
   std::optional<TransformerConfig> config;
-  std::vector<std::string> shard_paths;  // safetensors files read
-  std::vector<TensorInfo> tensors;       // all shards
+  std::string weights_format;            // "safetensors" or "pytorch" (pytorch_model*.bin)
+  std::vector<std::string> shard_paths;  // weight files read
+  // All shards. From .bin files, a tensor saved under two names (tied weights) is listed
+  // once, under its first name, as in safetensors files.
+  std::vector<TensorInfo> tensors;
   bool tie_word_embeddings = false;
 };
 
 // Reads a HuggingFace folder: config.json (optional, but required for activations) and
-// the safetensors shards, following model.safetensors.index.json when present (every
-// tensor the index names must be found in the shard it names; shard names may not leave
-// the folder).
+// the weight shards: safetensors when the folder has any (model.safetensors.index.json,
+// model.safetensors, or every *.safetensors), else pytorch_model.bin.index.json or
+// pytorch_model.bin. With an index, every tensor it names must be found in the shard it
+// names, and shard names may not leave the folder. Reads headers only: a .bin shard's zip
+// directory and pickled state_dict, never its tensor data. kNotFound when the folder
+// holds neither kind of weights.
 Result<HfModelFolder> ReadHfModelFolder(const std::string& dir);
 
 }  // namespace modelgrid

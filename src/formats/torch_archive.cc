@@ -1,5 +1,7 @@
 #include "formats/torch_archive.h"
 
+#include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -69,6 +71,7 @@ DType Lookup(const NamedDType* table, size_t n, std::string_view name) {
 }
 
 struct Storage {
+  std::string key;                // its data/ record
   DType dtype = DType::kUnknown;  // kU8 for an untyped storage
   bool untyped = false;           // numel counts bytes; the tensor carries the dtype
   uint64_t numel = 0;
@@ -95,7 +98,7 @@ Result<std::vector<int64_t>> IntTuple(const PickleValue* v, const char* what) {
 class ArchiveWalker {
  public:
   ArchiveWalker(const std::unordered_map<const PickleValue*, Storage>& storages,
-                uint64_t visit_budget, std::vector<TensorInfo>* out)
+                uint64_t visit_budget, TorchArchive* out)
       : storages_(storages), visits_left_(visit_budget), out_(out) {}
 
   Status Walk(const PickleValue* v, const std::string& path, int depth);
@@ -107,7 +110,7 @@ class ArchiveWalker {
 
   const std::unordered_map<const PickleValue*, Storage>& storages_;
   uint64_t visits_left_;
-  std::vector<TensorInfo>* out_;
+  TorchArchive* out_;
   std::unordered_set<const PickleValue*> on_path_;  // cycle guard
 };
 
@@ -256,7 +259,8 @@ Status ArchiveWalker::AddTensor(const PickleValue* rebuild, const PickleValue* a
                   " of a storage of " + std::to_string(capacity));
     }
   }
-  out_->push_back(std::move(t));
+  out_->tensors.push_back(std::move(t));
+  out_->views.push_back({storage.key, static_cast<uint64_t>(offset->int_value)});
   return Status::Ok();
 }
 
@@ -293,6 +297,7 @@ Result<std::unordered_map<const PickleValue*, Storage>> ResolveStorages(
       return CorruptData("torch: malformed storage id " + PickleDebugString(pid, 3));
     }
     Storage s;
+    s.key = key->text;
     s.numel = static_cast<uint64_t>(numel->int_value);
     if (cls->name == "UntypedStorage") {
       s.untyped = true;
@@ -356,9 +361,20 @@ Result<TorchArchive> ParseTorchArchive(const ByteReader& reader) {
   if (!tree.ok()) return tree.status().WithContext(data_pkl->name);
   MG_ASSIGN_OR_RETURN(auto storages, ResolveStorages(*tree, records, &archive.storage_bytes));
   const uint64_t budget = kMinVisitBudget + 2 * tree->nodes().size();
-  ArchiveWalker walker(storages, budget, &archive.tensors);
+  ArchiveWalker walker(storages, budget, &archive);
   MG_RETURN_IF_ERROR(walker.Walk(tree->root(), "", 0));
   return archive;
+}
+
+std::vector<TensorInfo> UntiedTensors(const TorchArchive& archive) {
+  std::set<std::tuple<std::string, uint64_t, DType, std::vector<int64_t>>> seen;
+  std::vector<TensorInfo> out;
+  for (size_t i = 0; i < archive.tensors.size(); ++i) {
+    const TensorInfo& t = archive.tensors[i];
+    const TorchTensorView& v = archive.views[i];
+    if (seen.emplace(v.storage, v.offset, t.dtype, t.shape).second) out.push_back(t);
+  }
+  return out;
 }
 
 }  // namespace modelgrid

@@ -1,10 +1,11 @@
 #include "gpu/inventory.h"
 
 #include <cctype>
-#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 
+#include "common/byte_size.h"
 #include "gpu/gpu_catalog.h"
 #include "gpu/nvml_api.h"
 
@@ -29,46 +30,21 @@ bool AllDigits(std::string_view s) {
   return true;
 }
 
-// "80GiB", "24 GB", "1.5TiB" -> bytes; returns false when `s` is not a number with a unit,
-// sets *error when it is one but out of range.
-bool ParseSize(const std::string& s, uint64_t* bytes, std::string* error) {
-  size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' ||
-                          s[i] == '-' || s[i] == '+')) {
-    ++i;
+// A term's body names a size, not a GPU, when it starts with a digit and ends in a unit:
+// "80GiB", "24 GB", "1.5TiB", "85899345920B" (a catalog alias such as "4090" has none).
+bool IsSize(const std::string& body) {
+  return !body.empty() && (std::isdigit(static_cast<unsigned char>(body[0])) || body[0] == '.') &&
+         HasByteSizeUnit(body);
+}
+
+// The capacity of a sized GPU: 1 MiB .. 64 TiB.
+Result<uint64_t> GpuSize(const std::string& body) {
+  auto bytes = ParseByteSize(body, std::numeric_limits<uint64_t>::max());
+  if (!bytes.ok()) return bytes.status();
+  if (*bytes < (uint64_t{1} << 20) || *bytes > kMaxGpuBytes) {
+    return InvalidArgument("size " + body + " is out of range (1 MiB .. 64 TiB)");
   }
-  if (i == 0) return false;
-  std::string number = s.substr(0, i);
-  std::string unit = Trim(s.substr(i));
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  double scale = 0;
-  if (unit == "gib")
-    scale = 1024.0 * 1024 * 1024;
-  else if (unit == "gb")
-    scale = 1e9;
-  else if (unit == "mib")
-    scale = 1024.0 * 1024;
-  else if (unit == "mb")
-    scale = 1e6;
-  else if (unit == "tib")
-    scale = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "tb")
-    scale = 1e12;
-  else
-    return false;
-  char* end = nullptr;
-  const double value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(value)) {
-    *error = "'" + number + "' is not a number";
-    return true;
-  }
-  const double total = value * scale;
-  if (total < 1024.0 * 1024 || total > static_cast<double>(kMaxGpuBytes)) {
-    *error = "size " + s + " is out of range (1 MiB .. 64 TiB)";
-    return true;
-  }
-  *bytes = static_cast<uint64_t>(total);
-  return true;
+  return *bytes;
 }
 
 std::string KnownNames() {
@@ -114,12 +90,11 @@ Result<std::vector<GpuDevice>> ParseGpuSpec(std::string_view spec) {
     }
     if (body.empty()) return bad("missing GPU name or size after the count");
     GpuDevice device;
-    std::string error;
-    uint64_t bytes = 0;
-    if (ParseSize(body, &bytes, &error)) {
-      if (!error.empty()) return bad(error);
+    if (IsSize(body)) {
+      auto bytes = GpuSize(body);
+      if (!bytes.ok()) return bad(bytes.status().message());
       device.name = body;
-      device.capacity_bytes = bytes;
+      device.capacity_bytes = *bytes;
       device.context_bytes = DefaultGpu().context_bytes;
     } else if (const GpuModel* model = FindGpu(body)) {
       device.name = model->name;

@@ -26,10 +26,11 @@ struct GpuDevice {
 constexpr int kMaxGpus = 4096;
 
 // Parses a comma-separated spec of "[COUNTx]NAME" or "[COUNTx]SIZE" terms: a catalog name
-// or alias ("H100-80GB", "L4", "H200"), or a size with unit GiB, GB, MiB, MB, TiB or TB
-// ("80GiB", "24GB"; GB = 10^9 bytes, GiB = 2^30). Sized GPUs take the default context
-// cost. Fails with kInvalidArgument naming the bad term on unknown names, zero, negative
-// or absurd counts (more than kMaxGpus in all) and sizes (0, or over 64 TiB).
+// or alias ("H100-80GB", "L4", "H200"), or a size with any unit of ParseByteSize ("80GiB",
+// "24GB", "85899345920B"; GB = 10^9 bytes, GiB = 2^30; a size needs its unit, so that it
+// is not taken for a name). Sized GPUs take the default context cost. Fails with kInvalidArgument
+// naming the bad term on unknown names, zero, negative or absurd counts (more than kMaxGpus in all)
+// and sizes (0, or over 64 TiB).
 Result<std::vector<GpuDevice>> ParseGpuSpec(std::string_view spec);
 
 // Discovers the GPUs of this machine through NVML (libnvidia-ml.so.1 via dlopen): name,

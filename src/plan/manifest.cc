@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/byte_reader.h"
+#include "common/byte_size.h"
 #include "estimate/estimator.h"
 #include "estimate/model_source.h"
 #include "formats/triton_config.h"
@@ -104,6 +105,14 @@ Result<int64_t> IntegerIn(const json& v, const char* key, int64_t lo, int64_t hi
   return x;
 }
 
+// A size: an integer number of bytes, or a string ParseByteSize reads ("2GiB"), in lo..hi.
+Result<int64_t> SizeIn(const json& v, const char* key, int64_t lo, int64_t hi) {
+  if (!v.is_string()) return IntegerIn(v, key, lo, hi);
+  auto bytes = ParseByteSize(v.get<std::string>());
+  if (!bytes.ok()) return bytes.status().WithContext(key);
+  return IntegerIn(json(*bytes), key, lo, hi);
+}
+
 // `triton`: the parsed config of the entry's Triton folder, when it comes from one.
 Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, FootprintCache* cache,
                                 const TritonModelConfig* triton = nullptr) {
@@ -178,12 +187,12 @@ Result<ModelRequest> ParseEntry(const json& e, const std::string& base_dir, Foot
     eo.dtype = *d;
   }
   if (e.contains("memory_bytes")) {
-    auto bytes = IntegerIn(e["memory_bytes"], "memory_bytes", 1, kMaxBytes);
+    auto bytes = SizeIn(e["memory_bytes"], "memory_bytes", 1, kMaxBytes);
     if (!bytes.ok()) return context(bytes.status());
     m.footprint_bytes = static_cast<uint64_t>(*bytes);
     // A given footprint is all resident unless the entry says how much of it is transient.
     if (e.contains("transient_bytes")) {
-      auto t = IntegerIn(e["transient_bytes"], "transient_bytes", 0, *bytes);
+      auto t = SizeIn(e["transient_bytes"], "transient_bytes", 0, *bytes);
       if (!t.ok()) return context(t.status());
       m.transient_bytes = static_cast<uint64_t>(*t);
     }
@@ -241,7 +250,10 @@ Result<ModelRequest> TritonFolderRequest(const fs::path& folder, const TritonMod
   for (const auto& [key, value] : config.parameters) {
     if (key == "isolation") entry[key] = value;
     if (key == "latency_sensitive") entry[key] = (value == "true" || value == "1");
-    if (key == "memory_bytes" || key == "transient_bytes" || key == "replicas") {
+    if (key == "memory_bytes" || key == "transient_bytes") {
+      entry[key] = value;  // a size, read by the manifest rules
+    }
+    if (key == "replicas") {
       if (value.empty() || value.size() > 18 ||
           value.find_first_not_of("0123456789") != std::string::npos) {
         return InvalidArgument(config_path + ": parameter " + key + " '" + value +

@@ -17,7 +17,9 @@
 namespace modelgrid {
 
 struct ManifestOptions {
-  std::string gpu = "H100-80GB";  // catalog GPU the estimator assumes (workspace sizes)
+  // Catalog GPU the estimator assumes (workspace sizes), or "cpu" (kHostDevice) for
+  // estimates without CUDA terms.
+  std::string gpu = "H100-80GB";
 };
 
 // JSON text: {"models": [{"name", "path", "memory_bytes", "transient_bytes", "batch", "seq",

@@ -106,13 +106,13 @@ std::vector<Item> ExpandItems(const std::vector<ModelRequest>& models, bool all_
   return items;
 }
 
-std::vector<Bin> MakeBins(const std::vector<GpuDevice>& gpus, uint64_t context_bytes,
+std::vector<Bin> MakeBins(const std::vector<GpuDevice>& gpus, std::optional<uint64_t> context_bytes,
                           uint64_t reserve_bytes) {
   std::vector<Bin> bins;
   for (const GpuDevice& g : gpus) {
     Bin b;
     b.usable = g.capacity_bytes > reserve_bytes ? g.capacity_bytes - reserve_bytes : 0;
-    b.context = context_bytes > 0 ? context_bytes : g.context_bytes;
+    b.context = context_bytes.value_or(g.context_bytes);
     bins.push_back(b);
   }
   return bins;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "gpu/inventory.h"
@@ -81,8 +82,8 @@ class Packing {
 // conventional baseline).
 std::vector<Item> ExpandItems(const std::vector<ModelRequest>& models, bool all_process);
 
-// One bin per GPU; `context_bytes` > 0 overrides every GPU's context cost.
-std::vector<Bin> MakeBins(const std::vector<GpuDevice>& gpus, uint64_t context_bytes,
+// One bin per GPU; `context_bytes`, when set, overrides every GPU's context cost.
+std::vector<Bin> MakeBins(const std::vector<GpuDevice>& gpus, std::optional<uint64_t> context_bytes,
                           uint64_t reserve_bytes);
 
 // The fewest GPUs any packing of all of `items` can use (capacity, contexts, resident

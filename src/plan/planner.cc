@@ -136,7 +136,9 @@ Status ValidatePlanInput(const std::vector<ModelRequest>& models,
       return OutOfRange("GPU " + std::to_string(g.index) + " has an impossible capacity");
     }
   }
-  if (options.context_bytes > kMaxBytes) return OutOfRange("context bytes over 64 TiB");
+  if (options.context_bytes.value_or(0) > kMaxBytes) {
+    return OutOfRange("context bytes over 64 TiB");
+  }
   if (options.reserve_bytes > kMaxBytes) return OutOfRange("reserve bytes over 64 TiB");
   if (!(options.time_limit_seconds >= 0 && options.time_limit_seconds <= 3600)) {
     return OutOfRange("time limit must be 0..3600 seconds");

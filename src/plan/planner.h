@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,8 +23,10 @@ namespace modelgrid {
 
 struct PlanOptions {
   Strategy strategy = Strategy::kMemoryOptimized;
-  // Bytes of one worker's CUDA context; 0 takes each GPU's own (from the catalog).
-  uint64_t context_bytes = 0;
+  // Bytes of one worker's CUDA context for every GPU; unset takes each GPU's own (from the
+  // catalog). 0 is a context that costs nothing here (counted elsewhere, say in the
+  // models' memory_bytes).
+  std::optional<uint64_t> context_bytes;
   // Kept free on every GPU that hosts a worker (fragmentation, other tenants). Default 0.
   uint64_t reserve_bytes = 0;
   // Optimal only: the search stops here and keeps its best plan (proven_optimal false).

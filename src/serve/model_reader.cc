@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "common/byte_reader.h"
+#include "estimate/estimator.h"
 #include "plan/manifest.h"
 
 namespace modelgrid {
@@ -21,9 +22,11 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
       override && !override->repository.empty() ? override->repository : grid.options.repository;
   MG_ASSIGN_OR_RETURN(ServedModel served, ReadServedModel(repo, name, override));
   for (const auto& w : served.warnings) grid.log("warning: " + w);
+  // Estimates are for the device: the host ("cpu", and the virtual devices of "cpu:SPEC")
+  // has no CUDA workspaces, caching allocator or CUDA context.
   ManifestOptions manifest;
   const Device& first = grid.devices.front();
-  if (!first.host) manifest.gpu = first.name;
+  manifest.gpu = first.host ? kHostDevice : first.name;
   MG_ASSIGN_OR_RETURN(ModelRequest request,
                       ModelRequestFromTriton(repo + "/" + name, served.config, manifest));
   auto m = std::make_shared<Model>();

@@ -2,6 +2,8 @@
 // extrapolated to the requested batch. See dry_run.h for the contract.
 #include "backends/libtorch/dry_run.h"
 
+#include "backends/libtorch/dry_run_inputs.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <c10/core/CPUAllocator.h>
@@ -20,6 +22,10 @@
 
 namespace modelgrid {
 namespace {
+
+using dry_run_internal::DescribeInputs;
+using dry_run_internal::InputSpec;
+using dry_run_internal::MakeInputs;
 
 // Batches above this are never run: the trace at this batch is scaled per sample.
 constexpr int64_t kMaxDirectBatch = 64;
@@ -207,76 +213,6 @@ class ScopedTorchSettings {
   bool mkldnn_;
 };
 
-// ---------------------------------------------------------------------------------------
-// Inputs.
-
-struct InputSpec {
-  std::vector<int64_t> shape;  // without batch
-  bool is_int64 = false;
-};
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += std::to_string(shape[i]);
-  }
-  return out + "]";
-}
-
-// "[1, 3, 224, 224] float32, [1, 16] int64" for the inputs at `batch`.
-std::string DescribeInputs(const std::vector<InputSpec>& specs, int64_t batch) {
-  std::string out;
-  for (const auto& spec : specs) {
-    if (!out.empty()) out += ", ";
-    std::vector<int64_t> shape = {batch};
-    shape.insert(shape.end(), spec.shape.begin(), spec.shape.end());
-    out += ShapeString(shape) + (spec.is_int64 ? " int64" : " float32");
-  }
-  return out;
-}
-
-Result<std::vector<InputSpec>> ParseInputs(const DryRunOptions& options,
-                                           std::vector<std::string>& assumptions) {
-  if (options.input_shapes.empty()) {
-    assumptions.push_back("no input shapes given: assumed one float32 input [B, 3, 224, 224]");
-    return std::vector<InputSpec>{{{3, 224, 224}, false}};
-  }
-  if (!options.input_dtypes.empty() && options.input_dtypes.size() != options.input_shapes.size()) {
-    return InvalidArgument("dry run: " + std::to_string(options.input_dtypes.size()) +
-                           " input dtypes for " + std::to_string(options.input_shapes.size()) +
-                           " input shapes");
-  }
-  std::vector<InputSpec> specs;
-  for (size_t i = 0; i < options.input_shapes.size(); ++i) {
-    InputSpec spec{options.input_shapes[i], false};
-    for (int64_t dim : spec.shape) {
-      if (dim < 1) return InvalidArgument("dry run: bad input shape " + ShapeString(spec.shape));
-    }
-    const std::string dtype = options.input_dtypes.empty() ? "float32" : options.input_dtypes[i];
-    if (dtype == "int64") {
-      spec.is_int64 = true;
-    } else if (dtype != "float32") {
-      return InvalidArgument("dry run: input dtype '" + dtype +
-                             "' is not supported (float32 or int64)");
-    }
-    specs.push_back(std::move(spec));
-  }
-  return specs;
-}
-
-std::vector<c10::IValue> MakeInputs(const std::vector<InputSpec>& specs, int64_t batch) {
-  std::vector<c10::IValue> inputs;
-  for (const auto& spec : specs) {
-    std::vector<int64_t> shape = {batch};
-    shape.insert(shape.end(), spec.shape.begin(), spec.shape.end());
-    // Zeros are valid token ids; random floats keep data-dependent paths ordinary.
-    inputs.emplace_back(spec.is_int64 ? torch::zeros(shape, torch::kLong)
-                                      : torch::rand(shape, torch::kFloat));
-  }
-  return inputs;
-}
-
 // The most useful line of a LibTorch error: TorchScript puts the cause last.
 std::string ErrorSummary(const char* what) {
   std::string text(what);
@@ -455,21 +391,83 @@ thread_local uint64_t ScopedConvOutputObserver::largest_bytes_ = 0;
 
 // ---------------------------------------------------------------------------------------
 
-Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
-  DryRunResult result;
-  MG_ASSIGN_OR_RETURN(std::vector<InputSpec> specs, ParseInputs(options, result.assumptions));
+// Warm-up outside the recording: one-time initialisation, input validation, and the
+// largest convolution output at batch 1 (conv outputs are linear in the batch).
+Result<uint64_t> WarmUp(torch::jit::Module& module, const std::vector<InputSpec>& specs) {
+  c10::InferenceMode inference_mode;
+  ScopedConvOutputObserver observer;
+  MG_RETURN_IF_ERROR(RecordForward(module, specs, 1, nullptr).status());
+  return observer.largest_bytes();
+}
 
-  torch::jit::Module module;
+Result<torch::jit::Module> LoadModule(const std::string& path) {
   try {
-    module = torch::jit::load(options.path, torch::kCPU);
+    torch::jit::Module module = torch::jit::load(path, torch::kCPU);
     module.eval();
+    return module;
   } catch (const c10::Error& e) {
-    return InvalidArgument("cannot load TorchScript module " + options.path + ": " +
+    return InvalidArgument("cannot load TorchScript module " + path + ": " +
                            ErrorSummary(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return InvalidArgument("cannot load TorchScript module " + options.path + ": " +
+    return InvalidArgument("cannot load TorchScript module " + path + ": " +
                            ErrorSummary(e.what()));
   }
+}
+
+// Settles the types the forward runs in and warms up in them. Inputs take their declared
+// types, but float16 and bfloat16 weights and inputs run converted to float32: CPU builds
+// of LibTorch lack float16 kernels, and their bfloat16 kernels allocate unlike a GPU's
+// (oneDNN reorders, float32 temporaries: 12-55% more activation bytes than the float32
+// trace on the torchvision fixtures), while a float32 trace scaled to 2-byte elements is
+// what the GPU allocates and what calibration.h was fitted on. A module whose forward
+// fails converted (one that casts to half itself) is reloaded and runs in its declared
+// types. Returns the warm-up's largest convolution output; *float_bytes is the element size
+// of the floats the recorded forwards compute in.
+Result<uint64_t> WarmUpInRunnableTypes(const std::string& path, torch::jit::Module& module,
+                                       std::vector<InputSpec>& specs, DryRunResult& result,
+                                       uint32_t* float_bytes) {
+  std::optional<c10::ScalarType> module_type = dry_run_internal::ModuleFloatType(module);
+  dry_run_internal::ResolveInputTypes(specs, module_type);
+  const bool reduced = (module_type && dry_run_internal::IsReducedFloat(*module_type)) ||
+                       std::any_of(specs.begin(), specs.end(), [](const InputSpec& s) {
+                         return dry_run_internal::IsReducedFloat(s.dtype);
+                       });
+  if (!reduced) {
+    MG_ASSIGN_OR_RETURN(const uint64_t conv_output_bytes, WarmUp(module, specs));
+    *float_bytes = dry_run_internal::ComputeElementBytes(module_type, specs);
+    return conv_output_bytes;
+  }
+  const std::string declared = dry_run_internal::DescribeInputs(specs, 1);
+  std::vector<InputSpec> converted_specs = specs;
+  dry_run_internal::ConvertReducedToFloat(module, converted_specs);
+  Result<uint64_t> converted = WarmUp(module, converted_specs);
+  if (converted.ok()) {
+    specs = std::move(converted_specs);
+    *float_bytes = 4;
+    result.assumptions.push_back(
+        "float16/bfloat16 weights and inputs (declared " + declared +
+        ") ran converted to float32: CPU half-precision kernels are missing or allocate "
+        "unlike a GPU's; the allocations are scaled to the requested element size");
+    return converted;
+  }
+  MG_ASSIGN_OR_RETURN(module, LoadModule(path));
+  Result<uint64_t> native = WarmUp(module, specs);
+  if (!native.ok()) {
+    return InvalidArgument(native.status().message() + "; converted to float32, " +
+                           converted.status().message());
+  }
+  *float_bytes = dry_run_internal::ComputeElementBytes(module_type, specs);
+  result.assumptions.push_back("ran in the declared types (" + declared +
+                               ") on the CPU's half-precision kernels: " +
+                               "converted to float32, " + converted.status().message());
+  return native;
+}
+
+Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
+  DryRunResult result;
+  MG_ASSIGN_OR_RETURN(std::vector<InputSpec> specs,
+                      dry_run_internal::ParseInputs(options, result.assumptions));
+  MG_ASSIGN_OR_RETURN(torch::jit::Module module, LoadModule(options.path));
   try {
     CountGraphNodes(module, result);
   } catch (const std::exception& e) {
@@ -480,17 +478,11 @@ Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
   ScopedTorchSettings settings(options.disable_mkldnn);
   // The plain interpreter: no profiling runs, so every forward allocates the same way.
   torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
-  c10::InferenceMode inference_mode;
   ScopedRecordingAllocator recorder;
-
-  // Warm-up outside the recording: one-time initialisation, input validation, and the
-  // largest convolution output at batch 1 (conv outputs are linear in the batch).
-  uint64_t conv_output_bytes_b1 = 0;
-  {
-    ScopedConvOutputObserver observer;
-    MG_RETURN_IF_ERROR(RecordForward(module, specs, 1, nullptr).status());
-    conv_output_bytes_b1 = observer.largest_bytes();
-  }
+  uint32_t float_bytes = 4;
+  MG_ASSIGN_OR_RETURN(const uint64_t conv_output_bytes_b1,
+                      WarmUpInRunnableTypes(options.path, module, specs, result, &float_bytes));
+  c10::InferenceMode inference_mode;
 
   const int64_t batch = options.batch;
   AllocationTrace trace;
@@ -516,15 +508,18 @@ Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
     }
   }
 
-  if (options.activation_bytes != 4) {
+  if (options.activation_bytes != float_bytes) {
     const uint64_t num = options.activation_bytes;
-    trace = MapSizes(trace, [&](size_t, uint64_t b) { return RoundUp8(ScaleBytes(b, num, 4)); });
-    result.assumptions.push_back("dry run in float32: every allocation scaled by " +
-                                 std::to_string(num) + "/4 and rounded up to 8 bytes");
+    trace = MapSizes(trace,
+                     [&](size_t, uint64_t b) { return RoundUp8(ScaleBytes(b, num, float_bytes)); });
+    result.assumptions.push_back("the forward computed in " + std::to_string(float_bytes) +
+                                 "-byte floats: every allocation scaled by " + std::to_string(num) +
+                                 "/" + std::to_string(float_bytes) + " and rounded up to 8 bytes");
   }
   if (conv_output_bytes_b1 > 0) {
-    result.largest_conv_output_bytes = RoundUp8(ScaleBytes(
-        conv_output_bytes_b1 * static_cast<uint64_t>(batch), options.activation_bytes, 4));
+    result.largest_conv_output_bytes =
+        RoundUp8(ScaleBytes(conv_output_bytes_b1 * static_cast<uint64_t>(batch),
+                            options.activation_bytes, float_bytes));
   } else if (result.conv_count > 0) {
     for (const auto& e : trace.events()) {
       result.largest_conv_output_bytes = std::max(result.largest_conv_output_bytes, e.bytes);
@@ -533,12 +528,13 @@ Result<DryRunResult> DryRunLocked(const DryRunOptions& options) {
         "convolution outputs not observed: largest_conv_output_bytes is the largest "
         "allocation of the forward");
   }
-  result.assumptions.push_back(
-      options.disable_mkldnn
-          ? "oneDNN disabled: convolutions use ATen's native CPU kernels (im2col buffers)"
-          : "convolutions use oneDNN on the CPU; its buffers stand in for cuDNN's");
-  result.assumptions.push_back(
-      "CPU allocations stand in for GPU ones: cuDNN/cuBLAS workspaces are not in the trace");
+  if (result.conv_count > 0) {
+    result.assumptions.push_back(
+        options.disable_mkldnn
+            ? "oneDNN disabled: convolutions use ATen's native CPU kernels (im2col buffers)"
+            : "convolutions ran with oneDNN's CPU kernels");
+  }
+  result.input_bytes = dry_run_internal::InputBytes(specs, batch, options.activation_bytes);
   result.trace = std::move(trace);
   return result;
 }
