@@ -116,7 +116,7 @@ struct Placement {
 };
 using Placements = std::vector<std::shared_ptr<Placement>>;
 
-// A served model. Constant after ModelReader::Read but where noted.
+// A served model. Constant after ReadModel (serve/model_reader.h) but where noted.
 struct Model {
   ServedModel served;
   ModelInstanceConfig instance;  // what a worker loads (its device set per worker)
