@@ -104,19 +104,20 @@ void ModelGrid::LoadModel(const std::string& model, const json& request, JsonCal
     }
     override = std::make_shared<ConfigOverride>(ConfigOverride{*config, text.get<std::string>()});
   }
-  if (!files.empty()) {
-    auto written = LoadFiles::Write(model, files);
-    if (!written.ok()) return done(written.status());
-    override->repository = (*written)->repository();
-    override->files = *written;
-    for (const auto& [path, bytes] : files) {
-      override->text += "|" + path + ":" + std::to_string(std::hash<std::string>{}(bytes));
-    }
-  }
   Parts* p = parts_.get();
-  p->reconciler->Control([p, model, override, done] {
-    done(p->grid.stopping ? ControlRefused({}, true)
-                          : Answer(p->reconciler->Load(model, override.get())));
+  // The files (up to a body's size) are written on the control thread, not an I/O thread.
+  p->reconciler->Control([p, model, override, files = std::move(files), done] {
+    if (p->grid.stopping) return done(ControlRefused({}, true));
+    if (!files.empty()) {
+      auto written = LoadFiles::Write(model, files);
+      if (!written.ok()) return done(written.status());
+      override->repository = (*written)->repository();
+      override->files = *written;
+      for (const auto& [path, bytes] : files) {
+        override->text += "|" + path + ":" + std::to_string(std::hash<std::string>{}(bytes));
+      }
+    }
+    done(Answer(p->reconciler->Load(model, override.get())));
   });
 }
 
