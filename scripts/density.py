@@ -89,7 +89,7 @@ class Server:
     def __init__(self, repo, gpus, workdir):
         self.log_path = os.path.join(workdir, "serve.log")
         self.proc = subprocess.Popen(
-            [MG, "serve", repo, "--port", "0", "--gpus", gpus, "--model-control-mode",
+            [MG, "serve", repo, "--port", "0", "--grpc-port", "0", "--gpus", gpus, "--model-control-mode",
              "explicit", "--footprints", os.path.join(workdir, "footprints.json"),
              "--strategy", "memory-optimized"],
             stdout=subprocess.PIPE, stderr=open(self.log_path, "w"), text=True)

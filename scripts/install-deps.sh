@@ -9,6 +9,8 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev python3-torch python3-torchvision python3-onnx
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # the gRPC front end
+  python3-grpcio  # the gRPC tests' client
   libopenblas0-pthread  # fast BLAS for the CPU dry runs (Debian's default is the reference BLAS)
 )
 

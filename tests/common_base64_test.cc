@@ -1,4 +1,5 @@
-// Base64 decoding for load requests' "file:" parameters, and the folder those files go to.
+// Base64 encoding and decoding for load requests' "file:" parameters, and the folder those files go
+// to.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -26,6 +27,25 @@ TEST(CommonBase64, DecodesRfc4648Vectors) {
     EXPECT_EQ(*got, want) << text;
   }
   EXPECT_EQ(*DecodeBase64("AP8="), std::string("\0\xff", 2));
+}
+
+TEST(CommonBase64, EncodesRfc4648VectorsAndRoundTrips) {
+  const std::pair<const char*, const char*> vectors[] = {
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
+  };
+  for (const auto& [bytes, want] : vectors) EXPECT_EQ(EncodeBase64(bytes), want) << bytes;
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (size_t n = 0; n <= all.size(); n += 37) {
+    const std::string part = all.substr(0, n);
+    EXPECT_EQ(*DecodeBase64(EncodeBase64(part)), part) << n;
+  }
 }
 
 TEST(CommonBase64, RefusesMalformedText) {

@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cli/commands.h"
@@ -19,6 +23,10 @@
 #include "serve/model_grid.h"
 #include "serve/model_repository.h"
 #include "server/http_server.h"
+#include "server/shared_memory.h"
+#ifdef MODELGRID_HAVE_GRPC
+#include "grpc/grpc_server.h"
+#endif
 
 namespace modelgrid::cli {
 
@@ -45,6 +53,16 @@ struct ServeArgs {
   int64_t request_timeout_ms = server::ServerOptions{}.request_timeout_ms;
   size_t max_connections = server::ServerOptions{}.max_connections;
   size_t max_connections_per_client = server::ServerOptions{}.max_connections_per_client;
+  std::string grpc_port = "8001";  // a port, "auto" (a free one) or "0" (off)
+  bool grpc_port_given = false;
+  std::string grpc_host;  // "": --host
+  uint64_t grpc_max_message_bytes = uint64_t{64} << 20;
+  int64_t grpc_keepalive_time_ms = 7'200'000;
+  int64_t grpc_keepalive_timeout_ms = 20'000;
+  bool grpc_keepalive_permit_without_calls = false;
+  int grpc_http2_max_pings_without_data = 2;
+  int64_t grpc_http2_min_recv_ping_interval_ms = 300'000;
+  int grpc_http2_max_ping_strikes = 2;
   std::string worker_user;
   logging::LogOptions log;
   uint64_t log_max_size_mb = 64;
@@ -81,6 +99,48 @@ void Log(const std::string& line) {
   }
 }
 
+#ifdef MODELGRID_HAVE_GRPC
+constexpr bool kHaveGrpc = true;
+#else
+constexpr bool kHaveGrpc = false;
+#endif
+
+// --grpc-port: the port to bind (0 for a free one), or nullopt when gRPC is off.
+Result<std::optional<uint16_t>> GrpcPort(const ServeArgs& args) {
+  if (args.grpc_port == "0") return std::optional<uint16_t>();
+  if (args.grpc_port == "auto") return std::optional<uint16_t>(0);
+  int port = 0;
+  auto [end, ec] =
+      std::from_chars(args.grpc_port.data(), args.grpc_port.data() + args.grpc_port.size(), port);
+  if (ec != std::errc() || end != args.grpc_port.data() + args.grpc_port.size() || port < 1 ||
+      port > 65535) {
+    return InvalidArgument("--grpc-port must be a port (1-65535), auto or 0 (off), not \"" +
+                           args.grpc_port + "\"");
+  }
+  return std::optional<uint16_t>(static_cast<uint16_t>(port));
+}
+
+// The gRPC front end, when this build has one; a type that holds nothing otherwise.
+#ifdef MODELGRID_HAVE_GRPC
+using GrpcFrontEnd = std::unique_ptr<rpc::GrpcServer>;
+Result<GrpcFrontEnd> StartGrpc(const ServeArgs& args, const std::string& api_key, uint16_t port,
+                               server::SystemSharedMemory* shm, server::InferenceService& svc) {
+  rpc::GrpcServerOptions o;
+  o.address = args.grpc_host.empty() ? args.host : args.grpc_host;
+  o.port = port;
+  o.api_key = api_key;
+  o.max_message_bytes = args.grpc_max_message_bytes;
+  o.keepalive_time_ms = args.grpc_keepalive_time_ms;
+  o.keepalive_timeout_ms = args.grpc_keepalive_timeout_ms;
+  o.keepalive_permit_without_calls = args.grpc_keepalive_permit_without_calls;
+  o.http2_max_pings_without_data = args.grpc_http2_max_pings_without_data;
+  o.http2_min_recv_ping_interval_without_data_ms = args.grpc_http2_min_recv_ping_interval_ms;
+  o.http2_max_ping_strikes = args.grpc_http2_max_ping_strikes;
+  o.shared_memory = shm;
+  return rpc::GrpcServer::Start(o, svc);
+}
+#endif
+
 int RunServe(const ServeArgs& args) {
   // Signals are taken synchronously by this thread; every thread started from here on
   // inherits the mask.
@@ -103,6 +163,17 @@ int RunServe(const ServeArgs& args) {
     if (const char* env = std::getenv("MODELGRID_API_KEY")) api_key = env;
   }
   ::unsetenv("MODELGRID_API_KEY");  // workers inherit the environment and need no key
+  auto grpc_port = GrpcPort(args);
+  if (!grpc_port.ok()) {
+    std::cerr << "error: " << grpc_port.status().message() << "\n";
+    return 2;
+  }
+  if (!kHaveGrpc && *grpc_port && args.grpc_port_given) {
+    std::cerr << "error: --grpc-port " << args.grpc_port
+              << ": this build of ModelGrid has no gRPC front end (it was built without "
+                 "libgrpc++-dev); use --grpc-port 0, or rebuild with gRPC\n";
+    return 2;
+  }
   ServeOptions options;
   auto mode = ParseModelControlMode(args.model_control_mode);
   if (!mode.ok()) {
@@ -135,7 +206,10 @@ int RunServe(const ServeArgs& args) {
   // same size beside it (add_one's case), plus a MiB for alignment and small outputs. The
   // arena is shared memory: pages cost nothing until a request touches them.
   options.shm.arena_bytes =
-      std::max(options.shm.arena_bytes, 2 * args.max_body_bytes + (uint64_t{1} << 20));
+      std::max(options.shm.arena_bytes,
+               2 * std::max(args.max_body_bytes,
+                            kHaveGrpc && *grpc_port ? args.grpc_max_message_bytes : uint64_t{0}) +
+                   (uint64_t{1} << 20));
   const int http_threads = args.http_threads > 0 ? args.http_threads : server::DefaultIoThreads();
   options.event_loops = static_cast<size_t>(http_threads);
   auto grid = ModelGrid::Start(options, Log);
@@ -177,12 +251,34 @@ int RunServe(const ServeArgs& args) {
   http.request_timeout_ms = args.request_timeout_ms;
   http.max_connections = args.max_connections;
   http.max_connections_per_client = args.max_connections_per_client;
+  // One set of shared-memory regions for both front ends: a region registered over HTTP
+  // serves gRPC requests and the other way round.
+  server::SystemSharedMemory shared_memory;
+  http.shared_memory = &shared_memory;
   auto server = server::HttpServer::Start(http, **grid);
   if (!server.ok()) {
     std::cerr << "error: " << server.status().message() << "\n";
     (*grid)->Shutdown(2000);
     return 1;
   }
+#ifdef MODELGRID_HAVE_GRPC
+  GrpcFrontEnd grpc;
+  if (*grpc_port) {
+    auto started = StartGrpc(args, api_key, **grpc_port, &shared_memory, **grid);
+    if (!started.ok()) {
+      std::cerr << "error: " << started.status().message() << " (--grpc-port 0 turns gRPC off)\n";
+      (*server)->Stop(std::chrono::seconds(0));
+      (*grid)->Shutdown(2000);
+      return 1;
+    }
+    grpc = std::move(started).value();
+    std::cout << "serving KServe v2 gRPC on "
+              << (args.grpc_host.empty() ? args.host : args.grpc_host) << ":" << grpc->port()
+              << "\n";
+  }
+#else
+  if (*grpc_port) Log("gRPC: not in this build (no libgrpc++-dev at build time); HTTP only");
+#endif
   const std::string url = "http://" + args.host + ":" + std::to_string((*server)->port());
   std::cout << "serving KServe v2 on " << url << "\n"
             << "  curl " << url << "/v2/health/ready\n"
@@ -199,7 +295,16 @@ int RunServe(const ServeArgs& args) {
   Log(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
       "; finishing requests in flight (up to " + std::to_string(args.exit_timeout_secs) + " s)");
   (*grid)->BeginShutdown();
-  (*server)->Stop(std::chrono::seconds(args.exit_timeout_secs));
+  const auto deadline = std::chrono::seconds(args.exit_timeout_secs);
+#ifdef MODELGRID_HAVE_GRPC
+  // Both front ends drain at once, each within the deadline.
+  std::thread grpc_stop;
+  if (grpc) grpc_stop = std::thread([&grpc, deadline] { grpc->Stop(deadline); });
+  (*server)->Stop(deadline);
+  if (grpc_stop.joinable()) grpc_stop.join();
+#else
+  (*server)->Stop(deadline);
+#endif
   (*grid)->Shutdown(5000);
   Log("stopped");
   logging::Flush();
@@ -265,6 +370,40 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--http-max-connections-per-client", args->max_connections_per_client,
                   "Open connections per client address at most, 503 above (default 0: no limit)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
+  const std::string grpc_note =
+      kHaveGrpc ? "" : " [this build has no gRPC front end: built without libgrpc++-dev]";
+  cmd->add_option("--grpc-port", args->grpc_port,
+                  "KServe v2 gRPC port (default 8001 as Triton; auto picks a free one; 0 turns "
+                  "gRPC off)" +
+                      grpc_note)
+      ->each([args](const std::string&) { args->grpc_port_given = true; });
+  cmd->add_option("--grpc-host", args->grpc_host, "Address for gRPC (default: --host)");
+  cmd->add_option("--grpc-max-message-bytes", args->grpc_max_message_bytes,
+                  "Largest gRPC request message, e.g. 64MiB (RESOURCE_EXHAUSTED above)")
+      ->transform(ByteSizeTransform())
+      ->check(CLI::Range(uint64_t{1} << 10, (uint64_t{1} << 31) - 1));
+  cmd->add_option("--grpc-keepalive-time", args->grpc_keepalive_time_ms,
+                  "gRPC keepalive ping period on idle connections, ms (default 7200000)")
+      ->check(CLI::Range(int64_t{1000}, int64_t{INT32_MAX}));
+  cmd->add_option("--grpc-keepalive-timeout", args->grpc_keepalive_timeout_ms,
+                  "Drop a connection whose keepalive ping is unanswered this long, ms (default "
+                  "20000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{INT32_MAX}));
+  cmd->add_option("--grpc-keepalive-permit-without-calls",
+                  args->grpc_keepalive_permit_without_calls,
+                  "Let clients send keepalive pings with no call open (default false)");
+  cmd->add_option("--grpc-http2-max-pings-without-data", args->grpc_http2_max_pings_without_data,
+                  "Pings the server sends without data before it must wait (default 2; 0: no "
+                  "limit)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--grpc-http2-min-recv-ping-interval-without-data",
+                  args->grpc_http2_min_recv_ping_interval_ms,
+                  "A client's pings without data closer than this are bad pings, ms (default "
+                  "300000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}));
+  cmd->add_option("--grpc-http2-max-ping-strikes", args->grpc_http2_max_ping_strikes,
+                  "Close a connection after this many bad pings (default 2; 0: never)")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--worker-user", args->worker_user,
                   "When started as root, run workers as this user (they always drop "
                   "capabilities and set no_new_privs)");

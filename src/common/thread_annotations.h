@@ -9,6 +9,14 @@
 #define MG_THREAD_ANNOTATION(x)
 #endif
 
+// Abseil (under gRPC's headers) defines some of these names too, with the same meaning:
+// ours replace them.
+#undef GUARDED_BY
+#undef PT_GUARDED_BY
+#undef ACQUIRED_BEFORE
+#undef ACQUIRED_AFTER
+#undef NO_THREAD_SAFETY_ANALYSIS
+
 #define CAPABILITY(x) MG_THREAD_ANNOTATION(capability(x))
 #define SCOPED_CAPABILITY MG_THREAD_ANNOTATION(scoped_lockable)
 #define GUARDED_BY(x) MG_THREAD_ANNOTATION(guarded_by(x))

@@ -63,7 +63,7 @@ struct Core {
   Core(const ServerOptions& opts, InferenceService& svc)
       : options(opts),
         service(svc),
-        router(svc, RouterOptions{opts.api_key, opts.max_body_bytes}),
+        router(svc, RouterOptions{opts.api_key, opts.max_body_bytes, opts.shared_memory}),
         sessions(static_cast<size_t>(opts.io_threads)),
         loops(opts.io_threads),
         acceptor(loops.first()),

@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "server/inference_service.h"
+#include "server/shared_memory.h"
 
 namespace modelgrid::server {
 
@@ -52,6 +53,9 @@ struct ServerOptions {
   int listen_backlog = 1024;
   // When not empty, every endpoint but /v2/health/live needs "Authorization: Bearer <key>".
   std::string api_key;
+  // The registered shared-memory regions, shared with the other front ends (borrowed; must
+  // outlive the server); null: the server keeps its own.
+  SystemSharedMemory* shared_memory = nullptr;
 };
 
 // One I/O thread per four cores, between 1 and 16: parsing and encoding take a fraction of

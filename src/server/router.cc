@@ -234,29 +234,9 @@ void HandleInfer(InferenceService& service, SystemSharedMemory& shm, Route route
   InferRequest request = std::move(decoded).value();
   request.model = route.model;
   request.version = route.version;
-  // Inputs in shared memory: their bytes come from the regions, checked like a body's.
-  for (Tensor& t : request.inputs) {
-    auto ref = request.input_regions.find(t.name);
-    if (ref == request.input_regions.end()) continue;
-    auto region = shm.Find(ref->second.region);
-    if (!region.ok())
-      return done(ErrorReply(region.status().WithContext("input \"" + t.name + "\"")));
-    auto bytes = (*region)->Read(ref->second);
-    if (!bytes.ok())
-      return done(ErrorReply(bytes.status().WithContext("input \"" + t.name + "\"")));
-    t.data = std::move(bytes).value();
-    if (Status valid = ValidateTensorData(t); !valid.ok()) {
-      return done(ErrorReply(valid.WithContext("input \"" + t.name + "\" (shared memory)")));
-    }
-  }
-  // Outputs to shared memory: the regions are held until the reply is written.
-  std::map<std::string, std::shared_ptr<const SystemSharedMemory::Region>> out_regions;
-  for (const auto& [name, ref] : request.output_regions) {
-    auto region = shm.Find(ref.region);
-    if (!region.ok())
-      return done(ErrorReply(region.status().WithContext("output \"" + name + "\"")));
-    out_regions[name] = *region;
-  }
+  // Inputs in shared memory are read now; output regions are held until the reply is written.
+  auto out_regions = ResolveSharedMemory(shm, &request);
+  if (!out_regions.ok()) return done(ErrorReply(out_regions.status()));
   // What the encoder needs, kept while the service owns the request.
   InferRequest info;
   info.model = request.model;
@@ -266,21 +246,12 @@ void HandleInfer(InferenceService& service, SystemSharedMemory& shm, Route route
   info.binary_outputs = request.binary_outputs;
   info.output_regions = request.output_regions;
   http.body.clear();
-  service.Infer(std::move(request), [info = std::move(info), out_regions = std::move(out_regions),
+  service.Infer(std::move(request), [info = std::move(info),
+                                     out_regions = std::move(out_regions).value(),
                                      done = std::move(done)](Result<InferResponse> result) {
     if (!result.ok()) return done(ErrorReply(result.status()));
-    for (const auto& [output, region] : out_regions) {
-      const std::string& name = output;  // a lambda cannot capture a structured binding (C++20)
-      const auto& outputs = result->outputs;
-      auto t = std::find_if(outputs.begin(), outputs.end(),
-                            [&](const Tensor& o) { return o.name == name; });
-      if (t == outputs.end()) {
-        return done(ErrorReply(Internal("the model returned no output \"" + name + "\"")));
-      }
-      if (Status st = region->Write(info.output_regions.at(name), t->data); !st.ok()) {
-        return done(ErrorReply(st.WithContext("output \"" + name + "\"")));
-      }
-    }
+    Status written = WriteSharedMemoryOutputs(out_regions, info.output_regions, result->outputs);
+    if (!written.ok()) return done(ErrorReply(written));
     auto encoded = EncodeInferResponse(*result, info);
     if (!encoded.ok()) return done(ErrorReply(encoded.status()));
     HttpReply reply;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -43,6 +44,9 @@ struct RouterOptions {
   std::string api_key;
   // The largest request body once decoded (Content-Encoding); a larger one gets 413.
   uint64_t max_body_bytes = uint64_t{64} << 20;
+  // The registered shared-memory regions, borrowed so that every front end sees the same
+  // ones (it must outlive the Router); null: the Router keeps its own.
+  SystemSharedMemory* shared_memory = nullptr;
 };
 
 // Whether `authorization` is "Bearer <key>" (scheme case-insensitive), compared in
@@ -58,7 +62,10 @@ class Router {
  public:
   // `service` is borrowed and must outlive the Router and every pending reply callback.
   explicit Router(InferenceService& service, RouterOptions options = {})
-      : service_(service), options_(std::move(options)) {}
+      : service_(service),
+        options_(std::move(options)),
+        own_shm_(options_.shared_memory ? nullptr : std::make_unique<SystemSharedMemory>()),
+        shm_(options_.shared_memory ? *options_.shared_memory : *own_shm_) {}
 
   // Handles one request. `done` is called exactly once with the reply: before Handle
   // returns for everything but inference, and from the service's thread for inference.
@@ -68,7 +75,8 @@ class Router {
  private:
   InferenceService& service_;
   const RouterOptions options_;
-  SystemSharedMemory shm_;  // the regions clients registered
+  const std::unique_ptr<SystemSharedMemory> own_shm_;
+  SystemSharedMemory& shm_;  // the regions clients registered
 };
 
 }  // namespace modelgrid::server

@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "server/tensor_codec.h"
 
 namespace modelgrid::server {
 
@@ -143,6 +146,41 @@ Result<std::shared_ptr<const SystemSharedMemory::Region>> SystemSharedMemory::Fi
     return InvalidArgument("no shared memory region '" + name + "' is registered");
   }
   return it->second;
+}
+
+Result<OutputRegions> ResolveSharedMemory(const SystemSharedMemory& shm, InferRequest* request) {
+  for (Tensor& t : request->inputs) {
+    auto ref = request->input_regions.find(t.name);
+    if (ref == request->input_regions.end()) continue;
+    const std::string where = "input \"" + t.name + "\"";
+    auto region = shm.Find(ref->second.region);
+    if (!region.ok()) return region.status().WithContext(where);
+    auto bytes = (*region)->Read(ref->second);
+    if (!bytes.ok()) return bytes.status().WithContext(where);
+    t.data = std::move(bytes).value();
+    MG_RETURN_IF_ERROR(ValidateTensorData(t).WithContext(where + " (shared memory)"));
+  }
+  OutputRegions out;
+  for (const auto& [name, ref] : request->output_regions) {
+    auto region = shm.Find(ref.region);
+    if (!region.ok()) return region.status().WithContext("output \"" + name + "\"");
+    out[name] = *region;
+  }
+  return out;
+}
+
+Status WriteSharedMemoryOutputs(const OutputRegions& regions,
+                                const std::map<std::string, SharedMemoryRef>& refs,
+                                const std::vector<Tensor>& outputs) {
+  for (const auto& [output, region] : regions) {
+    const std::string& name = output;  // a lambda cannot capture a structured binding (C++20)
+    auto t = std::find_if(outputs.begin(), outputs.end(),
+                          [&](const Tensor& o) { return o.name == name; });
+    if (t == outputs.end()) return Internal("the model returned no output \"" + name + "\"");
+    MG_RETURN_IF_ERROR(
+        region->Write(refs.at(name), t->data).WithContext("output \"" + name + "\""));
+  }
+  return Status::Ok();
 }
 
 }  // namespace modelgrid::server

@@ -72,4 +72,21 @@ class SystemSharedMemory {
   std::map<std::string, std::shared_ptr<const Region>> regions_ GUARDED_BY(mu_);
 };
 
+// The output regions of one request, held from before the request runs until its reply
+// is written, by output name.
+using OutputRegions = std::map<std::string, std::shared_ptr<const SystemSharedMemory::Region>>;
+
+// What every front end does with a request's shared-memory references before running it:
+// reads each input named in `request->input_regions` from its region into the tensor's
+// data (checked as a body's bytes are), and returns the regions of
+// `request->output_regions`. Errors name the tensor: kInvalidArgument for an unknown
+// region or a reference outside it.
+Result<OutputRegions> ResolveSharedMemory(const SystemSharedMemory& shm, InferRequest* request);
+
+// After the run: writes each output of `regions` (found by name in `outputs`) at its
+// reference in `refs`. kInternal when the model returned no such output.
+Status WriteSharedMemoryOutputs(const OutputRegions& regions,
+                                const std::map<std::string, SharedMemoryRef>& refs,
+                                const std::vector<Tensor>& outputs);
+
 }  // namespace modelgrid::server

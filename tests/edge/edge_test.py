@@ -412,6 +412,19 @@ def copy_model(fixtures, repo, name, source="add_one", edit=None):
     return target
 
 
+_HAS_GRPC = {}
+
+
+def _binary_has_grpc():
+    """Whether CONFIG["binary"] takes --grpc-port (asked once)."""
+    binary = CONFIG["binary"]
+    if binary not in _HAS_GRPC:
+        run = subprocess.run([binary, "serve", "--help"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=60)
+        _HAS_GRPC[binary] = b"--grpc-port" in run.stdout
+    return _HAS_GRPC[binary]
+
+
 class Server:
     MARKER = b"serving KServe v2 on http://127.0.0.1:"
 
@@ -425,6 +438,7 @@ class Server:
         self.proc = None
         self.port = None
         self.stdout_tail = b""
+        self.startup_text = b""  # stdout up to and including the serving line
         os.makedirs(self.repo, exist_ok=True)
         # add_one is planned at 512 MiB, so that the largest legal request (a 64 MiB input
         # and as much output) is within its memory budget: the budget, not the transport,
@@ -435,6 +449,10 @@ class Server:
     def start(self):
         cmd = [CONFIG["binary"], "serve", self.repo, "--gpus", "cpu", "--port", "0",
                "--footprints", os.path.join(self.dir, "footprints.json")] + self.args
+        # gRPC is off unless the args give --grpc-port: suites run side by side, and its
+        # default port (8001) is fixed.
+        if "--grpc-port" not in self.args and _binary_has_grpc():
+            cmd += ["--grpc-port", "0"]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=log, preexec_fn=_die_with_parent, cwd=self.dir,
@@ -466,6 +484,7 @@ class Server:
                                       self.log_tail()))
             text += chunk
         self.startup_seconds = time.monotonic() - started
+        self.startup_text = text
         # Keep draining stdout so that the server never blocks on a full pipe.
         threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
 

@@ -98,11 +98,15 @@ class ServeProcess {
   }
 
   // Starts `binary serve ARGS...` with stderr to `log_path`; "" on success, else why not.
+  // gRPC is off unless ARGS give --grpc-port (tests run side by side: no fixed port).
   std::string Start(const std::string& binary, const std::vector<std::string>& serve_args,
                     const std::string& log_path,
                     std::chrono::seconds timeout = std::chrono::seconds(120)) {
     std::vector<std::string> args = {binary, "serve"};
     args.insert(args.end(), serve_args.begin(), serve_args.end());
+    if (std::find(args.begin(), args.end(), "--grpc-port") == args.end()) {
+      args.insert(args.end(), {"--grpc-port", "0"});
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -1,0 +1,47 @@
+#include "grpc/infer_call.h"
+
+#include <atomic>
+#include <exception>
+#include <memory>
+
+#include "grpc/infer_proto.h"
+
+namespace modelgrid::rpc {
+
+void InferOne(server::InferenceService& service, const server::SystemSharedMemory& shm,
+              inference::ModelInferRequest& request, inference::ModelInferResponse* response,
+              std::function<void(Status)> done) {
+  auto decoded = RequestFromProto(request);
+  if (!decoded.ok()) return done(decoded.status());
+  server::InferRequest req = std::move(decoded).value();
+  auto regions = ResolveSharedMemory(shm, &req);
+  if (!regions.ok()) return done(regions.status());
+  // What the encoder needs, kept while the service owns the request.
+  server::InferRequest info;
+  info.model = req.model;
+  info.version = req.version;
+  info.id = req.id;
+  info.requested_outputs = req.requested_outputs;
+  info.output_regions = req.output_regions;
+  // A throwing service is a bug there; it must not take the server down. Whichever of the
+  // callback and the exception handler comes first answers.
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  auto finish = [once, done](Status st) {
+    if (!once->exchange(true)) done(std::move(st));
+  };
+  try {
+    service.Infer(std::move(req), [info = std::move(info), regions = std::move(regions).value(),
+                                   response, finish](Result<server::InferResponse> result) {
+      if (!result.ok()) return finish(result.status());
+      Status written = WriteSharedMemoryOutputs(regions, info.output_regions, result->outputs);
+      if (!written.ok()) return finish(written);
+      finish(ResponseToProto(std::move(result).value(), info, response));
+    });
+  } catch (const std::exception& e) {
+    finish(Internal(std::string("internal error: ") + e.what()));
+  } catch (...) {
+    finish(Internal("internal error"));
+  }
+}
+
+}  // namespace modelgrid::rpc
