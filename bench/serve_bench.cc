@@ -10,7 +10,9 @@
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
 // in-process call, then throughput at concurrency 1..64 against in-process threads
-// sharing one instance (a served model also runs one instance).
+// sharing one instance (a served model also runs one instance). In builds with gRPC the
+// binary cases also measure the same requests over KServe v2 gRPC (ModelInfer, raw tensors,
+// one channel per client) against the same server in the same run.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +33,11 @@
 #include <vector>
 
 #include "backends/backend.h"
+#ifdef MODELGRID_HAVE_GRPC
+#include <grpcpp/grpcpp.h>
+
+#include "grpc_service.grpc.pb.h"
+#endif
 
 namespace {
 
@@ -100,6 +107,38 @@ class Connection {
   bool ok_ = false;
 };
 
+#ifdef MODELGRID_HAVE_GRPC
+// A gRPC client on a channel of its own (its own TCP connection), as each HTTP client has.
+class GrpcConnection {
+ public:
+  GrpcConnection(int port, const std::string& model, const std::vector<int64_t>& shape,
+                 const std::vector<float>& data) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    stub_ = inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+    request_.set_model_name(model);
+    auto* in = request_.add_inputs();
+    in->set_name("INPUT__0");
+    in->set_datatype("FP32");
+    for (int64_t d : shape) in->add_shape(d);
+    request_.add_raw_input_contents(
+        std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float)));
+  }
+  // One ModelInfer; true when it succeeded with an output.
+  bool Infer() {
+    grpc::ClientContext ctx;
+    inference::ModelInferResponse response;
+    return stub_->ModelInfer(&ctx, request_, &response).ok() &&
+           response.raw_output_contents_size() == 1;
+  }
+
+ private:
+  std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
+  inference::ModelInferRequest request_;
+};
+#endif
+
 // One benchmarked model: its file, its config, and one request.
 struct Case {
   std::string name;
@@ -114,6 +153,13 @@ struct Case {
 std::vector<Case> Cases() {
   const std::string encoder = "repo/transformer/1/model.pt";
   return {{"add_one", "serve/add_one.pt", "x + 1 on 4 floats", {-1}, "-1", {1, 4}, false},
+          {"add_one",
+           "serve/add_one.pt",
+           "x + 1 on 4 floats, binary tensors",
+           {-1},
+           "-1",
+           {1, 4},
+           true},
           {"transformer",
            encoder,
            "encoder layer, 16 x 64 floats, JSON tensors",
@@ -155,6 +201,7 @@ std::string BinaryBody(const std::vector<int64_t>& shape, const std::vector<floa
 struct Server {
   pid_t pid = -1;
   int port = 0;
+  int grpc_port = 0;  // 0: no gRPC in this build
 };
 
 Server StartServer(const std::string& repo, const std::string& footprints,
@@ -166,9 +213,14 @@ Server StartServer(const std::string& repo, const std::string& footprints,
     ::dup2(out[1], 1);
     ::close(out[0]);
     // The server's default --http-threads unless the benchmark is told otherwise.
+#ifdef MODELGRID_HAVE_GRPC
+    const char* grpc_port = "auto";
+#else
+    const char* grpc_port = "0";
+#endif
     ::execl(MODELGRID_BINARY, MODELGRID_BINARY, "serve", repo.c_str(), "--port", "0",
             "--footprints", footprints.c_str(), "--http-threads", http_threads.c_str(), "--gpus",
-            gpus.c_str(), static_cast<char*>(nullptr));
+            gpus.c_str(), "--grpc-port", grpc_port, static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
@@ -177,6 +229,11 @@ Server StartServer(const std::string& repo, const std::string& footprints,
   char c;
   while (::read(out[0], &c, 1) == 1) {
     text += c;
+    // The gRPC line comes first, when there is one.
+    const size_t g = text.find("serving KServe v2 gRPC on 127.0.0.1:");
+    if (g != std::string::npos && s.grpc_port == 0 && c == '\n') {
+      s.grpc_port = std::atoi(text.c_str() + g + 36);
+    }
     const size_t at = text.find("serving KServe v2 on http://127.0.0.1:");
     if (at != std::string::npos && c == '\n') {
       s.port = std::atoi(text.c_str() + at + 38);
@@ -256,6 +313,21 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
       served.push_back(Micros(Clock::now() - t0));
     }
   }
+  std::vector<double> over_grpc;
+#ifdef MODELGRID_HAVE_GRPC
+  const bool grpc = c.binary && server.grpc_port > 0;
+  if (grpc) {
+    GrpcConnection conn(server.grpc_port, c.name, c.request_shape, x);
+    for (int i = 0; i < 200; ++i) conn.Infer();
+    for (int i = 0; i < n; ++i) {
+      const auto t0 = Clock::now();
+      if (!conn.Infer()) std::fprintf(stderr, "gRPC call failed\n");
+      over_grpc.push_back(Micros(Clock::now() - t0));
+    }
+  }
+#else
+  const bool grpc = false;
+#endif
   const double lp50 = Percentile(local, 0.5), sp50 = Percentile(served, 0.5);
   std::printf("%s (%s) on %s\nlatency, 1 client, %d requests:\n", c.name.c_str(),
               c.describe.c_str(), device.c_str(), n);
@@ -263,22 +335,44 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
               Percentile(local, 0.99));
   std::printf("  HTTP + IPC + worker       p50 %8.1f us  p99 %8.1f us\n", sp50,
               Percentile(served, 0.99));
-  std::printf("  serving overhead at p50: %.1f us (%.2fx the in-process call)\n\n", sp50 - lp50,
+  std::printf("  serving overhead at p50: %.1f us (%.2fx the in-process call)\n", sp50 - lp50,
               sp50 / lp50);
+  if (grpc) {
+    const double gp50 = Percentile(over_grpc, 0.5);
+    std::printf("  gRPC + IPC + worker       p50 %8.1f us  p99 %8.1f us\n", gp50,
+                Percentile(over_grpc, 0.99));
+    std::printf("  gRPC overhead at p50: %.1f us (%.2fx HTTP binary's %.1f us)\n", gp50 - lp50,
+                (gp50 - lp50) / std::max(sp50 - lp50, 0.1), sp50 - lp50);
+  }
+  std::printf("\n");
 
   // Throughput at increasing concurrency.
-  std::printf("throughput (%.1f s per level):\n  %-11s %14s %14s %8s\n", seconds, "concurrency",
+  std::printf("throughput (%.1f s per level):\n  %-11s %14s %14s %8s", seconds, "concurrency",
               "in-process/s", "served/s", "ratio");
+  if (grpc) std::printf(" %14s %8s", "gRPC/s", "ratio");
+  std::printf("\n");
   for (int level = 1; level <= 64; level *= 2) {
-    auto run = [&](bool remote) {
+    // 0: in-process, 1: HTTP, 2: gRPC.
+    auto run = [&](int how) {
       std::atomic<long> done{0};
       std::atomic<bool> stop{false};
       std::vector<std::thread> threads;
       for (int t = 0; t < level; ++t) {
         threads.emplace_back([&] {
           std::unique_ptr<Connection> conn;
-          if (remote) conn = std::make_unique<Connection>(server.port);
-          while (!stop) done += remote ? conn->Post(path, body, header) == 200 : infer_once();
+          if (how == 1) conn = std::make_unique<Connection>(server.port);
+#ifdef MODELGRID_HAVE_GRPC
+          std::unique_ptr<GrpcConnection> rpc;
+          if (how == 2)
+            rpc = std::make_unique<GrpcConnection>(server.grpc_port, c.name, c.request_shape, x);
+          while (!stop) {
+            done += how == 0   ? infer_once()
+                    : how == 1 ? conn->Post(path, body, header) == 200
+                               : rpc->Infer();
+          }
+#else
+          while (!stop) done += how == 0 ? infer_once() : conn->Post(path, body, header) == 200;
+#endif
         });
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -286,8 +380,13 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
       for (auto& t : threads) t.join();
       return static_cast<double>(done) / seconds;
     };
-    const double l = run(false), s = run(true);
-    std::printf("  %-11d %14.0f %14.0f %7.2fx\n", level, l, s, s / l);
+    const double l = run(0), s = run(1);
+    std::printf("  %-11d %14.0f %14.0f %7.2fx", level, l, s, s / l);
+    if (grpc) {
+      const double g = run(2);
+      std::printf(" %14.0f %7.2fx", g, g / l);
+    }
+    std::printf("\n");
   }
   std::printf("\n");
   ::kill(server.pid, SIGTERM);

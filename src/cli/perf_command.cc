@@ -9,6 +9,9 @@
 #include "perf/levels.h"
 #include "perf/load_generator.h"
 #include "perf/perf_report.h"
+#ifdef MODELGRID_HAVE_GRPC
+#include "perf_grpc/grpc_protocol.h"
+#endif
 
 namespace modelgrid::cli {
 
@@ -17,7 +20,9 @@ namespace {
 struct PerfArgs {
   std::vector<std::string> models;
   bool all_models = false;
-  std::string url = "http://127.0.0.1:8000";
+  std::string url;  // default: http://127.0.0.1:8000, or 127.0.0.1:8001 for gRPC
+  std::string protocol = "http";
+  bool streaming = false;
   std::string concurrency = "1";
   std::string request_rate;
   double duration_s = 5;
@@ -38,7 +43,18 @@ int UsageError(const std::string& message) {
 
 // Fills `options` from the arguments; "" or the usage error.
 std::string BuildOptions(const PerfArgs& args, perf::PerfOptions* options) {
-  auto url = client::ParseUrl(args.url);
+  if (args.protocol != "http" && args.protocol != "grpc") {
+    return "-i/--protocol must be http or grpc, not \"" + args.protocol + "\"";
+  }
+  const bool grpc = args.protocol == "grpc";
+  if (args.streaming && !grpc) return "--streaming needs -i grpc";
+  if (grpc && args.binary) return "--binary is for HTTP (gRPC tensors are always raw)";
+  std::string text =
+      args.url.empty() ? (grpc ? "127.0.0.1:8001" : "http://127.0.0.1:8000") : args.url;
+  // gRPC addresses are host:port (perf_analyzer's -u); grpc:// is taken too.
+  if (grpc && text.rfind("grpc://", 0) == 0) text = "http://" + text.substr(7);
+  if (grpc && text.find("://") == std::string::npos) text = "http://" + text;
+  auto url = client::ParseUrl(text);
   if (!url.ok()) return url.status().message();
   options->url = *url;
   options->models = args.models;
@@ -83,7 +99,17 @@ int RunPerfCommand(const PerfArgs& args) {
       std::cerr << "\r" << line << "\033[K" << std::flush;
     };
   }
-  auto result = perf::RunPerf(options);
+  Result<perf::PerfResult> result = Status(StatusCode::kInternal, "no protocol");
+  if (args.protocol == "grpc") {
+#ifdef MODELGRID_HAVE_GRPC
+    auto protocol = perf::MakeGrpcProtocol(options, args.streaming);
+    result = perf::RunPerf(options, *protocol);
+#else
+    return UsageError("-i grpc: this build of ModelGrid has no gRPC (built without libgrpc++-dev)");
+#endif
+  } else {
+    result = perf::RunPerf(options);
+  }
   if (tty) std::cerr << "\r\033[K" << std::flush;
   if (!result.ok()) {
     std::cerr << "error: " << result.status().message() << "\n";
@@ -109,7 +135,12 @@ void RegisterPerf(CLI::App& app, Handler* handler) {
       "perf", "Measure throughput and latency of a KServe v2 server (like perf_analyzer)");
   cmd->add_option("-m,--model", args->models, "Model to load (repeat, or a,b,c)")->delimiter(',');
   cmd->add_flag("--all-models", args->all_models, "Spread the load over every ready model");
-  cmd->add_option("--url", args->url, "Server URL (default http://127.0.0.1:8000)");
+  cmd->add_option("--url,-u", args->url,
+                  "Server: http://HOST:PORT (default http://127.0.0.1:8000), or for gRPC "
+                  "HOST:PORT (default 127.0.0.1:8001)");
+  cmd->add_option("-i,--protocol", args->protocol, "http (default) or grpc, as perf_analyzer's -i");
+  cmd->add_flag("--streaming", args->streaming,
+                "gRPC: send each client's requests on one ModelStreamInfer stream");
   auto* concurrency = cmd->add_option(
       "--concurrency", args->concurrency,
       "Closed-loop clients: N, START:END (doubling), START:END:xF or START:END:STEP");

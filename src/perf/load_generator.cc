@@ -2,15 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <thread>
 
-#include "client/http_client.h"
 #include "perf/input_data_file.h"
-#include "perf/request_encoder.h"
-#include "perf/server_queries.h"
 
 namespace modelgrid::perf {
 
@@ -19,26 +15,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kLateAfter = std::chrono::milliseconds(10);
-constexpr size_t kErrorBodyChars = 200;
 
 struct PreparedModel {
   std::string name;
-  std::string path;  // .../v2/models/{m}/infer
   int64_t inferences_per_request = 1;
-  std::vector<EncodedRequest> requests;  // cycled through
+  size_t variants = 0;  // requests encoded by the protocol, cycled through
 };
 
-client::HttpClient::Headers AuthHeaders(const PerfOptions& o) {
-  if (o.api_key.empty()) return {};
-  return {{"Authorization", "Bearer " + o.api_key}};
-}
-
-Result<std::vector<PreparedModel>> Prepare(const PerfOptions& o, std::vector<std::string>* names) {
-  client::HttpClient http(o.url.host, o.url.port, o.timeout);
-  http.set_default_headers(AuthHeaders(o));
+Result<std::vector<PreparedModel>> Prepare(const PerfOptions& o, PerfProtocol& protocol,
+                                           std::vector<std::string>* names) {
   *names = o.models;
   if (o.all_models) {
-    MG_ASSIGN_OR_RETURN(*names, ListReadyModels(http, o.url));
+    MG_ASSIGN_OR_RETURN(*names, protocol.ListReadyModels());
   }
   if (names->empty()) return InvalidArgument("no model given: use -m MODEL or --all-models");
   DataMode mode = DataMode::kRandom;
@@ -51,15 +39,13 @@ Result<std::vector<PreparedModel>> Prepare(const PerfOptions& o, std::vector<std
   std::vector<PreparedModel> models;
   for (size_t i = 0; i < names->size(); ++i) {
     const std::string& name = (*names)[i];
-    MG_ASSIGN_OR_RETURN(nlohmann::json metadata, FetchModelMetadata(http, o.url, name));
+    MG_ASSIGN_OR_RETURN(nlohmann::json metadata, protocol.ModelMetadata(name));
     MG_ASSIGN_OR_RETURN(ModelSpec spec, ResolveModel(name, metadata, o.batch, o.shapes));
     MG_ASSIGN_OR_RETURN(auto variants,
                         BuildRequestTensors(spec, mode, from_file ? &entries : nullptr, i + 1));
-    PreparedModel m{
-        name, o.url.Path("/v2/models/" + name + "/infer"), spec.inferences_per_request, {}};
+    PreparedModel m{name, spec.inferences_per_request, variants.size()};
     for (const auto& tensors : variants) {
-      MG_ASSIGN_OR_RETURN(EncodedRequest r, EncodeInferRequest(tensors, spec.outputs, o.binary));
-      m.requests.push_back(std::move(r));
+      MG_RETURN_IF_ERROR(protocol.AddRequest(i, name, tensors, spec.outputs));
     }
     models.push_back(std::move(m));
   }
@@ -70,6 +56,7 @@ Result<std::vector<PreparedModel>> Prepare(const PerfOptions& o, std::vector<std
 struct Level {
   const std::vector<PreparedModel>* models = nullptr;
   const PerfOptions* options = nullptr;
+  PerfProtocol* protocol = nullptr;
   bool open_loop = false;
   double rate = 0;  // open loop: requests per second
   Clock::time_point start, window_start, window_end;
@@ -83,21 +70,10 @@ struct SenderResult {
   double max_lag_ms = 0;
 };
 
-std::string ErrorText(const client::HttpResponse& reply) {
-  if (reply.status == 0) return "no reply: " + reply.error;
-  std::string body = reply.body.substr(0, kErrorBodyChars);
-  while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back()))) body.pop_back();
-  return "HTTP " + std::to_string(reply.status) + ": " + body;
-}
-
 void RunSender(Level& level, SenderResult& out) {
-  const PerfOptions& o = *level.options;
   const std::vector<PreparedModel>& models = *level.models;
-  client::HttpClient http(o.url.host, o.url.port, o.timeout);
-  http.set_default_headers(AuthHeaders(o));
-  client::HttpResponse reply;
-  const std::string method = "POST";
   out.per_model.resize(models.size());
+  auto connection = level.protocol->Connect();
   while (true) {
     const uint64_t seq = level.next.fetch_add(1, std::memory_order_relaxed);
     Clock::time_point due{};
@@ -110,11 +86,11 @@ void RunSender(Level& level, SenderResult& out) {
     const Clock::time_point begin = Clock::now();
     if (!level.open_loop && begin >= level.window_end) break;
     const size_t m = seq % models.size();
-    const PreparedModel& model = models[m];
-    const EncodedRequest& request = model.requests[(seq / models.size()) % model.requests.size()];
-    http.Request(method, model.path, request.body, request.headers, reply);
+    const size_t variant = (seq / models.size()) % models[m].variants;
+    const std::string error =
+        connection.ok() ? (*connection)->Infer(m, variant) : connection.status().message();
     const Clock::time_point end = Clock::now();
-    const bool ok = reply.status == 200;
+    const bool ok = error.empty();
     (ok ? level.ok : level.failed).fetch_add(1, std::memory_order_relaxed);
     if (begin < level.window_start || end > level.window_end) continue;
     if (level.open_loop && begin - due > kLateAfter) {
@@ -127,7 +103,7 @@ void RunSender(Level& level, SenderResult& out) {
       out.per_model[m].latencies_us.push_back(
           static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX)));
     } else {
-      out.per_model[m].AddError(ErrorText(reply));
+      out.per_model[m].AddError(error);
     }
   }
 }
@@ -142,11 +118,12 @@ std::string Describe(const Level& level) {
   return text;
 }
 
-LevelResult RunLevel(const PerfOptions& o, const std::vector<PreparedModel>& models, bool open_loop,
-                     double value) {
+LevelResult RunLevel(const PerfOptions& o, PerfProtocol& protocol,
+                     const std::vector<PreparedModel>& models, bool open_loop, double value) {
   Level level;
   level.models = &models;
   level.options = &o;
+  level.protocol = &protocol;
   level.open_loop = open_loop;
   level.rate = value;
   const int senders = open_loop ? std::clamp(static_cast<int>(std::ceil(value * 0.1)), 4, 256)
@@ -208,6 +185,11 @@ LevelResult RunLevel(const PerfOptions& o, const std::vector<PreparedModel>& mod
 }  // namespace
 
 Result<PerfResult> RunPerf(const PerfOptions& o) {
+  std::unique_ptr<PerfProtocol> http = MakeHttpProtocol(o);
+  return RunPerf(o, *http);
+}
+
+Result<PerfResult> RunPerf(const PerfOptions& o, PerfProtocol& protocol) {
   if (o.concurrency.empty() && o.request_rates.empty()) {
     return InvalidArgument("no load level given");
   }
@@ -215,12 +197,12 @@ Result<PerfResult> RunPerf(const PerfOptions& o) {
     return InvalidArgument("duration must be > 0, warmup >= 0 and batch >= 1");
   }
   PerfResult result;
-  MG_ASSIGN_OR_RETURN(std::vector<PreparedModel> models, Prepare(o, &result.models));
+  MG_ASSIGN_OR_RETURN(std::vector<PreparedModel> models, Prepare(o, protocol, &result.models));
   const bool open_loop = !o.request_rates.empty();
   std::vector<double> values = o.request_rates;
   if (!open_loop) values.assign(o.concurrency.begin(), o.concurrency.end());
   for (double v : values) {
-    result.levels.push_back(RunLevel(o, models, open_loop, v));
+    result.levels.push_back(RunLevel(o, protocol, models, open_loop, v));
     result.total_successes += result.levels.back().overall.successes;
     result.total_errors += result.levels.back().overall.errors;
   }

@@ -1,6 +1,6 @@
 // The load generator of `modelgrid perf` (in the spirit of Triton's perf_analyzer).
 //
-// Closed loop (concurrency levels): N senders, each with its own keep-alive connection,
+// Closed loop (concurrency levels): N senders, each with its own connection (protocol.h),
 // each sending its next request when the previous one is answered. Open loop (request
 // rates): requests are due on a fixed schedule whatever the replies; a pool of senders
 // picks them up, and requests that start late are counted (the generator fell behind).
@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "perf/level_stats.h"
 #include "perf/model_inputs.h"
+#include "perf/protocol.h"
 
 namespace modelgrid::perf {
 
@@ -69,5 +70,7 @@ struct PerfResult {
 // API key is refused, a model is unknown or its inputs cannot be generated. Requests that
 // fail during the load are counted in the result, not returned as errors.
 Result<PerfResult> RunPerf(const PerfOptions& options);
+// The same over `protocol` (for example gRPC's) instead of HTTP.
+Result<PerfResult> RunPerf(const PerfOptions& options, PerfProtocol& protocol);
 
 }  // namespace modelgrid::perf
