@@ -9,6 +9,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DMODELGRID_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
+ninja -C build-fuzz build.ninja >/dev/null  # brings an older configuration up to date
 # Every target this configuration has (the gRPC ones need gRPC at configure time).
 targets=$(for f in fuzz/*_fuzz.cc; do
   t=$(basename "$f" .cc)

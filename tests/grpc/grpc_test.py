@@ -955,6 +955,21 @@ class GrpcMain(GrpcServerTest):
         finally:
             stream.cancel()
 
+    def test_perf_over_grpc_unary_and_streaming(self):
+        # `modelgrid perf -i grpc` (and --streaming) loads the server and reports every
+        # request as a success.
+        for extra in ([], ["--streaming"]):
+            run = subprocess.run(
+                [CONFIG["binary"], "perf", "-i", "grpc", "-u",
+                 "127.0.0.1:%d" % self.server.grpc_port, "-m", "add_one", "--shape",
+                 "INPUT__0:4", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.1",
+                 "--json"] + extra,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            self.assertEqual(run.returncode, 0, "perf %s: %s" % (extra, run.stderr.decode()))
+            report = json.loads(run.stdout)
+            self.assertGreater(report["total_successes"], 0, extra)
+            self.assertEqual(report["total_errors"], 0, extra)
+
 
 # ---------------------------------------------------------------------------------------
 # API key
