@@ -646,7 +646,7 @@ def start_server(args, tmp):
         die("no model repository at %s (scripts/make-fixtures.sh makes .fixtures/repo)"
                  % repo)
     out_path, err_path = os.path.join(tmp, "serve.out"), os.path.join(tmp, "serve.log")
-    cmd = [binary, "serve", repo, "--gpus", "cpu", "--port", str(args.port),
+    cmd = [binary, "serve", repo, "--gpus", "cpu", "--port", str(args.port), "--grpc-port", "0",
            "--footprints", os.path.join(tmp, "footprints.json")]
     print("starting: %s" % " ".join(cmd), flush=True)
     with open(out_path, "wb") as out, open(err_path, "wb") as err:

@@ -120,7 +120,7 @@ Result<std::optional<uint16_t>> GrpcPort(const ServeArgs& args) {
   return std::optional<uint16_t>(static_cast<uint16_t>(port));
 }
 
-// The gRPC front end, when this build has one; a type that holds nothing otherwise.
+// The gRPC front end (builds with gRPC only).
 #ifdef MODELGRID_HAVE_GRPC
 using GrpcFrontEnd = std::unique_ptr<rpc::GrpcServer>;
 Result<GrpcFrontEnd> StartGrpc(const ServeArgs& args, const std::string& api_key, uint16_t port,
@@ -288,7 +288,9 @@ int RunServe(const ServeArgs& args) {
             << "/v2/models/<model>/infer -d '{\"inputs\":[{\"name\":\"INPUT__0\","
                "\"datatype\":\"FP32\",\"shape\":[1,4],\"data\":[1,2,3,4]}]}'\n"
             << std::flush;
-  if (!api_key.empty()) Log("every endpoint but /v2/health/live needs the API key (Bearer)");
+  if (!api_key.empty()) {
+    Log("every endpoint but /v2/health/live (gRPC: ServerLive and health) needs the API key");
+  }
   int signal = 0;
   const timespec second{1, 0};
   while ((signal = sigtimedwait(&signals, nullptr, &second)) < 0) logging::Flush();
@@ -346,8 +348,8 @@ void RegisterServe(CLI::App& app, Handler* handler) {
                   "On SIGTERM/SIGINT, wait this long for requests in flight")
       ->check(CLI::Range(0, 3600));
   cmd->add_option("--api-key", args->api_key,
-                  "Require 'Authorization: Bearer KEY' on every endpoint but liveness "
-                  "(default: $MODELGRID_API_KEY)");
+                  "Require 'Authorization: Bearer KEY' on every endpoint but liveness, over HTTP "
+                  "and gRPC (default: $MODELGRID_API_KEY)");
   cmd->add_option("--http-max-body-bytes", args->max_body_bytes,
                   "Largest request body, e.g. 64MiB (413 above)")
       ->transform(ByteSizeTransform())
