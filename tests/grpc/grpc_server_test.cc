@@ -1,0 +1,218 @@
+// The gRPC front end over real sockets with a fake InferenceService that holds every call
+// until the test completes it: stream order when answers come out of order, errors in a
+// stream, a drain with a request in flight, a client that leaves mid-request, and the key.
+#include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "grpc/grpc_server.h"
+#include "grpc_service.grpc.pb.h"
+
+namespace modelgrid::rpc {
+namespace {
+
+using nlohmann::json;
+using server::InferRequest;
+using server::InferResponse;
+
+// Holds each Infer until Complete(i) answers it with its inputs echoed as outputs.
+class HeldService : public server::InferenceService {
+ public:
+  bool Live() override { return true; }
+  bool Ready() override { return true; }
+  Result<json> ServerMetadata() override {
+    return json{{"name", "held"}, {"version", "0"}, {"extensions", json::array()}};
+  }
+  Result<json> ModelMetadata(const std::string& m, const std::string&) override {
+    return NotFound("no model " + m);
+  }
+  Result<bool> ModelReady(const std::string& m, const std::string&) override {
+    return NotFound("no model " + m);
+  }
+  Result<json> ModelStats(const std::string&, const std::string&) override {
+    return json{{"model_stats", json::array()}};
+  }
+  void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) override {
+    if (request.model == "unknown") return done(NotFound("unknown model 'unknown'"));
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.push_back({std::move(request), std::move(done)});
+    cv_.notify_all();
+  }
+
+  // Waits (up to a minute) until `n` calls have arrived.
+  bool WaitHeld(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::minutes(1), [&] { return held_.size() >= n; });
+  }
+  void Complete(size_t i) {
+    Call call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      call = std::move(held_.at(i));
+    }
+    InferResponse response;
+    for (const auto& t : call.request.inputs) response.outputs.push_back(t);
+    call.done(std::move(response));
+  }
+
+ private:
+  struct Call {
+    InferRequest request;
+    std::function<void(Result<InferResponse>)> done;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Call> held_;
+};
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& key = "") {
+    GrpcServerOptions options;
+    options.port = 0;
+    options.api_key = key;
+    auto started = GrpcServer::Start(options, service_);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started).value();
+    stub_ = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Stop(std::chrono::seconds(5));
+  }
+
+  static inference::ModelInferRequest Request(const std::string& model, const std::string& id,
+                                              float value) {
+    inference::ModelInferRequest r;
+    r.set_model_name(model);
+    r.set_id(id);
+    auto* in = r.add_inputs();
+    in->set_name("X");
+    in->set_datatype("FP32");
+    in->add_shape(1);
+    r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&value), sizeof value));
+    return r;
+  }
+  static float Value(const inference::ModelInferResponse& r) {
+    float v = 0;
+    if (r.raw_output_contents_size() == 1 && r.raw_output_contents(0).size() == sizeof v) {
+      std::memcpy(&v, r.raw_output_contents(0).data(), sizeof v);
+    }
+    return v;
+  }
+
+  HeldService service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
+};
+
+TEST_F(GrpcServerTest, StreamAnswersInRequestOrderWhateverOrderTheServiceAnswers) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(stream->Write(Request("m", "id" + std::to_string(i), static_cast<float>(i))));
+  }
+  ASSERT_TRUE(service_.WaitHeld(3));
+  service_.Complete(2);
+  service_.Complete(1);
+  service_.Complete(0);
+  for (int i = 0; i < 3; ++i) {
+    inference::ModelStreamInferResponse r;
+    ASSERT_TRUE(stream->Read(&r));
+    EXPECT_EQ(r.error_message(), "");
+    EXPECT_EQ(r.infer_response().id(), "id" + std::to_string(i));
+    EXPECT_EQ(Value(r.infer_response()), static_cast<float>(i));
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(GrpcServerTest, AFailedRequestIsAnErrorResponseAndTheStreamGoesOn) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  ASSERT_TRUE(stream->Write(Request("unknown", "bad", 1)));
+  ASSERT_TRUE(stream->Write(Request("m", "good", 2)));
+  ASSERT_TRUE(service_.WaitHeld(1));
+  service_.Complete(0);
+  inference::ModelStreamInferResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_NE(r.error_message().find("unknown model"), std::string::npos) << r.error_message();
+  EXPECT_EQ(r.infer_response().id(), "bad");
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_EQ(r.error_message(), "");
+  EXPECT_EQ(r.infer_response().id(), "good");
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(GrpcServerTest, StopAnswersTheRequestInFlightThenEndsTheStreamUnavailable) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  ASSERT_TRUE(stream->Write(Request("m", "held", 7)));
+  ASSERT_TRUE(service_.WaitHeld(1));
+  std::thread stop([this] { server_->Stop(std::chrono::seconds(30)); });
+  service_.Complete(0);
+  inference::ModelStreamInferResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_EQ(r.infer_response().id(), "held");
+  EXPECT_EQ(Value(r.infer_response()), 7.0f);
+  EXPECT_FALSE(stream->Read(&r));
+  const grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  stop.join();
+}
+
+TEST_F(GrpcServerTest, AClientThatLeavesMidRequestLeavesNothingBehind) {
+  Start();
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub_->ModelStreamInfer(&ctx);
+    ASSERT_TRUE(stream->Write(Request("m", "left", 1)));
+    ASSERT_TRUE(service_.WaitHeld(1));
+    ctx.TryCancel();
+    (void)stream->Finish();
+  }
+  // The answer arrives after the client left: it is dropped, and the stream ends, so
+  // that Stop (in TearDown) finds no call open.
+  service_.Complete(0);
+  server_->Stop(std::chrono::seconds(30));
+  server_.reset();
+}
+
+TEST_F(GrpcServerTest, TheKeyIsNeededButNotForLiveness) {
+  Start("secret");
+  {
+    grpc::ClientContext ctx;
+    inference::ServerReadyResponse r;
+    EXPECT_EQ(stub_->ServerReady(&ctx, {}, &r).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer secret");
+    inference::ServerReadyResponse r;
+    EXPECT_TRUE(stub_->ServerReady(&ctx, {}, &r).ok());
+    EXPECT_TRUE(r.ready());
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ServerLiveResponse r;
+    EXPECT_TRUE(stub_->ServerLive(&ctx, {}, &r).ok());
+    EXPECT_TRUE(r.live());
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer wrong");
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  inference::ModelStreamInferResponse r;
+  EXPECT_FALSE(stream->Read(&r));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+}  // namespace
+}  // namespace modelgrid::rpc
