@@ -3,8 +3,8 @@
 # (HuggingFace folders with sparse weights, torchvision TorchScript/ONNX exports, a Triton
 # repository of TorchScript models), shows what ModelGrid predicts and plans for them, then
 # serves the repository, sends sample requests, and keeps serving until Ctrl-C.
-# MODELGRID_PORT picks the port (default 8000); MODELGRID_DEMO_EXIT=1 stops after the
-# sample requests.
+# MODELGRID_PORT picks the HTTP port (default 8000), MODELGRID_GRPC_PORT the gRPC one (default
+# 8001; 0 turns it off); MODELGRID_DEMO_EXIT=1 stops after the sample requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -47,11 +47,15 @@ $mg plan --models "$manifest" --gpus 2xH100-80GB,1xL4 --strategy memory-optimize
 echo
 echo "== Serve: the demo repository ($fx/repo) on the CPU, KServe v2"
 port=${MODELGRID_PORT:-8000}
-$mg serve "$fx/repo" --port "$port" --footprints "$fx/footprints.json" > "$fx/serve.out" &
+# gRPC on 8001 unless MODELGRID_GRPC_PORT says otherwise (0: off).
+grpc_args=()
+[ -n "${MODELGRID_GRPC_PORT:-}" ] && grpc_args=(--grpc-port "$MODELGRID_GRPC_PORT")
+$mg serve "$fx/repo" --port "$port" --footprints "$fx/footprints.json" "${grpc_args[@]}" \
+  > "$fx/serve.out" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT
 for _ in $(seq 600); do
-  grep -q "^serving" "$fx/serve.out" 2>/dev/null && break
+  grep -q "^serving KServe v2 on http" "$fx/serve.out" 2>/dev/null && break
   kill -0 $server 2>/dev/null || { echo "modelgrid serve exited"; exit 1; }
   sleep 0.2
 done
@@ -65,6 +69,12 @@ echo
 echo "== modelgrid perf: tiny_cnn and two_in_two_out together, concurrency 1 to 4"
 $mg perf --url "http://127.0.0.1:$port" -m tiny_cnn,two_in_two_out --concurrency 1:4 \
   --duration 2 --warmup 0.5
+grpc=$(sed -n 's/^serving KServe v2 gRPC on //p' "$fx/serve.out")
+if [ -n "$grpc" ]; then
+  echo
+  echo "== modelgrid perf over gRPC ($grpc): tiny_cnn, concurrency 2, one stream per client"
+  $mg perf -i grpc --streaming -u "$grpc" -m tiny_cnn --concurrency 2 --duration 2 --warmup 0.5
+fi
 if [ "${MODELGRID_DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
 echo
 echo "Serving on http://127.0.0.1:$port until Ctrl-C; try the curl commands above."
