@@ -231,6 +231,46 @@ TEST(GrpcInferProto, EncodesRequestedOutputsInOrderAsRawContents) {
   EXPECT_EQ(ResponseToProto(response, info, &none).code(), StatusCode::kInternal);
 }
 
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+// The wire bytes, worked out by hand from the field numbers of the KServe v2 / Triton
+// protocol (ModelInferRequest: model_name 1, id 3, inputs 5, raw_input_contents 7;
+// InferInputTensor: name 1, datatype 2, shape 3 packed; ModelStreamInferResponse:
+// error_message 1, infer_response 2; ModelInferResponse: id 3, raw_output_contents 6), so
+// that a renumbered field in proto/ fails here rather than at a Triton client.
+TEST(GrpcProtoWire, FieldNumbersAreTheProtocols) {
+  ModelInferRequest r;
+  r.set_model_name("m");
+  r.set_id("i");
+  AddInput(r, "x", "FP32", {1});
+  r.add_raw_input_contents("abcd");
+  EXPECT_EQ(Hex(r.SerializeAsString()),
+            "0a016d"  // model_name "m"
+            "1a0169"  // id "i"
+            "2a0c"
+            "0a0178"
+            "120446503332"
+            "1a0101"          // inputs {name "x", "FP32", shape [1]}
+            "3a0461626364");  // raw_input_contents "abcd"
+  inference::ModelStreamInferResponse s;
+  s.set_error_message("e");
+  s.mutable_infer_response()->set_id("i");
+  s.mutable_infer_response()->add_raw_output_contents("z");
+  EXPECT_EQ(Hex(s.SerializeAsString()),
+            "0a0165"
+            "1206"
+            "1a0169"
+            "32017a");
+}
+
 TEST(GrpcStatus, MapsCoreCodesOnce) {
   const std::pair<StatusCode, ::grpc::StatusCode> table[] = {
       {StatusCode::kInvalidArgument, ::grpc::StatusCode::INVALID_ARGUMENT},
