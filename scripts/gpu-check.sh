@@ -98,7 +98,7 @@ MODELGRID_E2E_GPUS="$gpus" timeout 420 "$tests" --gtest_filter='ServeE2E*' 2>&1 
 serve_status() {
   local repo=$1 name=$2 port_file="$out/$2.port"
   rm -f "$port_file"
-  "$bin" serve "$repo" --gpus "$gpus" --port 0 --footprints "$out/$name-footprints.json" \
+  "$bin" serve "$repo" --gpus "$gpus" --port 0 --grpc-port 0 --footprints "$out/$name-footprints.json" \
     >"$out/$name.stdout" 2>"$out/$name.stderr" &
   local pid=$!
   for _ in $(seq 600); do
