@@ -439,6 +439,7 @@ class Server:
         self.port = None
         self.stdout_tail = b""
         self.startup_text = b""  # stdout up to and including the serving line
+        self.gpus = "cpu"  # --gpus
         os.makedirs(self.repo, exist_ok=True)
         # add_one is planned at 512 MiB, so that the largest legal request (a 64 MiB input
         # and as much output) is within its memory budget: the budget, not the transport,
@@ -447,7 +448,7 @@ class Server:
                    'parameters { key: "memory_bytes" value: { string_value: "536870912" } }\n')
 
     def start(self):
-        cmd = [CONFIG["binary"], "serve", self.repo, "--gpus", "cpu", "--port", "0",
+        cmd = [CONFIG["binary"], "serve", self.repo, "--gpus", self.gpus, "--port", "0",
                "--footprints", os.path.join(self.dir, "footprints.json")] + self.args
         # gRPC is off unless the args give --grpc-port: suites run side by side, and its
         # default port (8001) is fixed.

@@ -14,7 +14,7 @@ not used. Without the Python modules or protoc the suite fails when the binary s
 and is skipped, saying so loudly, when it does not.
 
 Reuses the network-edge suite's infrastructure (tests/edge/edge_test.py): its Server,
-HTTP client, 500 tracking and test runner. Four servers are started, each with --port 0
+HTTP client, 500 tracking and test runner. Five servers are started, each with --port 0
 and --grpc-port auto on a temporary repository holding add_one (FP32 INPUT__0 [-1] ->
 OUTPUT__0 = input + 1, max_batch_size 8):
 
@@ -24,6 +24,8 @@ OUTPUT__0 = input + 1, max_batch_size 8):
                  the HTTP answers where both exist
   GrpcAuth       --api-key: UNAUTHENTICATED without the key but on the exempt RPCs
   GrpcMaxMessage --grpc-max-message-bytes 1MiB: RESOURCE_EXHAUSTED above
+  GrpcAdmission  a virtual 1000 MiB device: a load that does not fit is
+                 RESOURCE_EXHAUSTED and the loaded model still serves
   GrpcLifecycle  a worker SIGKILLed with a stream request in flight, then SIGTERM to the
                  server with a stream open and a request in flight
 
@@ -329,6 +331,7 @@ class GrpcServerTest(edge_test.ServerTest):
     class's KEY), and is remade when the server was restarted on another port."""
 
     KEY = None
+    GPUS = "cpu"  # --gpus
     EXTRA_MODELS = ()  # (name, fixture source) copied into the repository before the start
     MODELS = ("add_one",)  # waited for before the first test
     _client = None
@@ -345,6 +348,7 @@ class GrpcServerTest(edge_test.ServerTest):
                 return
         try:
             cls.server = GrpcServer(cls.SERVER_NAME, list(cls.SERVER_ARGS), cls.NEW_SESSION)
+            cls.server.gpus = cls.GPUS
             for name, source in cls.EXTRA_MODELS:
                 copy_model(fixtures, cls.server.repo, name, source=source)
             cls.server.start()
@@ -1095,6 +1099,29 @@ class GrpcMaxMessage(GrpcServerTest):
 
 
 # ---------------------------------------------------------------------------------------
+# Admission
+
+class GrpcAdmission(GrpcServerTest):
+    """A virtual 1000 MiB device holding add_one (planned at 512 MiB, see edge_test.Server)
+    and a worker (154 MiB): a second model of 512 MiB does not fit."""
+
+    SERVER_NAME = "grpc_admission"
+    GPUS = "cpu:1x1000MiB"
+    SERVER_ARGS = ["--model-control-mode", "explicit", "--load-model", "add_one"]
+
+    def test_a_load_that_does_not_fit_is_resource_exhausted(self):
+        copy_model(CONFIG["fixtures"], self.server.repo, "big", edit=lambda text: text +
+                   'parameters { key: "memory_bytes" value: { string_value: "536870912" } }\n')
+        self.assertStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, self.client.RepositoryModelLoad,
+                          model_name="big", timeout=LOAD_TIMEOUT, patterns=(r"needs 512 MiB",),
+                          what="loading a model that does not fit")
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, self.client.ModelReady, name="big",
+                          what="the refused model")
+        self.assertAddOne(self.client.ModelInfer(request=add_one_request()), [1, 2, 3, 4],
+                          what="the loaded model after the refusal")
+
+
+# ---------------------------------------------------------------------------------------
 # Worker death and server shutdown with streams open
 
 class GrpcLifecycle(GrpcServerTest):
@@ -1193,7 +1220,7 @@ class ZzAcrossTheRun(edge_test.ZzAcrossTheRun):
     badly."""
 
 
-CLASSES = [GrpcMain, GrpcAuth, GrpcMaxMessage, GrpcLifecycle, ZzAcrossTheRun]
+CLASSES = [GrpcMain, GrpcAuth, GrpcMaxMessage, GrpcAdmission, GrpcLifecycle, ZzAcrossTheRun]
 
 
 # ---------------------------------------------------------------------------------------
