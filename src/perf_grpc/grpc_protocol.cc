@@ -84,6 +84,11 @@ class StreamConnection final : public PerfConnection {
     if (!stream_) {
       ctx_ = std::make_unique<::grpc::ClientContext>();
       Prepare(*ctx_, options_, false);
+      // A stream lives for a level at most (a sender connects once per level): its deadline
+      // keeps a server that stops answering from holding the sender past the level.
+      const auto level = std::chrono::duration<double>(options_.warmup_s + options_.duration_s);
+      ctx_->set_deadline(std::chrono::system_clock::now() + options_.timeout +
+                         std::chrono::duration_cast<std::chrono::milliseconds>(level));
       stream_ = stub_->ModelStreamInfer(ctx_.get());
     }
     inference::ModelStreamInferResponse response;
