@@ -91,6 +91,10 @@ void StreamInferReactor::OnReadDone(bool ok) {
   {
     MutexLock lock(&mu_);
     more = !draining_ && !broken_;
+    if (more && slots_.size() >= kMaxStreamBacklog) {
+      read_paused_ = true;  // OnWriteDone resumes
+      more = false;
+    }
   }
   if (more) StartRead(&incoming_);
   {
@@ -118,11 +122,22 @@ void StreamInferReactor::Answered(Slot* slot, const Status& status, bool from_se
 }
 
 void StreamInferReactor::OnWriteDone(bool ok) {
+  bool resume = false;
   {
     MutexLock lock(&mu_);
     slots_.pop_front();
     writing_ = false;
     if (!ok) broken_ = true;
+    if (read_paused_ && !draining_ && !broken_ && !finished_ && slots_.size() < kMaxStreamBacklog) {
+      read_paused_ = false;
+      resume = true;
+      ++in_read_;  // no Finish before this StartRead
+    }
+  }
+  if (resume) {
+    StartRead(&incoming_);
+    MutexLock lock(&mu_);
+    --in_read_;
   }
   Advance();
 }

@@ -3,7 +3,10 @@
 // Every request read is run at once (requests on one stream overlap, as on many unary
 // calls); the responses are written in the order of the requests, each with its request's
 // id. A request that fails gets a response with `error_message` set (and its id and model
-// in `infer_response`), and the stream goes on. The stream ends OK when the client closes
+// in `infer_response`), and the stream goes on. At most kMaxStreamBacklog requests are
+// held (running, or answered and waiting for those before them to be written): past that
+// the stream reads no more until responses are written, so a client that sends without
+// reading holds a bounded amount of server memory. The stream ends OK when the client closes
 // its side and every response is written; when the server drains (StreamRegistry::
 // DrainAll), it answers what it has read and then ends with UNAVAILABLE.
 #pragma once
@@ -21,6 +24,8 @@
 #include "server/shared_memory.h"
 
 namespace modelgrid::rpc {
+
+inline constexpr size_t kMaxStreamBacklog = 256;
 
 class StreamInferReactor;
 
@@ -86,7 +91,8 @@ class StreamInferReactor final
   // not finish meanwhile (no StartRead may follow Finish).
   int in_read_ GUARDED_BY(mu_) = 0;
   bool writing_ GUARDED_BY(mu_) = false;
-  bool reads_done_ GUARDED_BY(mu_) = false;  // the client closed its side, or the call ended
+  bool read_paused_ GUARDED_BY(mu_) = false;  // kMaxStreamBacklog reached: no read pending
+  bool reads_done_ GUARDED_BY(mu_) = false;   // the client closed its side, or the call ended
   bool draining_ GUARDED_BY(mu_) = false;
   bool broken_ GUARDED_BY(mu_) = false;  // cancelled or a write failed: nothing more to send
   bool finished_ GUARDED_BY(mu_) = false;

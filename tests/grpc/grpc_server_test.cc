@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "grpc/grpc_server.h"
+#include "grpc/stream_infer.h"
 #include "grpc_service.grpc.pb.h"
 
 namespace modelgrid::rpc {
@@ -47,6 +48,10 @@ class HeldService : public server::InferenceService {
   bool WaitHeld(size_t n) {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, std::chrono::minutes(1), [&] { return held_.size() >= n; });
+  }
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
   }
   void Complete(size_t i) {
     Call call;
@@ -127,6 +132,30 @@ TEST_F(GrpcServerTest, StreamAnswersInRequestOrderWhateverOrderTheServiceAnswers
     EXPECT_EQ(r.error_message(), "");
     EXPECT_EQ(r.infer_response().id(), "id" + std::to_string(i));
     EXPECT_EQ(Value(r.infer_response()), static_cast<float>(i));
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(GrpcServerTest, AStreamHoldsABoundedBacklogForAClientThatDoesNotRead) {
+  Start();
+  grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  const size_t sent = kMaxStreamBacklog + 44;
+  for (size_t i = 0; i < sent; ++i) {
+    ASSERT_TRUE(stream->Write(Request("m", std::to_string(i), static_cast<float>(i))));
+  }
+  ASSERT_TRUE(service_.WaitHeld(kMaxStreamBacklog));
+  // Time for more reads, were they allowed (none may come whatever the wait).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(service_.held(), kMaxStreamBacklog) << "the stream read past its backlog";
+  // Answered and written, the backlog makes room: every request is read and answered.
+  for (size_t i = 0; i < sent; ++i) {
+    ASSERT_TRUE(service_.WaitHeld(i + 1));
+    service_.Complete(i);
+    inference::ModelStreamInferResponse r;
+    ASSERT_TRUE(stream->Read(&r));
+    EXPECT_EQ(r.infer_response().id(), std::to_string(i));
   }
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
