@@ -24,9 +24,8 @@
 #include "serve/model_repository.h"
 #include "server/http_server.h"
 #include "server/shared_memory.h"
-#ifdef MODELGRID_HAVE_GRPC
+// Plain options in every build; the server behind them only where gRPC is built.
 #include "grpc/grpc_server.h"
-#endif
 
 namespace modelgrid::cli {
 
@@ -56,13 +55,9 @@ struct ServeArgs {
   std::string grpc_port = "8001";  // a port, "auto" (a free one) or "0" (off)
   bool grpc_port_given = false;
   std::string grpc_host;  // "": --host
-  uint64_t grpc_max_message_bytes = uint64_t{64} << 20;
-  int64_t grpc_keepalive_time_ms = 7'200'000;
-  int64_t grpc_keepalive_timeout_ms = 20'000;
-  bool grpc_keepalive_permit_without_calls = false;
-  int grpc_http2_max_pings_without_data = 2;
-  int64_t grpc_http2_min_recv_ping_interval_ms = 300'000;
-  int grpc_http2_max_ping_strikes = 2;
+  // The gRPC limits and keepalive, with their defaults (address, port, key and shared
+  // memory are set at start).
+  rpc::GrpcServerOptions grpc;
   std::string worker_user;
   logging::LogOptions log;
   uint64_t log_max_size_mb = 64;
@@ -125,17 +120,10 @@ Result<std::optional<uint16_t>> GrpcPort(const ServeArgs& args) {
 using GrpcFrontEnd = std::unique_ptr<rpc::GrpcServer>;
 Result<GrpcFrontEnd> StartGrpc(const ServeArgs& args, const std::string& api_key, uint16_t port,
                                server::SystemSharedMemory* shm, server::InferenceService& svc) {
-  rpc::GrpcServerOptions o;
+  rpc::GrpcServerOptions o = args.grpc;
   o.address = args.grpc_host.empty() ? args.host : args.grpc_host;
   o.port = port;
   o.api_key = api_key;
-  o.max_message_bytes = args.grpc_max_message_bytes;
-  o.keepalive_time_ms = args.grpc_keepalive_time_ms;
-  o.keepalive_timeout_ms = args.grpc_keepalive_timeout_ms;
-  o.keepalive_permit_without_calls = args.grpc_keepalive_permit_without_calls;
-  o.http2_max_pings_without_data = args.grpc_http2_max_pings_without_data;
-  o.http2_min_recv_ping_interval_without_data_ms = args.grpc_http2_min_recv_ping_interval_ms;
-  o.http2_max_ping_strikes = args.grpc_http2_max_ping_strikes;
   o.shared_memory = shm;
   return rpc::GrpcServer::Start(o, svc);
 }
@@ -208,7 +196,7 @@ int RunServe(const ServeArgs& args) {
   options.shm.arena_bytes =
       std::max(options.shm.arena_bytes,
                2 * std::max(args.max_body_bytes,
-                            kHaveGrpc && *grpc_port ? args.grpc_max_message_bytes : uint64_t{0}) +
+                            kHaveGrpc && *grpc_port ? args.grpc.max_message_bytes : uint64_t{0}) +
                    (uint64_t{1} << 20));
   const int http_threads = args.http_threads > 0 ? args.http_threads : server::DefaultIoThreads();
   options.event_loops = static_cast<size_t>(http_threads);
@@ -380,30 +368,30 @@ void RegisterServe(CLI::App& app, Handler* handler) {
                       grpc_note)
       ->each([args](const std::string&) { args->grpc_port_given = true; });
   cmd->add_option("--grpc-host", args->grpc_host, "Address for gRPC (default: --host)");
-  cmd->add_option("--grpc-max-message-bytes", args->grpc_max_message_bytes,
+  cmd->add_option("--grpc-max-message-bytes", args->grpc.max_message_bytes,
                   "Largest gRPC request message, e.g. 64MiB (RESOURCE_EXHAUSTED above)")
       ->transform(ByteSizeTransform())
       ->check(CLI::Range(uint64_t{1} << 10, (uint64_t{1} << 31) - 1));
-  cmd->add_option("--grpc-keepalive-time", args->grpc_keepalive_time_ms,
+  cmd->add_option("--grpc-keepalive-time", args->grpc.keepalive_time_ms,
                   "gRPC keepalive ping period on idle connections, ms (default 7200000)")
       ->check(CLI::Range(int64_t{1000}, int64_t{INT32_MAX}));
-  cmd->add_option("--grpc-keepalive-timeout", args->grpc_keepalive_timeout_ms,
+  cmd->add_option("--grpc-keepalive-timeout", args->grpc.keepalive_timeout_ms,
                   "Drop a connection whose keepalive ping is unanswered this long, ms (default "
                   "20000)")
       ->check(CLI::Range(int64_t{100}, int64_t{INT32_MAX}));
   cmd->add_option("--grpc-keepalive-permit-without-calls",
-                  args->grpc_keepalive_permit_without_calls,
+                  args->grpc.keepalive_permit_without_calls,
                   "Let clients send keepalive pings with no call open (default false)");
-  cmd->add_option("--grpc-http2-max-pings-without-data", args->grpc_http2_max_pings_without_data,
+  cmd->add_option("--grpc-http2-max-pings-without-data", args->grpc.http2_max_pings_without_data,
                   "Pings the server sends without data before it must wait (default 2; 0: no "
                   "limit)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--grpc-http2-min-recv-ping-interval-without-data",
-                  args->grpc_http2_min_recv_ping_interval_ms,
+                  args->grpc.http2_min_recv_ping_interval_without_data_ms,
                   "A client's pings without data closer than this are bad pings, ms (default "
                   "300000)")
       ->check(CLI::Range(int64_t{0}, int64_t{INT32_MAX}));
-  cmd->add_option("--grpc-http2-max-ping-strikes", args->grpc_http2_max_ping_strikes,
+  cmd->add_option("--grpc-http2-max-ping-strikes", args->grpc.http2_max_ping_strikes,
                   "Close a connection after this many bad pings (default 2; 0: never)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--worker-user", args->worker_user,

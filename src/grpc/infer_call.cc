@@ -16,13 +16,7 @@ void InferOne(server::InferenceService& service, const server::SystemSharedMemor
   server::InferRequest req = std::move(decoded).value();
   auto regions = ResolveSharedMemory(shm, &req);
   if (!regions.ok()) return done(regions.status());
-  // What the encoder needs, kept while the service owns the request.
-  server::InferRequest info;
-  info.model = req.model;
-  info.version = req.version;
-  info.id = req.id;
-  info.requested_outputs = req.requested_outputs;
-  info.output_regions = req.output_regions;
+  server::InferRequest info = server::ReplyInfo(req);
   // A throwing service is a bug there; it must not take the server down. Whichever of the
   // callback and the exception handler comes first answers.
   auto once = std::make_shared<std::atomic<bool>>(false);

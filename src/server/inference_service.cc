@@ -1,5 +1,5 @@
-// The defaults of InferenceService's optional parts: no event loop use, operations not
-// supported.
+// The defaults of InferenceService's optional parts (no event loop use, operations not
+// supported), and ReplyInfo.
 #include "server/inference_service.h"
 
 namespace modelgrid::server {
@@ -11,6 +11,17 @@ Status NotSupported(const char* what) {
 }
 
 }  // namespace
+
+InferRequest ReplyInfo(const InferRequest& request) {
+  InferRequest info;
+  info.model = request.model;
+  info.version = request.version;
+  info.id = request.id;
+  info.requested_outputs = request.requested_outputs;
+  info.binary_outputs = request.binary_outputs;
+  info.output_regions = request.output_regions;
+  return info;
+}
 
 void InferenceService::UseEventLoop(EventLoop*) {}
 

@@ -62,6 +62,11 @@ struct InferRequest {
   std::map<std::string, SharedMemoryRef> output_regions;
 };
 
+// What a front end keeps of `request` to encode the response while the service owns the
+// request: model, version, id, requested_outputs, binary_outputs and output_regions (no
+// inputs, no parameters).
+InferRequest ReplyInfo(const InferRequest& request);
+
 struct InferResponse {
   std::string model;            // empty: the front end uses the request's model
   std::string version;          // empty: the front end uses the request's version

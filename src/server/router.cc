@@ -237,14 +237,7 @@ void HandleInfer(InferenceService& service, SystemSharedMemory& shm, Route route
   // Inputs in shared memory are read now; output regions are held until the reply is written.
   auto out_regions = ResolveSharedMemory(shm, &request);
   if (!out_regions.ok()) return done(ErrorReply(out_regions.status()));
-  // What the encoder needs, kept while the service owns the request.
-  InferRequest info;
-  info.model = request.model;
-  info.version = request.version;
-  info.id = request.id;
-  info.requested_outputs = request.requested_outputs;
-  info.binary_outputs = request.binary_outputs;
-  info.output_regions = request.output_regions;
+  InferRequest info = ReplyInfo(request);
   http.body.clear();
   service.Infer(std::move(request), [info = std::move(info),
                                      out_regions = std::move(out_regions).value(),
