@@ -45,12 +45,17 @@ manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 16 8 fp1
 $mg plan --models "$manifest" --gpus 2xH100-80GB,1xL4 --strategy memory-optimized
 
 echo
-echo "== Serve: the demo repository ($fx/repo) on the CPU, KServe v2"
+# The demo repository: the TorchScript fixtures and a Triton Python-backend model
+# (examples/python/text_sentiment), served side by side.
+demo_repo="$fx/demo-repo"
+rm -rf "$demo_repo" && cp -r "$fx/repo" "$demo_repo"
+cp -r examples/python/text_sentiment "$demo_repo/"
+echo "== Serve: the demo repository ($demo_repo) on the CPU, KServe v2"
 port=${MODELGRID_PORT:-8000}
 # gRPC on 8001 unless MODELGRID_GRPC_PORT says otherwise (0: off).
 grpc_args=()
 [ -n "${MODELGRID_GRPC_PORT:-}" ] && grpc_args=(--grpc-port "$MODELGRID_GRPC_PORT")
-$mg serve "$fx/repo" --port "$port" --footprints "$fx/footprints.json" "${grpc_args[@]}" \
+$mg serve "$demo_repo" --port "$port" --footprints "$fx/footprints.json" "${grpc_args[@]}" \
   > "$fx/serve.out" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT

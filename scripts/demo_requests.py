@@ -54,6 +54,15 @@ def main():
     err = max(abs(a - b) for a, b in zip(got, want))
     print("transformer(reference input) -> max |served - python torch| = %.2e (HTTP %d)" % (err, status))
 
+    # text_sentiment: a Python-backend model (model.py), BYTES in, BYTES and FP32 out.
+    texts = ["what a great day", "this is awful"]
+    body = json.dumps({"inputs": [{"name": "TEXT", "datatype": "BYTES", "shape": [2, 1],
+                                   "data": texts}]}).encode()
+    status, _, reply = post(url + "/v2/models/text_sentiment/infer", body)
+    outputs = {o["name"]: o["data"] for o in json.loads(reply)["outputs"]}
+    for text, label, score in zip(texts, outputs["LABEL"], outputs["SCORE"]):
+        print("text_sentiment(%r) -> %s %.3f (Python model, HTTP %d)" % (text, label, score, status))
+
     with urllib.request.urlopen(url + "/v2/models/resnet18/stats", timeout=10) as r:
         s = json.loads(r.read())["model_stats"][0]
     print("resnet18 stats: %d inference(s), warm-up peak %.1f MiB, planned %.1f MiB (%s)" % (

@@ -115,6 +115,14 @@ double ElementAt(const HostTensor& t, size_t i) {
       return load(float{});
     case TensorDType::kFp64:
       return load(double{});
+    case TensorDType::kUInt16:
+      return load(uint16_t{});
+    case TensorDType::kUInt32:
+      return load(uint32_t{});
+    case TensorDType::kUInt64:
+      return load(uint64_t{});
+    case TensorDType::kBytes:  // no fixed-size elements
+      return NAN;
   }
   return NAN;
 }

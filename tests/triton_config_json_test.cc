@@ -58,6 +58,7 @@ TEST(TritonConfigJson, RefusesWhatItWouldNotServe) {
       {R"([1, 2])", "JSON object"},
       {R"({"name": )", "JSON object"},
       {R"({"bad key": 1})", "bad key"},
+      {R"({"model_transaction_policy": {"decoupled": true}})", "model_transaction_policy"},
   };
   for (const Case& c : cases) {
     auto r = ParseTritonConfigJson(c.json);
@@ -65,6 +66,16 @@ TEST(TritonConfigJson, RefusesWhatItWouldNotServe) {
     EXPECT_NE(r.status().message().find(c.names), std::string::npos)
         << c.json << " -> " << r.status().message();
   }
+}
+
+TEST(TritonConfigJson, AcceptsAPythonModelsConfigBack) {
+  auto c = ParseTritonConfigJson(R"({"name": "p", "platform": "", "backend": "python",
+    "default_model_filename": "model.py", "model_transaction_policy": {"decoupled": false},
+    "input": [{"name": "TEXT", "data_type": "TYPE_STRING", "dims": [1]}]})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backend, "python");
+  ASSERT_EQ(c->inputs.size(), 1u);
+  EXPECT_EQ(c->inputs[0].data_type, "TYPE_STRING");
 }
 
 }  // namespace

@@ -19,24 +19,49 @@
 
 namespace modelgrid {
 
-// Element types a backend accepts, named as KServe v2 names them ("FP32", "BOOL").
-enum class TensorDType { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFp16, kBf16, kFp32, kFp64 };
+// Element types a backend accepts, named as KServe v2 names them ("FP32", "BOOL"). The
+// LibTorch backend takes kBool..kFp64 (LibTorch 1.13 has no unsigned types above 8 bits);
+// the Python backend takes them all.
+enum class TensorDType {
+  kBool,
+  kUInt8,
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFp16,
+  kBf16,
+  kFp32,
+  kFp64,
+  kUInt16,
+  kUInt32,
+  kUInt64,
+  // Variable-length elements, serialised as Triton does: per element a 4-byte
+  // little-endian length and that many bytes, in row-major order.
+  kBytes,
+};
+inline constexpr TensorDType kLastTensorDType = TensorDType::kBytes;
 
-// Bytes per element (BOOL is one byte: 0 or 1).
+// Bytes per element (BOOL is one byte: 0 or 1); 0 for BYTES (variable length).
 inline size_t TensorDTypeSize(TensorDType dtype) {
   switch (dtype) {
+    case TensorDType::kBytes:
+      return 0;
     case TensorDType::kBool:
     case TensorDType::kUInt8:
     case TensorDType::kInt8:
       return 1;
     case TensorDType::kInt16:
+    case TensorDType::kUInt16:
     case TensorDType::kFp16:
     case TensorDType::kBf16:
       return 2;
     case TensorDType::kInt32:
+    case TensorDType::kUInt32:
     case TensorDType::kFp32:
       return 4;
     case TensorDType::kInt64:
+    case TensorDType::kUInt64:
     case TensorDType::kFp64:
       return 8;
   }
@@ -66,15 +91,24 @@ inline std::string_view TensorDTypeName(TensorDType dtype) {
       return "FP32";
     case TensorDType::kFp64:
       return "FP64";
+    case TensorDType::kUInt16:
+      return "UINT16";
+    case TensorDType::kUInt32:
+      return "UINT32";
+    case TensorDType::kUInt64:
+      return "UINT64";
+    case TensorDType::kBytes:
+      return "BYTES";
   }
   return "?";
 }
 
-// Parses a KServe name ("FP32") or a Triton config.pbtxt one ("TYPE_FP32"). kInvalidArgument
-// for anything else (strings and unsigned types above 8 bits are not supported).
+// Parses a KServe name ("FP32") or a Triton config.pbtxt one ("TYPE_FP32"; Triton's
+// "TYPE_STRING" is BYTES). kInvalidArgument for anything else.
 inline Result<TensorDType> ParseTensorDType(std::string_view text) {
+  if (text == "TYPE_STRING") return TensorDType::kBytes;
   if (text.substr(0, 5) == "TYPE_") text.remove_prefix(5);
-  for (int i = 0; i <= static_cast<int>(TensorDType::kFp64); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastTensorDType); ++i) {
     auto dtype = static_cast<TensorDType>(i);
     if (text == TensorDTypeName(dtype)) return dtype;
   }
@@ -118,6 +152,21 @@ inline HostTensorView ViewOf(const HostTensor& tensor) {
   return {tensor.name, tensor.dtype, tensor.shape, tensor.data.data(), tensor.data.size()};
 }
 
+// A batch of requests that the server runs as one execution (its dynamic batcher) arrives
+// with its inputs concatenated along dimension 0. For a backend that hands the model each
+// request (Python's execute(requests)), the server adds an INT64 [requests] input of this
+// name: each request's batch size, in order. The outputs may then include one more,
+// kRequestErrorsTensor: BYTES [requests], "" for a request that succeeded, else
+// "<StatusCodeName>\t<message>" (its rows of the other outputs are filler).
+inline constexpr std::string_view kRequestBatchesTensor = "__modelgrid_requests__";
+// For such a backend, the server adds the requests' ids (when any has one) as a BYTES
+// [requests] input of this name, in order, also for a single request.
+inline constexpr std::string_view kRequestIdsTensor = "__modelgrid_request_ids__";
+// ... and their custom parameters (when any has some) as a BYTES [requests] input of this
+// name: each request's parameters as a JSON object.
+inline constexpr std::string_view kRequestParametersTensor = "__modelgrid_parameters__";
+inline constexpr std::string_view kRequestErrorsTensor = "__modelgrid_errors__";
+
 // One input or output of a model, as config.pbtxt declares it.
 struct IoSpec {
   std::string name;  // "INPUT__0" (forward argument 0), a forward argument name, a dict key
@@ -127,8 +176,16 @@ struct IoSpec {
 };
 
 struct ModelInstanceConfig {
-  std::string path;            // the model file (TorchScript for the LibTorch backend)
+  // Which backend loads it: "pytorch" (TorchScript) or "python" (Triton's model.py).
+  std::string backend = "pytorch";
+  std::string path;            // the model file: model.pt (TorchScript) or model.py
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  // What a backend may hand the model about itself (the Python backend's initialize args):
+  // the served name and version, the config in Triton's JSON form, and the instance's name.
+  std::string model_name;
+  int64_t model_version = 0;
+  std::string model_config_json;
+  std::string instance_name;
   // Triton's meaning: > 0 means every input and output has a leading batch dimension of at
   // most this size, not listed in `dims`; 0 means the model takes no batch dimension.
   int64_t max_batch_size = 0;
@@ -195,9 +252,32 @@ class ModelInstance {
   virtual const ModelInstanceConfig& config() const = 0;
 };
 
+// A 4-byte little-endian unsigned integer (a BYTES element's length prefix).
+inline uint32_t LoadU32LE(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+// The number of elements in `size` bytes of serialised BYTES (4-byte little-endian length,
+// then the bytes, per element), or -1 when they are not exactly such a sequence.
+inline int64_t BytesElementCount(const uint8_t* data, size_t size) {
+  int64_t count = 0;
+  size_t pos = 0;
+  while (pos < size) {
+    if (size - pos < 4) return -1;
+    const uint32_t len = LoadU32LE(data + pos);
+    pos += 4;
+    if (len > size - pos) return -1;
+    pos += len;
+    ++count;
+  }
+  return count;
+}
+
 // Checks one input against its spec (nullptr: no spec, only self-consistency): dtype, dims
 // (-1 matches any size), the batch dimension (present and <= max_batch_size when that is
-// > 0), no negative dims, and byte_size = elements * dtype size. kInvalidArgument naming the
+// > 0), no negative dims, and byte_size = elements * dtype size (BYTES: exactly as many
+// well-formed length-prefixed elements as the shape has). kInvalidArgument naming the
 // input otherwise. For backends; framework-independent.
 inline Status CheckInputTensor(const HostTensorView& view, const IoSpec* spec,
                                int64_t max_batch_size) {
@@ -222,6 +302,14 @@ inline Status CheckInputTensor(const HostTensorView& view, const IoSpec* spec,
     return InvalidArgument(what + " has batch " + std::to_string(view.shape[0]) +
                            ", above max_batch_size " + std::to_string(max_batch_size));
   }
+  if (view.dtype == TensorDType::kBytes) {
+    if (BytesElementCount(view.data, view.byte_size) != ShapeElementCount(view.shape)) {
+      return InvalidArgument(what + " is not " + std::to_string(ShapeElementCount(view.shape)) +
+                             " length-prefixed BYTES elements in " +
+                             std::to_string(view.byte_size) + " bytes");
+    }
+    return Status::Ok();
+  }
   const size_t bytes =
       static_cast<size_t>(ShapeElementCount(view.shape)) * TensorDTypeSize(view.dtype);
   if (bytes != view.byte_size || (bytes > 0 && view.data == nullptr)) {
@@ -239,18 +327,20 @@ inline std::vector<HostTensor> WarmUpInputs(const ModelInstanceConfig& config, i
     HostTensor t{spec.name, spec.dtype, {}, {}};
     if (config.max_batch_size > 0) t.shape.push_back(batch > 0 ? batch : config.max_batch_size);
     for (int64_t d : spec.dims) t.shape.push_back(d < 0 ? 1 : d);
-    t.data.assign(static_cast<size_t>(ShapeElementCount(t.shape)) * TensorDTypeSize(t.dtype), 0);
+    // BYTES: every element empty (its 4-byte length prefix, 0).
+    const size_t element = spec.dtype == TensorDType::kBytes ? 4 : TensorDTypeSize(t.dtype);
+    t.data.assign(static_cast<size_t>(ShapeElementCount(t.shape)) * element, 0);
     zeros.push_back(std::move(t));
   }
   return zeros;
 }
 
 // Bytes of all config outputs at `batch` (-1: no batch dimension), or 0 when any output
-// leaves its dims undeclared (empty) or variable.
+// leaves its dims undeclared (empty) or variable, or is BYTES.
 inline uint64_t DeclaredOutputBytes(const ModelInstanceConfig& config, int64_t batch) {
   uint64_t total = 0;
   for (const IoSpec& spec : config.outputs) {
-    if (spec.dims.empty()) return 0;
+    if (spec.dims.empty() || spec.dtype == TensorDType::kBytes) return 0;
     for (int64_t d : spec.dims) {
       if (d < 0) return 0;
     }
@@ -277,6 +367,12 @@ class Backend {
 #if defined(MODELGRID_HAVE_TORCH)
 // The LibTorch (TorchScript) backend; see backends/libtorch/torch_backend.h.
 std::unique_ptr<Backend> CreateTorchBackend();
+#endif
+
+#if defined(MODELGRID_HAVE_PYTHON)
+// The Python backend (Triton's model.py API, embedded CPython); see
+// backends/python/python_backend.h.
+std::unique_ptr<Backend> CreatePythonBackend();
 #endif
 
 }  // namespace modelgrid

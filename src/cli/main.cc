@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "estimate/dry_run_process.h"
+#include "serve/auto_complete.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ModelGrid: predict GPU memory, pack models onto GPUs, serve them"};
@@ -13,6 +14,8 @@ int main(int argc, char** argv) {
   modelgrid::DryRunSandbox sandbox;
   sandbox.worker_executable = modelgrid::DefaultWorkerExecutable();
   modelgrid::SetDryRunner(modelgrid::SandboxedDryRunner(sandbox));
+  // Python models' auto_complete_config (serve) runs in the same kind of child.
+  modelgrid::SetConfigCompleter(modelgrid::SandboxedConfigCompleter(sandbox));
   app.add_subcommand("version", "Print the version")->callback([&handler] {
     handler = [] {
       std::cout << "modelgrid " << MODELGRID_VERSION << "\n";

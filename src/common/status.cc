@@ -26,6 +26,14 @@ const char* StatusCodeName(StatusCode code) {
   return "unknown";
 }
 
+StatusCode StatusCodeFromName(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(StatusCode::kInternal); ++i) {
+    const auto code = static_cast<StatusCode>(i);
+    if (name == StatusCodeName(code)) return code;
+  }
+  return StatusCode::kInternal;
+}
+
 int HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:

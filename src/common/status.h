@@ -6,6 +6,7 @@
 
 #include <cassert>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -25,6 +26,10 @@ enum class StatusCode {
 
 // Returns a short stable name such as "invalid argument".
 const char* StatusCodeName(StatusCode code);
+
+// The code StatusCodeName names, or kInternal for any other text (a peer's error code
+// read back from a message).
+StatusCode StatusCodeFromName(std::string_view name);
 
 // The HTTP status that a server answers for this code (200 for kOk).
 int HttpStatusFor(StatusCode code);

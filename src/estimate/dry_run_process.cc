@@ -60,15 +60,18 @@ bool ReadOutput(int fd, Clock::time_point deadline, uint64_t max_bytes, std::str
   }
 }
 
-Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOptions& options) {
-  const std::string request = DryRunOptionsToJson(options).dump();
-  std::vector<std::string> args = {sandbox.worker_executable, "dry-run", "--request", request};
+}  // namespace
+
+Result<json> RunSandboxedJson(const DryRunSandbox& sandbox, const std::vector<std::string>& args,
+                              const std::string& what) {
+  std::vector<std::string> command = {sandbox.worker_executable};
+  command.insert(command.end(), args.begin(), args.end());
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : command) argv.push_back(a.data());
   argv.push_back(nullptr);
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return Internal(std::string("dry run: pipe failed: ") + std::strerror(errno));
+    return Internal(what + ": pipe failed: " + std::strerror(errno));
   }
   const rlimit memory{sandbox.memory_bytes, sandbox.memory_bytes};
   const pid_t parent = ::getpid();
@@ -76,7 +79,7 @@ Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOption
   if (pid < 0) {
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
-    return Internal(std::string("dry run: fork failed: ") + std::strerror(errno));
+    return Internal(what + ": fork failed: " + std::strerror(errno));
   }
   if (pid == 0) {  // only async-signal-safe calls from here to exec
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -107,7 +110,6 @@ Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOption
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  const std::string what = "dry run of " + options.path;
   if (!complete) {
     return InvalidArgument(what + " " + why + " (limit " +
                            std::to_string(sandbox.timeout_ms / 1000) + " s)");
@@ -119,10 +121,10 @@ Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOption
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
     return Status(StatusCode::kUnavailable,
-                  "dry run: cannot run " + sandbox.worker_executable +
+                  what + ": cannot run " + sandbox.worker_executable +
                       " (build modelgrid-worker, or set MODELGRID_WORKER)");
   }
-  const json answer = json::parse(output, nullptr, false);
+  json answer = json::parse(output, nullptr, false);
   if (answer.is_discarded() || !answer.is_object()) {
     return Internal(what + ": the worker printed no JSON answer (exit status " +
                     std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
@@ -132,14 +134,16 @@ Result<DryRunResult> RunInChild(const DryRunSandbox& sandbox, const DryRunOption
     return Status(StatusCodeFromNumber(code),
                   error->is_string() ? error->get<std::string>() : what + " failed");
   }
-  return DryRunResultFromJson(answer);
+  return answer;
 }
 
-}  // namespace
-
 DryRunner SandboxedDryRunner(DryRunSandbox sandbox) {
-  return [sandbox = std::move(sandbox)](const DryRunOptions& options) {
-    return RunInChild(sandbox, options);
+  return [sandbox = std::move(sandbox)](const DryRunOptions& options) -> Result<DryRunResult> {
+    MG_ASSIGN_OR_RETURN(
+        json answer,
+        RunSandboxedJson(sandbox, {"dry-run", "--request", DryRunOptionsToJson(options).dump()},
+                         "dry run of " + options.path));
+    return DryRunResultFromJson(answer);
   };
 }
 
@@ -153,27 +157,17 @@ std::string DefaultWorkerExecutable() {
   return (self.parent_path() / "modelgrid-worker").string();
 }
 
-int ServeDryRunRequest(const std::string& request, const DryRunner& run) {
-  // Whatever the model prints (TorchScript keeps print()) goes to stderr: stdout carries
-  // the answer alone.
+int ServeSandboxedAnswer(const std::function<Result<json>()>& answer) {
+  // Whatever the model prints (TorchScript keeps print(), Python print()) goes to stderr:
+  // stdout carries the answer alone.
   std::fflush(stdout);
   const int answer_fd = ::dup(STDOUT_FILENO);
   ::dup2(STDERR_FILENO, STDOUT_FILENO);
-  const json parsed = json::parse(request, nullptr, false);
-  Result<DryRunOptions> options = parsed.is_discarded()
-                                      ? Result<DryRunOptions>(InvalidArgument("dry run: bad JSON"))
-                                      : DryRunOptionsFromJson(parsed);
-  json answer;
-  if (!options.ok()) {
-    answer = {{"error", options.status().message()},
-              {"code", StatusCodeNumber(options.status().code())}};
-  } else {
-    Result<DryRunResult> result = run(*options);
-    answer = result.ok() ? DryRunResultToJson(*result)
-                         : json{{"error", result.status().message()},
-                                {"code", StatusCodeNumber(result.status().code())}};
-  }
-  const std::string text = answer.dump(-1, ' ', false, json::error_handler_t::replace);
+  Result<json> result = answer();
+  const json out = result.ok() ? *result
+                               : json{{"error", result.status().message()},
+                                      {"code", StatusCodeNumber(result.status().code())}};
+  const std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace);
   std::fflush(stdout);
   for (size_t done = 0; done < text.size();) {
     const ssize_t n = ::write(answer_fd, text.data() + done, text.size() - done);
@@ -182,7 +176,20 @@ int ServeDryRunRequest(const std::string& request, const DryRunner& run) {
     done += static_cast<size_t>(n);
   }
   ::close(answer_fd);
-  return options.ok() ? 0 : 2;
+  return 0;
+}
+
+int ServeDryRunRequest(const std::string& request, const DryRunner& run) {
+  const json parsed = json::parse(request, nullptr, false);
+  Result<DryRunOptions> options = parsed.is_discarded()
+                                      ? Result<DryRunOptions>(InvalidArgument("dry run: bad JSON"))
+                                      : DryRunOptionsFromJson(parsed);
+  const int code = ServeSandboxedAnswer([&]() -> Result<json> {
+    if (!options.ok()) return options.status();
+    MG_ASSIGN_OR_RETURN(DryRunResult result, run(*options));
+    return DryRunResultToJson(result);
+  });
+  return code != 0 ? code : options.ok() ? 0 : 2;
 }
 
 }  // namespace modelgrid

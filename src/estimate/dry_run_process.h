@@ -7,7 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "estimate/dry_run.h"
 
@@ -27,6 +31,18 @@ struct DryRunSandbox {
 
 // A DryRunner that runs each dry run in its own child. Thread-safe (each call forks).
 DryRunner SandboxedDryRunner(DryRunSandbox sandbox);
+
+// Runs `sandbox.worker_executable args...` in a sandboxed child as the dry runs are, and
+// returns the one JSON object it printed (ServeSandboxedAnswer). An {"error", "code"} answer
+// is that Status; a crash, a hang past the deadline or too much output is kInvalidArgument
+// naming `what`; a worker that cannot be run is kUnavailable. Thread-safe (each call forks).
+Result<nlohmann::json> RunSandboxedJson(const DryRunSandbox& sandbox,
+                                        const std::vector<std::string>& args,
+                                        const std::string& what);
+
+// The child's side of RunSandboxedJson: prints answer()'s object, or {"error", "code"}, as
+// the only thing on stdout (what the model prints goes to stderr). 0 when it was written.
+int ServeSandboxedAnswer(const std::function<Result<nlohmann::json>()>& answer);
 
 // `modelgrid-worker` beside the running executable, or $MODELGRID_WORKER when set.
 std::string DefaultWorkerExecutable();

@@ -30,7 +30,11 @@ bool IsEnumName(const std::string& s) {
 // A field Triton fills in, sent back unchanged: accepted when it holds Triton's default.
 bool IsTritonDefault(const std::string& key, const json& v) {
   if (key == "version_policy") return v == json{{"latest", {{"num_versions", 1}}}};
-  if (key == "default_model_filename") return v == "model.pt" || v == "";
+  if (key == "default_model_filename") return v == "model.pt" || v == "model.py" || v == "";
+  // Not decoupled: one response per request (decoupled models are not served yet).
+  if (key == "model_transaction_policy") {
+    return v == json::object() || v == json{{"decoupled", false}};
+  }
   if (key == "batch_input" || key == "batch_output" || key == "model_warmup") {
     return v.is_array() && v.empty();
   }

@@ -20,4 +20,11 @@ int64_t LatestModelVersion(const std::string& model_dir) {
   return best;
 }
 
+bool IsPythonModelFolder(const std::string& model_dir) {
+  const int64_t best = LatestModelVersion(model_dir);
+  std::error_code ec;
+  return best >= 0 && std::filesystem::is_regular_file(
+                          std::filesystem::path(model_dir) / std::to_string(best) / "model.py", ec);
+}
+
 }  // namespace modelgrid

@@ -203,11 +203,35 @@ Result<InferRequest> RequestFromProto(inference::ModelInferRequest& proto) {
   req.version = proto.model_version();
   req.id = proto.id();
   MG_RETURN_IF_ERROR(
-      CheckParameters(proto.parameters(), {"binary_data_output"}, "the request's parameters"));
-  MG_RETURN_IF_ERROR(
       BoolParameter(proto.parameters(), "binary_data_output", "the request's parameters"));
-  if (auto it = proto.parameters().find("binary_data_output"); it != proto.parameters().end()) {
-    req.parameters["binary_data_output"] = it->second.bool_param();
+  // Triton's core parameters are refused by name; custom ones go to the service (as JSON
+  // values), which refuses them for models that take none.
+  for (const auto& [key, value] : proto.parameters()) {
+    for (std::string_view reserved : server::kReservedRequestParameters) {
+      if (key == reserved) {
+        return InvalidArgument("the request's parameters: parameter \"" + key +
+                               "\" is not supported");
+      }
+    }
+    switch (value.parameter_choice_case()) {
+      case InferParameter::kBoolParam:
+        req.parameters[key] = value.bool_param();
+        break;
+      case InferParameter::kInt64Param:
+        req.parameters[key] = value.int64_param();
+        break;
+      case InferParameter::kUint64Param:
+        req.parameters[key] = value.uint64_param();
+        break;
+      case InferParameter::kDoubleParam:
+        req.parameters[key] = value.double_param();
+        break;
+      case InferParameter::kStringParam:
+        req.parameters[key] = value.string_param();
+        break;
+      default:
+        return InvalidArgument("the request's parameters: parameter \"" + key + "\" has no value");
+    }
   }
   auto* raw = proto.mutable_raw_input_contents();
   int next_raw = 0;

@@ -1,5 +1,7 @@
 #include "plan/manifest.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -13,7 +15,9 @@
 #include "common/byte_size.h"
 #include "estimate/estimator.h"
 #include "estimate/model_source.h"
+#include "estimate/python_model.h"
 #include "formats/triton_config.h"
+#include "formats/triton_layout.h"
 
 namespace modelgrid {
 
@@ -62,6 +66,13 @@ class FootprintCache {
                             (e.dtype ? std::string(ComputeDTypeName(*e.dtype)) : "");
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
+    if (triton != nullptr && triton->backend == "python") {
+      auto py = EstimatePythonModel(path, ::strcasecmp(gpu_.c_str(), kHostDevice) == 0);
+      if (!py.ok()) return py.status();
+      const Footprint f{py->total_bytes, py->transient_bytes};
+      cache_[key] = f;
+      return f;
+    }
     auto source = triton ? OpenTritonModelSource(path, *triton) : OpenModelSource(path);
     if (!source.ok()) return source.status();
     auto estimate = EstimateFootprint(*source, e);
@@ -280,6 +291,12 @@ Result<ModelRequest> TritonFolderRequest(const fs::path& folder, const TritonMod
 // One model folder: reads its config.pbtxt (regular files only, never blocking) once.
 Result<ModelRequest> LoadTritonFolder(const fs::path& folder, FootprintCache* cache) {
   const std::string config_path = (folder / "config.pbtxt").string();
+  std::error_code ec;
+  if (!fs::exists(config_path, ec) && IsPythonModelFolder(folder.string())) {
+    TritonModelConfig python;  // its inputs come from auto_complete_config when served
+    python.backend = "python";
+    return TritonFolderRequest(folder, python, cache);
+  }
   auto text = ReadSmallFile(config_path, kMaxTritonConfigBytes);
   if (!text.ok()) return text.status();
   auto config = ParseTritonConfig(*text);
@@ -294,7 +311,8 @@ Result<std::vector<ModelRequest>> LoadTritonRepository(const std::string& dir,
   std::error_code ec;
   std::vector<fs::path> folders;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "config.pbtxt")) {
+    if (entry.is_directory() &&
+        (fs::exists(entry.path() / "config.pbtxt") || IsPythonModelFolder(entry.path().string()))) {
       folders.push_back(entry.path());
     }
   }

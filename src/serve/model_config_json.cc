@@ -40,9 +40,10 @@ json TritonConfigJson(const Model& m, const std::vector<Device>& devices) {
                 {"host_policy", ""}};
   json parameters = json::object();
   for (const auto& [key, value] : c.parameters) parameters[key] = {{"string_value", value}};
+  const bool python = m.instance.backend == "python";
   json out = {{"name", m.served.name},
-              {"platform", "pytorch_libtorch"},
-              {"backend", "pytorch"},
+              {"platform", python ? "" : "pytorch_libtorch"},
+              {"backend", python ? "python" : "pytorch"},
               {"version_policy", {{"latest", {{"num_versions", 1}}}}},
               {"max_batch_size", c.max_batch_size},
               {"input", inputs},
@@ -50,8 +51,9 @@ json TritonConfigJson(const Model& m, const std::vector<Device>& devices) {
               {"batch_input", json::array()},
               {"batch_output", json::array()},
               {"instance_group", json::array({group})},
-              {"default_model_filename", "model.pt"},
+              {"default_model_filename", python ? "model.py" : "model.pt"},
               {"parameters", parameters},
+              {"model_transaction_policy", {{"decoupled", false}}},
               {"model_warmup", json::array()}};
   if (c.dynamic_batching) {
     out["dynamic_batching"] = {{"preferred_batch_size", c.preferred_batch_sizes},

@@ -140,7 +140,8 @@ Result<json> ModelGrid::ModelMetadata(const std::string& model, const std::strin
   MG_ASSIGN_OR_RETURN(std::shared_ptr<Model> m, parts_->registry.Find(model, version));
   return json{{"name", m->served.name},
               {"versions", {std::to_string(m->served.version)}},
-              {"platform", "pytorch_libtorch"},
+              // Triton's: the platform, or the backend's name for Python models.
+              {"platform", m->instance.backend == "python" ? "python" : "pytorch_libtorch"},
               {"inputs", IoJson(m->instance.inputs, m->instance.max_batch_size)},
               {"outputs", IoJson(m->instance.outputs, m->instance.max_batch_size)}};
 }

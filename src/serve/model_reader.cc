@@ -58,6 +58,11 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
     m->files = override->files;
   }
   if (auto digest = FileDigest(m->served.model_path); digest.ok()) m->digest = *digest;
+  if (!m->digest.empty() && m->served.config.backend == "python") {
+    // What a Python model holds comes from initialize, which reads its config and files:
+    // a measurement is that model's (its name and config), not any model.py's like it.
+    m->digest += "|python:" + name + "|" + m->signature;
+  }
   // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
   // operator's override) beats both.
   const bool overridden = m->served.config.parameters.count("memory_bytes") > 0;
@@ -99,6 +104,8 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   // The device is each worker's (WorkerPool::LoadSlot sets it per load).
   MG_ASSIGN_OR_RETURN(m->instance,
                       InstanceConfigFromTriton(m->served.config, m->served.model_path, "cpu", 0));
+  m->instance.model_name = m->served.name;
+  m->instance.model_version = m->served.version;
   return m;
 }
 

@@ -5,12 +5,17 @@
 
 #include "common/byte_reader.h"
 #include "formats/triton_layout.h"
+#include "serve/auto_complete.h"
 
 namespace modelgrid {
 
 namespace {
 namespace fs = std::filesystem;
 }  // namespace
+
+const char* ModelFileName(const TritonModelConfig& config) {
+  return config.backend == "python" ? "model.py" : "model.pt";
+}
 
 bool IsValidModelName(const std::string& name) {
   if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
@@ -27,7 +32,9 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   if (!fs::is_directory(dir, ec)) return NotFound("model " + name + " is not in " + repo);
   Result<TritonModelConfig> config = override ? Result<TritonModelConfig>(override->config)
                                               : Result<TritonModelConfig>(TritonModelConfig{});
-  if (!override) {
+  if (!override && !fs::exists(dir / "config.pbtxt", ec) && IsPythonModelFolder(dir.string())) {
+    config->backend = "python";  // auto_complete_config fills in the rest, below
+  } else if (!override) {
     auto text = ReadSmallFile((dir / "config.pbtxt").string(), kMaxTritonConfigBytes);
     if (!text.ok()) return text.status().WithContext("model " + name);
     config = ParseTritonConfig(*text);
@@ -42,10 +49,12 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   }
   const bool torch = m.config.platform == "pytorch_libtorch" || m.config.backend == "pytorch" ||
                      (m.config.platform.empty() && m.config.backend.empty());
-  if (!torch) {
+  const bool python = m.config.backend == "python" && m.config.platform.empty();
+  if (!torch && !python) {
     return InvalidArgument("model " + name + ": platform '" + m.config.platform + "' backend '" +
                            m.config.backend +
-                           "' is not served (ModelGrid serves pytorch_libtorch TorchScript)");
+                           "' is not served (ModelGrid serves pytorch_libtorch TorchScript and "
+                           "backend \"python\" models)");
   }
   for (const auto& field : m.config.ignored_fields) {
     m.warnings.push_back("model " + name + ": config field '" + field + "' is ignored");
@@ -53,9 +62,21 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   const int64_t best = LatestModelVersion(dir.string());
   if (best < 0) return InvalidArgument("model " + name + " has no numeric version folder");
   m.version = best;
-  m.model_path = (dir / std::to_string(best) / "model.pt").string();
+  m.model_path = (dir / std::to_string(best) / ModelFileName(m.config)).string();
   if (!fs::is_regular_file(m.model_path, ec)) {
     return InvalidArgument("model " + name + ": " + m.model_path + " is missing");
+  }
+  if (python && m.config.inputs.empty() && m.config.outputs.empty()) {
+    // Triton's auto-complete: the model's own hook declares its inputs and outputs.
+    auto completed = AutoCompleteConfig(m.model_path, m.config);
+    if (!completed.ok()) return completed.status().WithContext("model " + name);
+    if (completed->backend != "python" || !completed->platform.empty() ||
+        (!completed->name.empty() && completed->name != name)) {
+      return InvalidArgument("model " + name +
+                             ": auto_complete_config changed the model's name or backend");
+    }
+    m.config = std::move(completed).value();
+    m.auto_completed = true;
   }
   return m;
 }
@@ -68,7 +89,8 @@ Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo) {
     const std::string name = entry.path().filename().string();
     std::error_code e2;
     if (IsValidModelName(name) && entry.is_directory(e2) &&
-        fs::exists(entry.path() / "config.pbtxt", e2)) {
+        (fs::exists(entry.path() / "config.pbtxt", e2) ||
+         IsPythonModelFolder(entry.path().string()))) {
       names.push_back(name);
     }
   }
@@ -80,7 +102,11 @@ Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo) {
 std::string RepositorySignature(const std::string& repo, const std::string& name, int64_t version) {
   const fs::path dir = fs::path(repo) / name;
   std::string out = std::to_string(version);
-  for (const fs::path& p : {dir / "config.pbtxt", dir / std::to_string(version) / "model.pt"}) {
+  const fs::path version_dir = dir / std::to_string(version);
+  std::error_code exists;
+  const fs::path model = fs::exists(version_dir / "model.py", exists) ? version_dir / "model.py"
+                                                                      : version_dir / "model.pt";
+  for (const fs::path& p : {dir / "config.pbtxt", model}) {
     std::error_code ec;
     const auto size = fs::file_size(p, ec);
     const auto time = fs::last_write_time(p, ec);

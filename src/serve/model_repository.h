@@ -1,6 +1,7 @@
 // Reads a Triton-style model repository for serving: REPO/<model>/config.pbtxt and
 // REPO/<model>/<version>/model.pt (TorchScript; platform "pytorch_libtorch" or backend
-// "pytorch"). The highest numeric version is served (Triton's default version policy).
+// "pytorch") or REPO/<model>/<version>/model.py (backend "python", Triton's Python
+// backend). The highest numeric version is served (Triton's default version policy).
 #pragma once
 
 #include <cstdint>
@@ -16,17 +17,22 @@ namespace modelgrid {
 struct ServedModel {
   std::string name;        // the folder name (config "name" must match when given)
   int64_t version = 0;     // the served version folder
-  std::string model_path;  // <repo>/<name>/<version>/model.pt
+  std::string model_path;  // <repo>/<name>/<version>/model.pt (or model.py)
   TritonModelConfig config;
   std::vector<std::string> warnings;  // fields ModelGrid ignores, and similar
+  bool auto_completed = false;        // the config came from auto_complete_config
 };
+
+// The model file of a version folder for this config: "model.py" for backend "python",
+// else "model.pt".
+const char* ModelFileName(const TritonModelConfig& config);
 
 // True for names that are safe as a path component and in URLs: 1..128 characters of
 // [A-Za-z0-9_.-], not "." or "..".
 bool IsValidModelName(const std::string& name);
 
-// The names of REPO's model folders (those with a config.pbtxt), sorted; folders whose
-// name is not a valid model name are skipped.
+// The names of REPO's model folders (those with a config.pbtxt, and Python models without
+// one), sorted; folders whose name is not a valid model name are skipped.
 Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo);
 
 // A cheap fingerprint of what serving `name` at `version` reads (version, and the size and
@@ -44,7 +50,9 @@ struct ConfigOverride {
   std::shared_ptr<const void> files = nullptr;
 };
 
-// Reads one model folder (for loads at run time), with `override`'s config when given.
+// Reads one model folder (for loads at run time), with `override`'s config when given. A
+// Python model whose config declares no inputs and outputs (or that has no config.pbtxt)
+// gets its config from auto_complete_config.
 Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name,
                                     const ConfigOverride* override = nullptr);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "ipc/shm_layout.h"
 #include "serve/classification.h"
 
@@ -31,6 +33,7 @@ uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_
   const uint64_t slack = ipc::kArenaAlignBytes * ipc::kMaxTensorsPerMessage;
   bool variable = config.outputs.empty();
   for (const auto& o : config.outputs) {
+    variable = variable || o.dtype == TensorDType::kBytes;  // elements of any length
     for (int64_t d : o.dims) variable = variable || d < 0;
   }
   if (!variable) return DeclaredOutputBytes(config, batch) + slack;
@@ -58,6 +61,13 @@ void RequestPath::Infer(server::InferRequest request,
     return reject(Status(StatusCode::kUnavailable,
                          "model '" + m->served.name + "' is " +
                              (m->state == ModelState::kUnloading ? "unloading" : "not ready")));
+  }
+  for (const auto& [key, value] : request.parameters.items()) {
+    if (key != "binary_data_output" && m->instance.backend != "python") {
+      return reject(InvalidArgument("the request's parameters: \"" + key +
+                                    "\" is not supported by model '" + m->served.name +
+                                    "' (custom parameters go to Python models)"));
+    }
   }
   for (const auto& t : request.inputs) {
     auto dtype = ParseTensorDType(t.datatype);
@@ -117,6 +127,89 @@ bool Batchable(const std::vector<server::InferRequest*>& requests) {
   return true;
 }
 
+// The byte offset where each of the `total` samples of `o` (batched along dimension 0)
+// begins, and its end: fixed-size types by arithmetic, BYTES by walking the elements.
+Result<std::vector<size_t>> SampleBounds(const server::Tensor& o, int64_t total) {
+  const Status unbatched = Internal("output '" + o.name + "' is not batched along dimension 0");
+  if (o.shape.empty() || o.shape[0] != total) return unbatched;
+  std::vector<size_t> bounds(static_cast<size_t>(total) + 1, 0);
+  if (o.datatype != "BYTES") {
+    if (o.data.size() % static_cast<size_t>(total) != 0) return unbatched;
+    const size_t per_sample = o.data.size() / static_cast<size_t>(total);
+    for (size_t i = 0; i < bounds.size(); ++i) bounds[i] = i * per_sample;
+    return bounds;
+  }
+  const int64_t per_sample = ShapeElementCount(o.shape) / total;
+  const auto* data = reinterpret_cast<const uint8_t*>(o.data.data());
+  size_t pos = 0;
+  for (int64_t sample = 0; sample < total; ++sample) {
+    bounds[static_cast<size_t>(sample)] = pos;
+    for (int64_t e = 0; e < per_sample; ++e) {
+      if (o.data.size() - pos < 4) return unbatched;
+      const uint32_t len = LoadU32LE(data + pos);
+      if (len > o.data.size() - pos - 4) return unbatched;
+      pos += 4 + len;
+    }
+  }
+  if (pos != o.data.size()) return unbatched;
+  bounds.back() = pos;
+  return bounds;
+}
+
+// A request's custom parameters as a JSON object, or "" when it has none.
+std::string CustomParameters(const server::InferRequest& r) {
+  nlohmann::json custom = r.parameters;
+  if (custom.is_object()) custom.erase("binary_data_output");
+  return custom.is_object() && !custom.empty() ? custom.dump() : "";
+}
+
+// Appends to `inputs` a BYTES [requests] tensor `name` of `field` of each request of the
+// group, serialised into `storage` (which must outlive the call), when any is non-empty
+// and the message has room for one more tensor.
+template <typename Field>
+void AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& group,
+                        std::string* storage, std::vector<CallTensor>* inputs, Field field) {
+  std::vector<std::string> values;
+  bool any = false;
+  for (const auto& p : group) {
+    values.push_back(field(p.request));
+    any = any || !values.back().empty();
+  }
+  if (!any || inputs->size() >= ipc::kMaxTensorsPerMessage) return;
+  for (const auto& v : values) {
+    const auto n = static_cast<uint32_t>(v.size());
+    for (int shift = 0; shift < 32; shift += 8) storage->push_back(static_cast<char>(n >> shift));
+    *storage += v;
+  }
+  inputs->push_back({std::string(name),
+                     static_cast<uint8_t>(ipc::WireDType::kBytes),
+                     {static_cast<int64_t>(group.size())},
+                     storage->data(),
+                     storage->size()});
+}
+
+// Reads kRequestErrorsTensor into `failed` (one Status per request of the batch).
+Status RequestErrors(const server::Tensor& errors, std::vector<Status>* failed) {
+  const auto* data = reinterpret_cast<const uint8_t*>(errors.data.data());
+  if (errors.datatype != "BYTES" || errors.shape.size() != 1 ||
+      errors.shape[0] != static_cast<int64_t>(failed->size()) ||
+      BytesElementCount(data, errors.data.size()) != errors.shape[0]) {
+    return Internal("the worker's per-request errors do not match the batch");
+  }
+  size_t pos = 0;
+  for (Status& st : *failed) {
+    const uint32_t len = LoadU32LE(data + pos);
+    const std::string text = errors.data.substr(pos + 4, len);
+    pos += 4 + len;
+    if (text.empty()) continue;
+    const size_t tab = text.find('\t');
+    st = tab == std::string::npos
+             ? Status(StatusCode::kInternal, text)
+             : Status(StatusCodeFromName(text.substr(0, tab)), text.substr(tab + 1));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
@@ -150,6 +243,26 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
     }
     input_bytes += t.bytes;
     inputs.push_back(std::move(t));
+  }
+  // A backend that hands the model each request (Python) learns where each one's rows are
+  // (when a message has room for one more tensor; else it sees one request).
+  std::vector<int64_t> batches;
+  if (group.size() > 1 && m->instance.backend == "python" &&
+      inputs.size() < ipc::kMaxTensorsPerMessage) {
+    for (const auto& p : group) batches.push_back(p.batch);
+    inputs.push_back({std::string(kRequestBatchesTensor),
+                      static_cast<uint8_t>(ipc::WireDType::kI64),
+                      {static_cast<int64_t>(batches.size())},
+                      batches.data(),
+                      batches.size() * sizeof(int64_t)});
+  }
+  // ... and each request's id and custom parameters, when any has some.
+  std::string ids, parameters;  // serialised BYTES
+  if (m->instance.backend == "python") {
+    AddPerRequestBytes(kRequestIdsTensor, group, &ids, &inputs,
+                       [](const server::InferRequest& r) { return r.id; });
+    AddPerRequestBytes(kRequestParametersTensor, group, &parameters, &inputs,
+                       [](const server::InferRequest& r) { return CustomParameters(r); });
   }
   const uint64_t response_bytes =
       ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load(),
@@ -212,20 +325,47 @@ void RequestPath::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64
     outputs.push_back(
         {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
   }
-  if (group.size() == 1) return Complete(m, group[0], std::move(outputs));
+  // Requests of the batch that failed alone (kRequestErrorsTensor), by position.
+  std::vector<Status> failed(group.size());
+  for (auto it = outputs.begin(); it != outputs.end(); ++it) {
+    if (it->name != kRequestErrorsTensor) continue;
+    Status st = RequestErrors(*it, &failed);
+    if (!st.ok()) {
+      for (auto& p : group) Complete(m, p, st);
+      return;
+    }
+    outputs.erase(it);
+    break;
+  }
+  if (group.size() == 1) {
+    if (!failed[0].ok()) return Complete(m, group[0], failed[0]);
+    return Complete(m, group[0], std::move(outputs));
+  }
+  // Where each sample of each output starts in its bytes (bounds[k][total] = the end).
+  std::vector<std::vector<size_t>> bounds;
+  for (const auto& o : outputs) {
+    auto b = SampleBounds(o, total);
+    if (!b.ok()) {
+      for (auto& p : group) Complete(m, p, b.status());
+      return;
+    }
+    bounds.push_back(std::move(b).value());
+  }
   int64_t offset = 0;
-  for (auto& p : group) {
+  for (size_t i = 0; i < group.size(); ++i) {
+    PendingInfer& p = group[i];
+    if (!failed[i].ok()) {
+      offset += p.batch;
+      Complete(m, p, failed[i]);
+      continue;
+    }
     std::vector<server::Tensor> mine;
     Status st;
-    for (const auto& o : outputs) {
-      if (o.shape.empty() || o.shape[0] != total || o.data.size() % total != 0) {
-        st = Internal("output '" + o.name + "' is not batched along dimension 0");
-        break;
-      }
-      const size_t per_sample = o.data.size() / static_cast<size_t>(total);
-      server::Tensor t{o.name, o.datatype, o.shape,
-                       o.data.substr(static_cast<size_t>(offset) * per_sample,
-                                     static_cast<size_t>(p.batch) * per_sample)};
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      const server::Tensor& o = outputs[k];
+      const size_t begin = bounds[k][static_cast<size_t>(offset)];
+      const size_t end = bounds[k][static_cast<size_t>(offset + p.batch)];
+      server::Tensor t{o.name, o.datatype, o.shape, o.data.substr(begin, end - begin)};
       t.shape[0] = p.batch;
       mine.push_back(std::move(t));
     }

@@ -10,6 +10,7 @@
 #include "ipc/heartbeat.h"
 #include "ipc/shm_layout.h"
 #include "serve/grid_constants.h"
+#include "serve/model_config_json.h"
 
 namespace modelgrid {
 
@@ -100,6 +101,9 @@ void WorkerPool::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
   ModelInstanceConfig instance = m->instance;
   instance.device = grid_.device(worker->device).runtime;
   instance.memory_limit_bytes = std::max(budget, m->planned_bytes);
+  if (instance.backend == "python") {  // initialize(args)["model_config"]
+    instance.model_config_json = TritonConfigJson(*m, {grid_.device(worker->device)}).dump();
+  }
   const std::string config = LoadConfigToJson(instance, m->instances_per_device);
   CallTensor t{"config",
                static_cast<uint8_t>(ipc::WireDType::kBytes),

@@ -12,11 +12,13 @@ struct DTypeRow {
 };
 
 constexpr DTypeRow kRows[] = {
-    {TensorDType::kBool, ipc::WireDType::kBool}, {TensorDType::kUInt8, ipc::WireDType::kU8},
-    {TensorDType::kInt8, ipc::WireDType::kI8},   {TensorDType::kInt16, ipc::WireDType::kI16},
-    {TensorDType::kInt32, ipc::WireDType::kI32}, {TensorDType::kInt64, ipc::WireDType::kI64},
-    {TensorDType::kFp16, ipc::WireDType::kF16},  {TensorDType::kBf16, ipc::WireDType::kBF16},
-    {TensorDType::kFp32, ipc::WireDType::kF32},  {TensorDType::kFp64, ipc::WireDType::kF64},
+    {TensorDType::kBool, ipc::WireDType::kBool},  {TensorDType::kUInt8, ipc::WireDType::kU8},
+    {TensorDType::kInt8, ipc::WireDType::kI8},    {TensorDType::kInt16, ipc::WireDType::kI16},
+    {TensorDType::kInt32, ipc::WireDType::kI32},  {TensorDType::kInt64, ipc::WireDType::kI64},
+    {TensorDType::kFp16, ipc::WireDType::kF16},   {TensorDType::kBf16, ipc::WireDType::kBF16},
+    {TensorDType::kFp32, ipc::WireDType::kF32},   {TensorDType::kFp64, ipc::WireDType::kF64},
+    {TensorDType::kUInt16, ipc::WireDType::kU16}, {TensorDType::kUInt32, ipc::WireDType::kU32},
+    {TensorDType::kUInt64, ipc::WireDType::kU64}, {TensorDType::kBytes, ipc::WireDType::kBytes},
 };
 
 nlohmann::json SpecsToJson(const std::vector<IoSpec>& specs) {
@@ -70,6 +72,7 @@ Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& co
                                                      const std::string& device,
                                                      uint64_t memory_limit_bytes) {
   ModelInstanceConfig c;
+  c.backend = config.backend == "python" ? "python" : "pytorch";
   c.path = model_path;
   c.device = device;
   c.max_batch_size = config.max_batch_size;
@@ -92,7 +95,11 @@ Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& co
 }
 
 std::string LoadConfigToJson(const ModelInstanceConfig& c, int instances) {
-  nlohmann::json j = {{"path", c.path},
+  nlohmann::json j = {{"backend", c.backend},
+                      {"path", c.path},
+                      {"model_name", c.model_name},
+                      {"model_version", c.model_version},
+                      {"model_config", c.model_config_json},
                       {"instances", instances},
                       {"device", c.device},
                       {"max_batch_size", c.max_batch_size},
@@ -118,6 +125,20 @@ Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view text, int* insta
   }
   if (instances != nullptr) *instances = copies.get<int>();
   ModelInstanceConfig c;
+  const nlohmann::json backend = j.value("backend", nlohmann::json("pytorch"));
+  const nlohmann::json name = j.value("model_name", nlohmann::json(""));
+  const nlohmann::json version = j.value("model_version", nlohmann::json(0));
+  const nlohmann::json model_config = j.value("model_config", nlohmann::json(""));
+  if (!backend.is_string() || !name.is_string() || !version.is_number_integer() ||
+      !model_config.is_string()) {
+    return InvalidArgument(
+        "malformed load config: backend, model_name, model_version, "
+        "model_config");
+  }
+  c.backend = backend.get<std::string>();
+  c.model_name = name.get<std::string>();
+  c.model_version = version.get<int64_t>();
+  c.model_config_json = model_config.get<std::string>();
   c.path = j["path"].get<std::string>();
   c.device = j["device"].get<std::string>();
   c.max_batch_size = j["max_batch_size"].get<int64_t>();

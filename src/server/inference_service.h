@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,14 @@ struct SharedMemoryRef {
   uint64_t offset = 0;
 };
 
+// Triton's request parameters that mean something to its core (sequence batching, the
+// scheduler's priority and timeout). ModelGrid has none of these, so front ends refuse them
+// by name. Any other request parameter, except binary_data_output, is a custom one for the
+// model: the service passes it to models that take them (Python models'
+// request.parameters()) and refuses it, by name, for the others.
+inline constexpr std::string_view kReservedRequestParameters[] = {
+    "sequence_id", "sequence_start", "sequence_end", "priority", "timeout"};
+
 struct InferRequest {
   std::string model;
   std::string version;         // empty: the service picks (usually the latest)
@@ -51,7 +60,9 @@ struct InferRequest {
   // Whether an output is sent as raw bytes (binary tensor extension) rather than JSON, per
   // output name, with "" as the default for all outputs. Informational for the service.
   std::map<std::string, bool> binary_outputs;
-  nlohmann::json parameters = nlohmann::json::object();  // request-level "parameters"
+  // Request-level "parameters": binary_data_output and custom ones (string, number or
+  // boolean values), never a kReservedRequestParameters name.
+  nlohmann::json parameters = nlohmann::json::object();
   // Classification extension: outputs to return as their top-N classes (Triton's BYTES
   // "value:index[:label]"), by name. The service does the classification.
   std::map<std::string, int> class_counts;

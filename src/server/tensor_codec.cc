@@ -303,9 +303,20 @@ Result<InferRequest> ParseRequestJson(const json& doc, std::string_view binary) 
   MG_RETURN_IF_ERROR(CheckKeys(doc, {"id", "parameters", "inputs", "outputs"}, "the request"));
   if (auto params = doc.find("parameters"); params != doc.end()) {
     if (!params->is_object()) return InvalidArgument("\"parameters\" must be an object");
-    // Triton's request parameters ModelGrid does not have (sequence_id, priority, timeout,
-    // custom ones for a backend) are refused by name.
-    MG_RETURN_IF_ERROR(CheckKeys(*params, {"binary_data_output"}, "the request's parameters"));
+    // Triton's core parameters ModelGrid does not have (sequence_id, priority, timeout) are
+    // refused by name; custom ones go to the service, which refuses them for models that
+    // take none.
+    for (const auto& [key, value] : params->items()) {
+      for (std::string_view reserved : kReservedRequestParameters) {
+        if (key == reserved) {
+          return InvalidArgument("the request's parameters: \"" + key + "\" is not supported");
+        }
+      }
+      if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
+        return InvalidArgument("the request's parameters: \"" + key +
+                               "\" must be a string, a number or a boolean");
+      }
+    }
     req.parameters = *params;
   }
   MG_ASSIGN_OR_RETURN(std::optional<bool> global_binary, BinaryFlag(doc));

@@ -1,6 +1,7 @@
 #include "worker/worker_loop.h"
 
 #include <malloc.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +24,11 @@
 namespace modelgrid {
 
 namespace {
+
+// Set by SIGUSR1, the server's request to stop: the loop then finishes what it accepted and
+// returns, so that every model is unloaded (Python models' finalize runs) before the exit.
+std::atomic<bool> g_stop_requested{false};
+void OnStopSignal(int) { g_stop_requested.store(true); }
 
 using ipc::Message;
 using ipc::Op;
@@ -82,6 +88,7 @@ class Worker {
     Pool pool;
     MemoryStats largest;
     for (int i = 0; i < copies; ++i) {
+      config.instance_name = config.model_name + "_" + std::to_string(i);  // Triton's names
       MG_ASSIGN_OR_RETURN(std::unique_ptr<ModelInstance> instance, backend_.Load(config));
       MG_ASSIGN_OR_RETURN(MemoryStats stats, instance->WarmUp());
       if (stats.peak_bytes >= largest.peak_bytes) largest = stats;
@@ -229,9 +236,17 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
     answer(reply);
   });
   int exit_code = 0;
+  struct sigaction stop = {};
+  stop.sa_handler = OnStopSignal;  // no SA_RESTART: a sleeping Pop wakes up for it
+  ::sigemptyset(&stop.sa_mask);
+  ::sigaction(SIGUSR1, &stop, nullptr);
   while (true) {
+    if (g_stop_requested.load()) {
+      scheduler->Drain();
+      break;
+    }
     Message request;
-    Status popped = requests.Pop(&request, 500);
+    Status popped = requests.Pop(&request, 100);
     if (popped.code() == StatusCode::kUnavailable) continue;  // idle
     if (!popped.ok()) {
       std::fprintf(stderr, "worker %s: %s\n", options.name.c_str(), popped.ToString().c_str());

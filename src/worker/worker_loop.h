@@ -23,8 +23,9 @@ struct WorkerLoopOptions {
   int execution_threads = 1;
 };
 
-// Runs until kShutdown (returns 0, after finishing what it accepted) or until the segment is
-// unusable (returns 3 after printing why). Requests run on a SlotScheduler of
+// Runs until kShutdown or SIGUSR1 (returns 0, after finishing what it accepted; the models
+// are unloaded on the way out) or until the segment is unusable (returns 3 after printing
+// why). Requests run on a SlotScheduler of
 // `execution_threads` threads; kPing is answered at once.
 int RunWorker(const WorkerLoopOptions& options, Backend& backend);
 

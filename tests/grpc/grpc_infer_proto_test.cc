@@ -178,6 +178,24 @@ TEST(GrpcInferProto, RefusesMalformedOrUnsupportedRequestsNamingTheField) {
   }
 }
 
+TEST(GrpcInferProto, CustomRequestParametersBecomeJsonValues) {
+  ModelInferRequest r;
+  AddInput(r, "x", "FP32", {1});
+  r.add_raw_input_contents(Bytes<float>({1.0f}));
+  auto& p = *r.mutable_parameters();
+  p["mode"].set_string_param("fast");
+  p["top_k"].set_int64_param(-3);
+  p["seed"].set_uint64_param(18446744073709551615ull);
+  p["temperature"].set_double_param(0.25);
+  p["greedy"].set_bool_param(true);
+  auto req = RequestFromProto(r);
+  ASSERT_TRUE(req.ok()) << req.status().ToString();
+  EXPECT_EQ(req->parameters, nlohmann::json::parse(R"({"mode": "fast", "top_k": -3,
+      "seed": 18446744073709551615, "temperature": 0.25, "greedy": true})"));
+  p["empty"];  // a parameter without a value
+  EXPECT_FALSE(RequestFromProto(r).ok());
+}
+
 TEST(GrpcInferProto, ReadsOutputAndSharedMemoryParameters) {
   ModelInferRequest r;
   auto* t = AddInput(r, "x", "FP32", {2});

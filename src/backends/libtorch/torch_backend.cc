@@ -16,6 +16,8 @@
 #include <optional>
 #include <set>
 
+#include "common/process_memory.h"
+
 #if defined(MODELGRID_TORCH_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -39,6 +41,12 @@ constexpr c10::ScalarType kScalarTypes[] = {
     torch::kBool,  torch::kUInt8, torch::kInt8,     torch::kInt16, torch::kInt32,
     torch::kInt64, torch::kHalf,  torch::kBFloat16, torch::kFloat, torch::kDouble};
 
+// kBool..kFp64: the dtypes with a LibTorch 1.13 scalar type (kScalarTypes' rows).
+bool TakesDType(TensorDType dtype) {
+  return static_cast<int>(dtype) <= static_cast<int>(TensorDType::kFp64);
+}
+
+// Only for dtypes that TakesDType.
 c10::ScalarType ToScalarType(TensorDType dtype) { return kScalarTypes[static_cast<int>(dtype)]; }
 
 std::optional<TensorDType> FromScalarType(c10::ScalarType type) {
@@ -60,31 +68,6 @@ int64_t IndexAfterPrefix(const std::string& name, const std::string& prefix) {
   }
   return index;
 }
-
-// --- Process memory (CPU instances): RSS from /proc. 0 when unreadable. -------------------
-
-uint64_t ReadRssBytes() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t pages_total = 0, pages_resident = 0;
-  if (!(statm >> pages_total >> pages_resident)) return 0;
-  return pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-uint64_t ReadPeakRssBytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
-  }
-  return 0;
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0); false when the kernel refuses.
-bool ResetPeakRss() {
-  std::ofstream clear_refs("/proc/self/clear_refs");
-  return static_cast<bool>(clear_refs << "5" << std::flush);
-}
-
-uint64_t Growth(uint64_t now, uint64_t base) { return now > base ? now - base : 0; }
 
 // Runs `fn`, turning any exception into a Status prefixed with `context`.
 template <typename Fn>
@@ -224,6 +207,10 @@ Status TorchInstance::Validate(const std::vector<HostTensorView>& inputs,
       spec = &*it;
     }
     MG_RETURN_IF_ERROR(CheckInputTensor(view, spec, config_.max_batch_size));
+    if (!TakesDType(view.dtype)) {
+      return InvalidArgument(what + " has dtype " + std::string(TensorDTypeName(view.dtype)) +
+                             ", which TorchScript models do not take");
+    }
     const int64_t pos = PositionOf(view.name, spec ? static_cast<size_t>(spec - specs.data()) : k);
     if (pos < 0 || pos >= static_cast<int64_t>(inputs.size()) || used[pos]) {
       return InvalidArgument(what + " does not name a distinct forward argument");
@@ -514,6 +501,15 @@ Result<std::unique_ptr<ModelInstance>> LoadUnguarded(const ModelInstanceConfig& 
     return NotFound("model file " + config.path + " does not exist");
   }
   MG_ASSIGN_OR_RETURN(c10::Device device, ParseDevice(config.device));
+  for (const auto* specs : {&config.inputs, &config.outputs}) {
+    for (const IoSpec& spec : *specs) {
+      if (!TakesDType(spec.dtype)) {
+        return InvalidArgument(config.path + ": tensor '" + spec.name + "' is " +
+                               std::string(TensorDTypeName(spec.dtype)) +
+                               ", which TorchScript models do not take");
+      }
+    }
+  }
   uint64_t cuda_before = 0;
 #if defined(MODELGRID_TORCH_CUDA)
   if (device.is_cuda()) {

@@ -1,4 +1,5 @@
-// modelgrid-worker: the only ModelGrid executable that runs model code. `modelgrid serve`
+// modelgrid-worker: the only ModelGrid executable that runs model code (TorchScript through
+// LibTorch, Python models through an embedded interpreter). `modelgrid serve`
 // starts one per planned worker (`serve`: models on a shared-memory segment), and the
 // estimator starts one per TorchScript dry run (`dry-run`). Both give up their privileges
 // before they open a model file.
@@ -9,7 +10,11 @@
 
 #include "backends/backend.h"
 #include "backends/libtorch/dry_run.h"
+#if defined(MODELGRID_HAVE_PYTHON)
+#include "backends/python/python_backend.h"
+#endif
 #include "estimate/dry_run_process.h"
+#include "worker/backend_router.h"
 #include "worker/privileges.h"
 #include "worker/worker_loop.h"
 
@@ -20,8 +25,12 @@ int Serve(const modelgrid::WorkerLoopOptions& options, const std::string& user) 
     std::fprintf(stderr, "worker %s: %s\n", options.name.c_str(), st.message().c_str());
     return 3;
   }
-  auto backend = modelgrid::CreateTorchBackend();
-  return modelgrid::RunWorker(options, *backend);
+  modelgrid::BackendRouter backends;
+  backends.Add("pytorch", modelgrid::CreateTorchBackend);
+#if defined(MODELGRID_HAVE_PYTHON)
+  backends.Add("python", modelgrid::CreatePythonBackend);
+#endif
+  return modelgrid::RunWorker(options, backends);
 }
 
 int DryRun(const std::string& request) {
@@ -30,6 +39,26 @@ int DryRun(const std::string& request) {
     return 3;
   }
   return modelgrid::ServeDryRunRequest(request, modelgrid::TorchScriptDryRun);
+}
+
+// Prints {"config": JSON} (or {"error", "code"}) for `modelgrid`'s SandboxedConfigCompleter.
+int AutoComplete(const std::string& model_py, const std::string& config) {
+  if (modelgrid::Status st = modelgrid::DropWorkerPrivileges(""); !st.ok()) {
+    std::fprintf(stderr, "auto-complete: %s\n", st.message().c_str());
+    return 3;
+  }
+  return modelgrid::ServeSandboxedAnswer([&]() -> modelgrid::Result<nlohmann::json> {
+#if defined(MODELGRID_HAVE_PYTHON)
+    MG_ASSIGN_OR_RETURN(std::string completed,
+                        modelgrid::AutoCompletePythonConfig(model_py, config));
+    return nlohmann::json{{"config", completed}};
+#else
+    (void)model_py;
+    (void)config;
+    return modelgrid::Unsupported(
+        "auto_complete_config: this modelgrid-worker is built without the Python backend");
+#endif
+  });
 }
 
 }  // namespace
@@ -60,6 +89,14 @@ int main(int argc, char** argv) {
       app.add_subcommand("dry-run", "Dry-run a TorchScript model for the estimator");
   dry_run->add_option("--request", request, "The dry run's options as JSON")->required();
   dry_run->callback([&] { code = DryRun(request); });
+
+  std::string model_py, partial_config;
+  CLI::App* complete = app.add_subcommand(
+      "auto-complete", "Run a Python model's auto_complete_config for the server (sandboxed)");
+  complete->add_option("--model-py", model_py, "The model's model.py")->required();
+  complete->add_option("--config", partial_config, "Its config so far, Triton's JSON form")
+      ->required();
+  complete->callback([&] { code = AutoComplete(model_py, partial_config); });
 
   try {
     app.parse(argc, argv);

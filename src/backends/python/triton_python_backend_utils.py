@@ -1,0 +1,398 @@
+"""triton_python_backend_utils, as ModelGrid's Python backend provides it.
+
+Models import it as Triton's Python backend documents (``import triton_python_backend_utils
+as pb_utils``); the names, signatures and semantics follow that API. The module is compiled
+into modelgrid-worker and registered before the first model is imported.
+
+Not provided in this version (each raises TritonModelException naming itself when used):
+BLS calls (``InferenceRequest.exec``/``async_exec``), decoupled response senders
+(``get_response_sender``) and custom metrics (``MetricFamily``).
+"""
+
+import json
+import sys
+import threading
+
+import numpy as np
+
+# Response sender flags (tritonserver.h).
+TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
+# Request flags.
+TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
+TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
+
+# Config type name -> numpy type. BYTES is an object array of bytes; BF16 has no numpy type.
+_CONFIG_TO_NUMPY = {
+    "TYPE_BOOL": np.bool_,
+    "TYPE_UINT8": np.uint8,
+    "TYPE_UINT16": np.uint16,
+    "TYPE_UINT32": np.uint32,
+    "TYPE_UINT64": np.uint64,
+    "TYPE_INT8": np.int8,
+    "TYPE_INT16": np.int16,
+    "TYPE_INT32": np.int32,
+    "TYPE_INT64": np.int64,
+    "TYPE_FP16": np.float16,
+    "TYPE_FP32": np.float32,
+    "TYPE_FP64": np.float64,
+    "TYPE_STRING": np.object_,
+}
+
+
+def triton_string_to_numpy(triton_type_string):
+    """The numpy type of a config.pbtxt data_type ("TYPE_FP32" -> numpy.float32)."""
+    if triton_type_string not in _CONFIG_TO_NUMPY:
+        raise TritonModelException("data type " + str(triton_type_string) + " has no numpy type")
+    return _CONFIG_TO_NUMPY[triton_type_string]
+
+
+def serialize_byte_tensor(input_tensor):
+    """A BYTES array as Triton serialises it: per element a 4-byte little-endian length and
+    the bytes (str elements as UTF-8). Returns a uint8 array (empty input: an empty array)."""
+    parts = []
+    for element in np.asarray(input_tensor, dtype=np.object_).flatten(order="C"):
+        if isinstance(element, str):
+            element = element.encode("utf-8")
+        elif not isinstance(element, (bytes, bytearray, memoryview)):
+            element = str(element).encode("utf-8")
+        element = bytes(element)
+        parts.append(len(element).to_bytes(4, "little"))
+        parts.append(element)
+    return np.frombuffer(b"".join(parts), dtype=np.uint8)
+
+
+def deserialize_bytes_tensor(encoded_tensor):
+    """The inverse of serialize_byte_tensor: a flat object array of bytes."""
+    data = memoryview(bytes(encoded_tensor))
+    out = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 4:
+            raise TritonModelException("truncated BYTES length prefix")
+        length = int.from_bytes(data[pos : pos + 4], "little")
+        pos += 4
+        if length > len(data) - pos:
+            raise TritonModelException("a BYTES element overruns its tensor")
+        out.append(bytes(data[pos : pos + length]))
+        pos += length
+    array = np.empty(len(out), dtype=np.object_)
+    array[:] = out
+    return array
+
+
+class ModelConfig:
+    """What a model's auto_complete_config(auto_complete_model_config) receives and returns:
+    its config as Triton's JSON form, completed through these methods."""
+
+    def __init__(self, model_config):
+        self._config = model_config
+
+    def as_dict(self):
+        return self._config
+
+    def set_max_batch_size(self, max_batch_size):
+        current = self._config.get("max_batch_size", 0)
+        if current not in (0, max_batch_size):
+            raise TritonModelException("max_batch_size is %d in the config; the model asks for %d"
+                                       % (current, max_batch_size))
+        self._config["max_batch_size"] = int(max_batch_size)
+
+    def set_dynamic_batching(self):
+        self._config.setdefault("dynamic_batching", {})
+
+    def set_model_transaction_policy(self, transaction_policy_dict):
+        self._config["model_transaction_policy"] = dict(transaction_policy_dict)
+
+    def _add(self, kind, tensor):
+        if not isinstance(tensor, dict) or not {"name", "data_type", "dims"} <= set(tensor):
+            raise TritonModelException(kind + " needs name, data_type and dims: " + repr(tensor))
+        listed = self._config.setdefault(kind, [])
+        for existing in listed:
+            if existing.get("name") == tensor["name"]:
+                for key in ("data_type", "dims"):
+                    if key in existing and list(np.atleast_1d(existing[key])) != list(
+                            np.atleast_1d(tensor[key])):
+                        raise TritonModelException("%s '%s': %s %r in the config, %r from the model"
+                                                   % (kind, tensor["name"], key, existing[key],
+                                                      tensor[key]))
+                return
+        listed.append({"name": tensor["name"], "data_type": tensor["data_type"],
+                       "dims": [int(d) for d in tensor["dims"]]})
+
+    def add_input(self, input):
+        self._add("input", input)
+
+    def add_output(self, output):
+        self._add("output", output)
+
+
+class TritonError:
+    """An error a response carries: ``InferenceResponse(error=TritonError("..."))``."""
+
+    UNKNOWN = 0
+    INTERNAL = 1
+    NOT_FOUND = 2
+    INVALID_ARG = 3
+    UNAVAILABLE = 4
+    UNSUPPORTED = 5
+    ALREADY_EXISTS = 6
+    CANCELLED = 7
+
+    def __init__(self, message, code=INTERNAL):
+        self._message = str(message)
+        self._code = code
+
+    def message(self):
+        return self._message
+
+    def code(self):
+        return self._code
+
+    def __repr__(self):
+        return "TritonError(" + repr(self._message) + ")"
+
+
+class TritonModelException(Exception):
+    """Raised by pb_utils for a misuse; models may raise it too."""
+
+    def message(self):
+        return str(self)
+
+
+class Tensor:
+    """A named tensor: a numpy array on the CPU, or (through DLPack) a tensor of another
+    framework, which stays where it is (a CUDA tensor stays on its GPU)."""
+
+    def __init__(self, name, array):
+        if not isinstance(name, str):
+            raise TritonModelException("Tensor name must be a str")
+        if not isinstance(array, np.ndarray):
+            raise TritonModelException("Tensor '" + name + "' needs a numpy.ndarray")
+        if array.dtype.kind in ("U", "S"):
+            array = array.astype(np.object_)
+        self._name = name
+        self._array = array
+        self._foreign = None  # a framework tensor that did not come as numpy
+
+    def name(self):
+        return self._name
+
+    def shape(self):
+        return list(self._array.shape if self._foreign is None else self._foreign.shape)
+
+    def is_cpu(self):
+        return self._foreign is None or getattr(self._foreign, "is_cuda", False) is False
+
+    def as_numpy(self):
+        """The tensor as numpy (a CPU copy when it lives on a GPU)."""
+        if self._foreign is not None:
+            return self._foreign.detach().cpu().numpy()
+        return self._array
+
+    def to_dlpack(self):
+        """A DLPack capsule of the tensor (torch.from_dlpack takes it without a copy)."""
+        if self._foreign is not None:
+            return self._foreign.__dlpack__()
+        if self._array.dtype == np.object_:
+            raise TritonModelException("BYTES tensor '" + self._name + "' has no DLPack form")
+        return self._array.__dlpack__()
+
+    def __dlpack__(self, stream=None):
+        return self.to_dlpack()
+
+    def __dlpack_device__(self):
+        if self._foreign is not None:
+            return self._foreign.__dlpack_device__()
+        return self._array.__dlpack_device__()
+
+    @staticmethod
+    def from_dlpack(name, capsule):
+        """A Tensor from a DLPack capsule or an object with __dlpack__ (a torch tensor),
+        without a copy. CUDA tensors stay on their GPU until the response is sent."""
+        tensor = Tensor(name, np.empty(0, dtype=np.float32))
+        if hasattr(capsule, "__dlpack__") and hasattr(capsule, "__dlpack_device__"):
+            device_type = capsule.__dlpack_device__()[0]
+            if device_type == 1:  # kDLCPU
+                tensor._array = np.from_dlpack(capsule)
+                return tensor
+        import torch.utils.dlpack  # capsules and GPU tensors need torch
+
+        foreign = torch.utils.dlpack.from_dlpack(capsule)
+        if foreign.is_cuda:
+            tensor._foreign = foreign
+        else:
+            tensor._array = foreign.numpy()
+        return tensor
+
+
+class InferenceResponse:
+    """What execute returns, one per request: output tensors, or an error."""
+
+    def __init__(self, output_tensors=None, error=None, parameters=None):
+        if output_tensors is None:
+            output_tensors = []
+        for t in output_tensors:
+            if not isinstance(t, Tensor):
+                raise TritonModelException("output_tensors must be pb_utils.Tensor objects")
+        if error is not None and not isinstance(error, TritonError):
+            error = TritonError(str(error))
+        self._outputs = list(output_tensors)
+        self._error = error
+        self._parameters = parameters if isinstance(parameters, str) else json.dumps(parameters or {})
+
+    def output_tensors(self):
+        return self._outputs
+
+    def has_error(self):
+        return self._error is not None
+
+    def error(self):
+        return self._error
+
+    def parameters(self):
+        return self._parameters
+
+
+class InferenceRequest:
+    """A request execute receives (built by ModelGrid). Constructing one in a model is a BLS
+    call, which this version does not provide: exec() and async_exec() raise."""
+
+    def __init__(
+        self,
+        request_id="",
+        correlation_id=0,
+        inputs=None,
+        requested_output_names=None,
+        model_name="",
+        model_version=-1,
+        flags=0,
+        timeout=0,
+        preferred_memory=None,
+        trace=None,
+        parameters=None,
+    ):
+        self._request_id = request_id
+        self._correlation_id = correlation_id
+        self._inputs = list(inputs or [])
+        self._requested = list(requested_output_names or [])
+        self._model_name = model_name
+        self._model_version = model_version
+        self._flags = flags
+        self._timeout = timeout
+        self._parameters = parameters if isinstance(parameters, str) else json.dumps(parameters or {})
+
+    def inputs(self):
+        return self._inputs
+
+    def request_id(self):
+        return self._request_id
+
+    def correlation_id(self):
+        return self._correlation_id
+
+    def flags(self):
+        return self._flags
+
+    def timeout(self):
+        return self._timeout
+
+    def model_name(self):
+        return self._model_name
+
+    def parameters(self):
+        return self._parameters
+
+    def requested_output_names(self):
+        return self._requested
+
+    def is_cancelled(self):
+        return False
+
+    def get_response_sender(self):
+        raise TritonModelException(
+            "decoupled models (get_response_sender) are not supported by ModelGrid yet")
+
+    def exec(self, decoupled=False):
+        raise TritonModelException("BLS (InferenceRequest.exec) is not supported by ModelGrid yet")
+
+    async def async_exec(self, decoupled=False):
+        raise TritonModelException(
+            "BLS (InferenceRequest.async_exec) is not supported by ModelGrid yet")
+
+
+def get_input_tensor_by_name(inference_request, name):
+    for t in inference_request.inputs():
+        if t.name() == name:
+            return t
+    return None
+
+
+def get_output_tensor_by_name(inference_response, name):
+    for t in inference_response.output_tensors():
+        if t.name() == name:
+            return t
+    return None
+
+
+def get_input_config_by_name(model_config, name):
+    for c in model_config.get("input", []):
+        if c.get("name") == name:
+            return c
+    return None
+
+
+def get_output_config_by_name(model_config, name):
+    for c in model_config.get("output", []):
+        if c.get("name") == name:
+            return c
+    return None
+
+
+def using_decoupled_model_transaction_policy(model_config):
+    return bool(model_config.get("model_transaction_policy", {}).get("decoupled", False))
+
+
+class Logger:
+    """Log lines go to the worker's stderr, which the server logs, tagged with the level."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+    VERBOSE = 3
+    _names = {0: "info", 1: "warning", 2: "error", 3: "verbose"}
+    _lock = threading.Lock()
+
+    @staticmethod
+    def log(message, level=0):
+        line = "python model: " + Logger._names.get(level, "info") + ": " + str(message) + "\n"
+        with Logger._lock:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    @staticmethod
+    def log_info(message):
+        Logger.log(message, Logger.INFO)
+
+    @staticmethod
+    def log_warn(message):
+        Logger.log(message, Logger.WARNING)
+
+    @staticmethod
+    def log_error(message):
+        Logger.log(message, Logger.ERROR)
+
+    @staticmethod
+    def log_verbose(message):
+        Logger.log(message, Logger.VERBOSE)
+
+
+class MetricFamily:
+    """Custom metrics: not provided by ModelGrid yet; constructing one raises."""
+
+    COUNTER = 0
+    GAUGE = 1
+    HISTOGRAM = 2
+
+    def __init__(self, name, description, kind, buckets=None):
+        raise TritonModelException(
+            "custom metrics (pb_utils.MetricFamily) are not supported by ModelGrid yet")
