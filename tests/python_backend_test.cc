@@ -212,6 +212,14 @@ TEST_F(PythonModelFolder, AFolderWithoutConfigIsCompletedByTheInstalledCompleter
   EXPECT_FALSE(declared->auto_completed);
 }
 
+TEST_F(PythonModelFolder, ADecoupledModelIsRefusedNamingWhy) {
+  Write("1/model.py", "class TritonPythonModel:\n    pass\n");
+  Write("config.pbtxt", "backend: \"python\"\nmodel_transaction_policy { decoupled: true }\n");
+  const Status st = ReadServedModel(dir_.string(), "m").status();
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("decoupled"), std::string::npos) << st.message();
+}
+
 TEST(AutoCompleteJson, PartialConfigReadsBackAsTheSameConfig) {
   TritonModelConfig c;
   c.name = "m";

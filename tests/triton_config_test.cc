@@ -144,6 +144,17 @@ TEST(TritonConfigTest, RejectsMalformedInput) {
   ExpectError("parameters { value { string_value: \"v\" } }", "without a key");
   ExpectError("name:", "expected a value, found end of input");
   ExpectError("dynamic_batching { max_queue_delay_microseconds: -5 }", "is negative");
+  ExpectError("model_transaction_policy { decoupled: maybe }", "expects true or false");
+}
+
+TEST(TritonConfigTest, ReadsTheTransactionPolicy) {
+  auto on = ParseTritonConfig("backend: \"python\"\nmodel_transaction_policy { decoupled: true }");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->decoupled);
+  EXPECT_TRUE(on->ignored_fields.empty());
+  auto off = ParseTritonConfig("model_transaction_policy { decoupled: false }");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->decoupled);
 }
 
 TEST(TritonConfigTest, DeepNestingFailsCleanly) {

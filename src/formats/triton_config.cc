@@ -324,6 +324,14 @@ Result<int64_t> ParseInt(const Node& node, const Field& f) {
 
 Result<int64_t> GetInt(const Field& f) { return ParseInt(f.value, f); }
 
+// `true` or `false` (protobuf text format also takes 1 and 0).
+Result<bool> GetBool(const Field& f) {
+  const std::string& text = f.value.scalar.text;
+  if (f.value.kind == Node::Kind::kScalar && (text == "true" || text == "1")) return true;
+  if (f.value.kind == Node::Kind::kScalar && (text == "false" || text == "0")) return false;
+  return FieldError(f, "expects true or false");
+}
+
 // Appends the integers of `dims: [1, 2]` or of a repeated `dims: 1` to `out`.
 Status AppendInts(const Field& f, std::vector<int64_t>& out) {
   if (f.value.kind == Node::Kind::kList) {
@@ -465,6 +473,15 @@ Status ReadTop(const Node& top, TritonModelConfig& config) {
     } else if (f.name == "parameters") {
       MG_RETURN_IF_ERROR(
           ForEachMessage(f, [&](const Node& msg) { return ReadParameter(msg, config); }));
+    } else if (f.name == "model_transaction_policy") {
+      MG_RETURN_IF_ERROR(ForEachMessage(f, [&](const Node& msg) {
+        for (const Field& p : msg.fields) {
+          if (p.name == "decoupled") {
+            MG_ASSIGN_OR_RETURN(config.decoupled, GetBool(p));
+          }
+        }
+        return Status::Ok();
+      }));
     } else if (std::find(config.ignored_fields.begin(), config.ignored_fields.end(), f.name) ==
                config.ignored_fields.end()) {
       config.ignored_fields.push_back(f.name);

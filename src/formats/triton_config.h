@@ -36,6 +36,7 @@ struct TritonModelConfig {
   std::vector<int64_t> preferred_batch_sizes;
   int64_t max_queue_delay_microseconds = 0;
   std::map<std::string, std::string> parameters;  // key -> string_value
+  bool decoupled = false;                         // model_transaction_policy { decoupled: true }
   std::vector<std::string> ignored_fields;        // top-level fields ModelGrid skipped
 };
 

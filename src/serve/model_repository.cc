@@ -56,6 +56,11 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
                            "' is not served (ModelGrid serves pytorch_libtorch TorchScript and "
                            "backend \"python\" models)");
   }
+  if (m.config.decoupled) {
+    return InvalidArgument("model " + name +
+                           ": decoupled models (model_transaction_policy { decoupled: true }) "
+                           "are not served yet");
+  }
   for (const auto& field : m.config.ignored_fields) {
     m.warnings.push_back("model " + name + ": config field '" + field + "' is ignored");
   }
