@@ -23,19 +23,18 @@ import http.client
 import importlib.util
 import json
 import os
-import select
 import shutil
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shm_bench  # noqa: E402  (its serve(): the same server start)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARKER = b"serving KServe v2 on http://127.0.0.1:"
 CONFIG = """backend: "python"
 max_batch_size: 8
 input [ { name: "INPUT__0" data_type: TYPE_FP32 dims: [ -1 ] } ]
@@ -59,22 +58,6 @@ def write_repo(fixtures, repo):
         f.write(CONFIG)
     with open(os.path.join(repo, "add_one_py", "1", "model.py"), "w") as f:
         f.write(MODEL)
-
-
-def start_server(binary, repo, tmp):
-    cmd = [binary, "serve", repo, "--gpus", "cpu", "--port", "0", "--grpc-port", "0",
-           "--footprints", os.path.join(tmp, "footprints.json")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "log"), "wb"))
-    text = b""
-    deadline = time.monotonic() + 180
-    while MARKER not in text or b"\n" not in text[text.find(MARKER):]:
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            sys.exit("the server did not start; see " + os.path.join(tmp, "log"))
-        if select.select([proc.stdout], [], [], 1.0)[0]:
-            text += os.read(proc.stdout.fileno(), 65536)
-    port = int(text[text.find(MARKER) + len(MARKER):].split(b"\n")[0].split(b"/")[0])
-    return proc, port
 
 
 def in_process(repo, x, requests):
@@ -140,7 +123,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="mg_python_bench_")
     repo = os.path.join(tmp, "repo")
     write_repo(args.fixtures, repo)
-    proc, port = start_server(args.binary, repo, tmp)
+    proc, port = shm_bench.serve(args.binary, repo, tmp)
     try:
         rows = {}
         local, out = in_process(repo, x, args.requests)

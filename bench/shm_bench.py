@@ -38,6 +38,12 @@ def start_server(binary, fixtures, tmp):
     # A budget for the largest tensor the benchmark may send (in and out).
     with open(os.path.join(repo, "add_one", "config.pbtxt"), "a") as f:
         f.write('parameters { key: "memory_bytes" value: { string_value: "1073741824" } }\n')
+    return serve(binary, repo, tmp)
+
+
+def serve(binary, repo, tmp):
+    """Starts `modelgrid serve REPO` on the CPU (HTTP on a free port, no gRPC), logging to
+    TMP/log; returns the process and its port once it serves."""
     cmd = [binary, "serve", repo, "--gpus", "cpu", "--port", "0", "--grpc-port", "0",
            "--footprints", os.path.join(tmp, "footprints.json")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "log"), "wb"))

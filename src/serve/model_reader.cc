@@ -61,7 +61,8 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   if (!m->digest.empty() && m->served.config.backend == "python") {
     // What a Python model holds comes from initialize, which reads its config and files:
     // a measurement is that model's (its name and config), not any model.py's like it.
-    m->digest += "|python:" + name + "|" + m->signature;
+    auto config = FileDigest(repo + "/" + name + "/config.pbtxt");
+    m->digest += "|python:" + name + "|" + (config.ok() ? *config : "auto-completed");
   }
   // A measured peak from an earlier load beats the estimate; a memory_bytes parameter (the
   // operator's override) beats both.

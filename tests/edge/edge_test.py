@@ -502,6 +502,22 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def wait_ready(self, models, timeout=None, headers=()):
+        """Waits until GET /v2/models/<m>/ready answers 200 for each of `models`; raises
+        RuntimeError naming those still not ready after `timeout` (SERVER_START_TIMEOUT)."""
+        deadline = time.monotonic() + (SERVER_START_TIMEOUT if timeout is None else timeout)
+        waiting = list(models)
+        while waiting and time.monotonic() < deadline:
+            r = http(self.port, "GET", "/v2/models/%s/ready" % waiting[0], headers=headers)
+            if r.status == 200:
+                waiting.pop(0)
+            else:
+                time.sleep(0.1)
+        if waiting:
+            raise RuntimeError("models not ready within %.0f s: %s; log:\n%s"
+                               % (SERVER_START_TIMEOUT if timeout is None else timeout, waiting,
+                                  self.log_tail()))
+
     @property
     def pid(self):
         return self.proc.pid
@@ -612,7 +628,27 @@ class ServerTest(unittest.TestCase):
     def port(self):
         return self.server.port
 
+    # -- requests --------------------------------------------------------------------
+
+    def get(self, path, **kw):
+        return http(self.port, "GET", path, **kw)
+
+    def post(self, path, doc=None, body=None, headers=(), **kw):
+        """POST `body`, or `doc` as JSON (no body when neither)."""
+        if body is None:
+            body = b"" if doc is None else json.dumps(doc).encode()
+        return http(self.port, "POST", path, body, headers=headers, **kw)
+
     # -- assertions ------------------------------------------------------------------
+
+    def assertJson(self, response, status=200, what=""):
+        """`response` is `status` with a JSON body; returns it."""
+        where = (what + ": ") if what else ""
+        self.assertEqual(response.status, status, "%sexpected %d, got %r" % (where, status, response))
+        try:
+            return response.json()
+        except ValueError:
+            self.fail("%sthe body is not JSON: %r" % (where, response))
 
     def assertError(self, response, status, *patterns, what=""):
         """`response` is `status` with a JSON {"error": "..."} matching every pattern."""

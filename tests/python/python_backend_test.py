@@ -494,18 +494,7 @@ class PythonBackend(edge_test.ServerTest):
                 f.write(AUTOCOMPLETE_PY.lstrip())
             cls.server.start()
             serving = time.monotonic()
-            deadline = serving + edge_test.SERVER_START_TIMEOUT
-            waiting = list(READY_MODELS)
-            while waiting and time.monotonic() < deadline:
-                r = http(cls.server.port, "GET", "/v2/models/%s/ready" % waiting[0])
-                if r.status == 200:
-                    waiting.pop(0)
-                else:
-                    time.sleep(0.1)
-            if waiting:
-                raise RuntimeError("models not ready within %.0f s: %s; log:\n%s"
-                                   % (edge_test.SERVER_START_TIMEOUT, waiting,
-                                      cls.server.log_tail()))
+            cls.server.wait_ready(READY_MODELS)
             cls.ready_seconds = time.monotonic() - serving
             print("\n[python] server on port %d (serving in %.1f s, models ready after "
                   "%.1f s more): %s --gpus %s"
@@ -515,22 +504,6 @@ class PythonBackend(edge_test.ServerTest):
             cls.start_error = "%s did not start: %s" % (cls.SERVER_NAME, e)
 
     # -- helpers ---------------------------------------------------------------------
-
-    def get(self, path, **kw):
-        return http(self.port, "GET", path, **kw)
-
-    def post(self, path, doc=None, body=None, headers=(), **kw):
-        if body is None:
-            body = b"" if doc is None else jbody(doc)
-        return http(self.port, "POST", path, body, headers=headers, **kw)
-
-    def assertJson(self, response, status=200, what=""):
-        where = (what + ": ") if what else ""
-        self.assertEqual(response.status, status, "%sexpected %d, got %r" % (where, status, response))
-        try:
-            return response.json()
-        except ValueError:
-            self.fail("%sthe body is not JSON: %r" % (where, response))
 
     def infer(self, model, doc, headers=(), **kw):
         body = doc if isinstance(doc, bytes) else jbody(doc)

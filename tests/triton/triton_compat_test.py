@@ -103,18 +103,7 @@ class TritonCompat(edge_test.ServerTest):
             with open(os.path.join(target, "labels.txt"), "w") as f:
                 f.write("\n".join(LABELS) + "\n")
             cls.server.start()
-            deadline = time.monotonic() + edge_test.SERVER_START_TIMEOUT
-            waiting = list(MODELS)
-            while waiting and time.monotonic() < deadline:
-                r = http(cls.server.port, "GET", "/v2/models/%s/ready" % waiting[0])
-                if r.status == 200:
-                    waiting.pop(0)
-                else:
-                    time.sleep(0.1)
-            if waiting:
-                raise RuntimeError("models not ready within %.0f s: %s; log:\n%s"
-                                   % (edge_test.SERVER_START_TIMEOUT, waiting,
-                                      cls.server.log_tail()))
+            cls.server.wait_ready(MODELS)
             print("\n[triton] server on port %d (started in %.1f s): %s"
                   % (cls.server.port, cls.server.startup_seconds, " ".join(cls.SERVER_ARGS)),
                   flush=True)
@@ -122,22 +111,6 @@ class TritonCompat(edge_test.ServerTest):
             cls.start_error = "%s did not start: %s" % (cls.SERVER_NAME, e)
 
     # -- helpers ---------------------------------------------------------------------
-
-    def get(self, path, **kw):
-        return http(self.port, "GET", path, **kw)
-
-    def post(self, path, doc=None, body=None, headers=(), **kw):
-        if body is None:
-            body = b"" if doc is None else jbody(doc)
-        return http(self.port, "POST", path, body, headers=headers, **kw)
-
-    def assertJson(self, response, status=200, what=""):
-        where = (what + ": ") if what else ""
-        self.assertEqual(response.status, status, "%sexpected %d, got %r" % (where, status, response))
-        try:
-            return response.json()
-        except ValueError:
-            self.fail("%sthe body is not JSON: %r" % (where, response))
 
     def assertInferOk(self, response, model, what=""):
         """A 200 infer answer naming `model`, version "1"; returns its JSON."""

@@ -294,6 +294,28 @@ class LoadedModel:
         sys.modules.pop(self.module_name, None)
 
 
+def _import_model(model_py, folder, model_name):
+    """Imports `model_py` as a module of its own (with `folder` active) and returns the
+    module's name and its TritonPythonModel class; raises ModelError."""
+    module_name = _MODEL_MODULE_PREFIX + str(next(_module_numbers))
+    spec = importlib.util.spec_from_file_location(module_name, model_py)
+    module = importlib.util.module_from_spec(spec)
+    module.__modelgrid_folder__ = folder
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        sys.stderr.write("model %s: import failed:\n%s" % (model_name, _full_traceback(exc)))
+        raise ModelError("importing model.py raised " + summarize(exc),
+                         "invalid argument") from None
+    cls = getattr(module, "TritonPythonModel", None)
+    if cls is None:
+        sys.modules.pop(module_name, None)
+        raise ModelError("model.py defines no class TritonPythonModel", "invalid argument")
+    return module_name, cls
+
+
 def load(model_py, args_json):
     """Imports `model_py` under a module name of its own, makes its TritonPythonModel and
     calls initialize(args). `args_json`: Triton's args dict, as JSON. The modules it
@@ -301,24 +323,8 @@ def load(model_py, args_json):
     args = json.loads(args_json)
     config = json.loads(args["model_config"])
     folder = ModelFolder(os.path.dirname(os.path.abspath(model_py)))
-    module_name = _MODEL_MODULE_PREFIX + str(next(_module_numbers))
     with folder.active():
-        spec = importlib.util.spec_from_file_location(module_name, model_py)
-        module = importlib.util.module_from_spec(spec)
-        module.__modelgrid_folder__ = folder
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            sys.modules.pop(module_name, None)
-            sys.stderr.write("model %s: import failed:\n%s" % (args["model_name"],
-                                                               _full_traceback(exc)))
-            raise ModelError("importing model.py raised " + summarize(exc),
-                             "invalid argument") from None
-        cls = getattr(module, "TritonPythonModel", None)
-        if cls is None:
-            sys.modules.pop(module_name, None)
-            raise ModelError("model.py defines no class TritonPythonModel", "invalid argument")
+        module_name, cls = _import_model(model_py, folder, args["model_name"])
         try:
             instance = cls()
             loaded = LoadedModel(args["model_name"], instance, config, module_name, folder)
@@ -337,20 +343,8 @@ def auto_complete(model_py, config_json):
     unchanged when the model defines no such hook."""
     config = json.loads(config_json)
     folder = ModelFolder(os.path.dirname(os.path.abspath(model_py)))
-    module_name = _MODEL_MODULE_PREFIX + str(next(_module_numbers))
     with folder.active():
-        spec = importlib.util.spec_from_file_location(module_name, model_py)
-        module = importlib.util.module_from_spec(spec)
-        module.__modelgrid_folder__ = folder
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise ModelError("importing model.py raised " + summarize(exc),
-                             "invalid argument") from None
-        cls = getattr(module, "TritonPythonModel", None)
-        if cls is None:
-            raise ModelError("model.py defines no class TritonPythonModel", "invalid argument")
+        _, cls = _import_model(model_py, folder, config.get("name", model_py))
         hook = getattr(cls, "auto_complete_config", None)
         if hook is None:
             return config_json

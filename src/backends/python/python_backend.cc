@@ -102,15 +102,32 @@ Result<HostTensor> OutputTensor(PyObject* item) {
   return t;
 }
 
+// torch's CUDA caching allocator in this process, when a model has initialised CUDA through
+// torch (GIL held): allocated and peak allocated bytes.
+struct CudaBytes {
+  uint64_t allocated = 0;
+  uint64_t peak = 0;
+};
+CudaBytes ReadCudaBytes() {
+  PyRef stats(PyObject_CallMethod(python::Runtime(), "cuda_memory", nullptr));
+  CudaBytes bytes;
+  unsigned long long allocated = 0, reserved = 0, peak = 0;
+  if (stats && stats.get() != Py_None &&
+      PyArg_ParseTuple(stats.get(), "KKK", &allocated, &reserved, &peak)) {
+    bytes = {allocated, peak};
+  }
+  PyErr_Clear();
+  return bytes;
+}
+
+bool OnCuda(const ModelInstanceConfig& config) { return config.device.rfind("cuda", 0) == 0; }
+
 class PythonInstance final : public ModelInstance {
  public:
-  // Takes the reference to `loaded` (a runtime LoadedModel).
-  PythonInstance(ModelInstanceConfig config, PyObject* loaded, uint64_t rss_before,
-                 uint64_t load_bytes)
-      : config_(std::move(config)),
-        loaded_(loaded),
-        rss_before_(rss_before),
-        peak_bytes_(load_bytes) {}
+  // Takes the reference to `loaded` (a runtime LoadedModel). `before`: the process's memory
+  // before its import (RSS on the host; torch's allocated CUDA bytes on a GPU).
+  PythonInstance(ModelInstanceConfig config, PyObject* loaded, uint64_t before, uint64_t load_bytes)
+      : config_(std::move(config)), loaded_(loaded), before_(before), peak_bytes_(load_bytes) {}
 
   ~PythonInstance() override {
     Gil gil;
@@ -168,10 +185,18 @@ class PythonInstance final : public ModelInstance {
   // cannot be limited from outside the interpreter. The server compares it with the plan.
   MemoryStats Memory() override {
     MemoryStats stats;
-    stats.allocated_bytes = Growth(ReadRssBytes(), rss_before_) + python::InterpreterBytes();
+    if (OnCuda(config_)) {  // the same LibTorch as the TorchScript models': its allocator
+      Gil gil;
+      const CudaBytes cuda = ReadCudaBytes();
+      stats.allocated_bytes = Growth(cuda.allocated, before_);
+      stats.peak_bytes = std::max(peak_bytes_.load(), Growth(cuda.peak, before_));
+      stats.source = "torch's CUDA caching allocator: allocated since this model's import";
+    } else {
+      stats.allocated_bytes = Growth(ReadRssBytes(), before_) + python::InterpreterBytes();
+      stats.peak_bytes = std::max(peak_bytes_.load(), stats.allocated_bytes);
+      stats.source = "process RSS growth since this model's import (import and initialize)";
+    }
     stats.reserved_bytes = stats.allocated_bytes;
-    stats.peak_bytes = std::max(peak_bytes_.load(), stats.allocated_bytes);
-    stats.source = "process RSS growth since this model's import (import and initialize)";
     return stats;
   }
 
@@ -236,23 +261,24 @@ class PythonInstance final : public ModelInstance {
   }
 
   void NotePeak() {
-    const uint64_t now = Growth(ReadRssBytes(), rss_before_) + python::InterpreterBytes();
+    if (OnCuda(config_)) return;  // the allocator keeps its own peak (Memory)
+    const uint64_t now = Growth(ReadRssBytes(), before_) + python::InterpreterBytes();
     uint64_t seen = peak_bytes_.load();
     while (now > seen && !peak_bytes_.compare_exchange_weak(seen, now)) {
     }
   }
 
   const ModelInstanceConfig config_;
-  std::mutex mu_;  // one Infer or WarmUp at a time
-  PyRef loaded_;   // touched with the GIL held
-  const uint64_t rss_before_;
+  std::mutex mu_;          // one Infer or WarmUp at a time
+  PyRef loaded_;           // touched with the GIL held
+  const uint64_t before_;  // `before` of the constructor
   std::atomic<uint64_t> peak_bytes_;
 };
 
 // Triton's initialize(args), as JSON.
 std::string InitializeArgs(const ModelInstanceConfig& config) {
   namespace fs = std::filesystem;
-  const bool gpu = config.device.rfind("cuda", 0) == 0;
+  const bool gpu = OnCuda(config);
   const size_t colon = config.device.find(':');
   const std::string device_id = colon == std::string::npos ? "0" : config.device.substr(colon + 1);
   const fs::path version_dir = fs::path(config.path).parent_path();
@@ -279,11 +305,19 @@ class PythonBackend final : public Backend {
     const uint64_t rss_before = ReadRssBytes();
     const bool hwm_reset = ResetPeakRss();
     PyRef loaded;
+    CudaBytes cuda_before, cuda_after;
     {
       Gil gil;
+      if (OnCuda(config)) cuda_before = ReadCudaBytes();
       loaded = PyRef(
           PyObject_CallMethod(python::Runtime(), "load", "ss", config.path.c_str(), args.c_str()));
       if (!loaded) return TakeError("model " + config.model_name);
+      if (OnCuda(config)) cuda_after = ReadCudaBytes();
+    }
+    if (OnCuda(config)) {  // device memory: what torch's allocator gained, at its peak
+      return std::unique_ptr<ModelInstance>(
+          std::make_unique<PythonInstance>(config, loaded.release(), cuda_before.allocated,
+                                           Growth(cuda_after.peak, cuda_before.allocated)));
     }
     // Import and initialize's growth (the peak when the kernel could reset it, else now),
     // plus the interpreter's own start, which every Python model is charged: a model

@@ -4,8 +4,10 @@
 //
 // Load imports model.py under a module name of its own, calls initialize(args) with
 // Triton's args (model_config as JSON, model_instance_kind/name/device_id, model_repository,
-// model_version, model_name) and measures the resident growth, plus the interpreter's start
-// (every Python model is charged it). On the host the growth is measured, not capped. An
+// model_version, model_name) and measures what it took: on the host the resident growth,
+// plus the interpreter's start (every Python model is charged it), measured, not capped; on
+// a GPU what torch's CUDA caching allocator gained (the same LibTorch as TorchScript
+// models', in the same process). An
 // exception in import or initialize is kInvalidArgument with its last traceback line.
 // Infer checks the inputs against the config (every declared input,
 // dtypes, shapes, the batch dimension), hands them to execute as numpy arrays on the
