@@ -435,6 +435,45 @@ class TritonPythonModel:
             "{\"backend\": \"python\"}");
 }
 
+TEST_F(PythonBackendTest, CustomMetricsAreReportedAsJson) {
+  auto instance = backend_->Load(Config(Write("1/model.py", R"(
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+class TritonPythonModel:
+    def initialize(self, args):
+        family = pb_utils.MetricFamily(name="unit_requests_total", description="Requests",
+                                       kind=pb_utils.MetricFamily.COUNTER)
+        self.requests = family.Metric(labels={"model": args["model_name"]})
+        self.depth = pb_utils.MetricFamily(name="unit_depth", description="Depth",
+                                           kind=pb_utils.MetricFamily.GAUGE).Metric()
+
+    def execute(self, requests):
+        self.requests.increment(len(requests))
+        self.depth.set(-2.5)
+        if self.requests.value() > 2:
+            self.requests.increment(-1)  # counters only increase: raises
+        return [pb_utils.InferenceResponse([pb_utils.Tensor("N", np.array([1]))]) for _ in requests]
+)")));
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  const float x = 1.0f;
+  const std::string text = SerializeBytes({"a"});
+  auto run = [&] {
+    return (*instance)->Infer({View("X", TensorDType::kFp32, {1}, &x, 4),
+                               View("TEXT", TensorDType::kBytes, {1}, text.data(), text.size())});
+  };
+  ASSERT_TRUE(run().ok());
+  ASSERT_TRUE(run().ok());
+  const Status third = run().status();
+  EXPECT_NE(third.message().find("counter only increases"), std::string::npos) << third.message();
+  const std::string json = backend_->CustomMetrics();
+  EXPECT_NE(json.find(R"("name": "unit_requests_total", "help": "Requests", "type": "counter", )"
+                      R"("samples": [{"labels": {"model": "m"}, "value": 3.0}])"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("value": -2.5)"), std::string::npos) << json;
+}
+
 TEST_F(PythonBackendTest, LoadErrorsNameTheCause) {
   auto raising = backend_->Load(Config(Write("1/model.py", R"(
 class TritonPythonModel:

@@ -362,6 +362,11 @@ class Backend {
   virtual Result<std::unique_ptr<ModelInstance>> Load(const ModelInstanceConfig& config) = 0;
 
   virtual std::string Name() const = 0;  // "pytorch"
+
+  // The metrics its models defined themselves (Python's pb_utils.MetricFamily), as a JSON
+  // array of {"name", "help", "type": "counter"|"gauge", "samples": [{"labels": {..},
+  // "value"}]}; "" when it has none. Thread-safe; may wait for a model's code to pause.
+  virtual std::string CustomMetrics() { return ""; }
 };
 
 #if defined(MODELGRID_HAVE_TORCH)

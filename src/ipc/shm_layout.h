@@ -43,8 +43,9 @@ enum class Op : uint8_t {
   kUnload = 3,    // unload model_slot
   kShutdown = 4,  // finish in-flight work and exit
   kPing = 5,      // answer at once (liveness, round-trip measurements)
+  kMetrics = 6,   // the models' custom metrics, as one kBytes tensor in the response region
 };
-inline constexpr uint8_t kMaxOp = 5;
+inline constexpr uint8_t kMaxOp = 6;
 
 // Element types on the wire. Stored as uint8_t in TensorDesc::dtype.
 enum class WireDType : uint8_t {

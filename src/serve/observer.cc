@@ -4,11 +4,15 @@
 #include <cstdlib>
 
 #include "ipc/heartbeat.h"
+#include "ipc/shm_layout.h"
 #include "serve/grid_constants.h"
 
 namespace modelgrid {
 
 namespace {
+
+// The response region of a kMetrics call: the worker asks for more when its report needs it.
+constexpr uint64_t kMetricsRegionBytes = uint64_t{64} << 10;
 
 // The CUDA ordinal of a runtime device string ("cuda:3" -> 3), or -1.
 int CudaOrdinal(const std::string& runtime) {
@@ -51,6 +55,39 @@ void Observer::Sample() {
       if (stop_) return;
     }
     (void)Measure();
+    RequestCustomMetrics();
+  }
+}
+
+void Observer::RequestCustomMetrics() {
+  std::vector<std::shared_ptr<Worker>> python;
+  {
+    ReaderLock lock(&registry_.mu);
+    for (const auto& [name, w] : registry_.workers) {
+      const Worker::Slots& slots = w->slots(registry_.mu);
+      if (std::any_of(slots.begin(), slots.end(),
+                      [](const auto& slot) { return slot.second->instance.backend == "python"; })) {
+        python.push_back(w);
+      }
+    }
+  }
+  {
+    MutexLock lock(&custom_metrics_->mu);
+    auto& reports = custom_metrics_->reports;
+    for (auto it = reports.begin(); it != reports.end();) {
+      const bool hosts = std::any_of(python.begin(), python.end(),
+                                     [&](const auto& w) { return w->name == it->first; });
+      it = hosts ? std::next(it) : reports.erase(it);
+    }
+  }
+  for (const auto& w : python) {
+    if (!w->up()) continue;
+    w->channel->Call(static_cast<uint8_t>(ipc::Op::kMetrics), 0, {}, kMetricsRegionBytes,
+                     [store = custom_metrics_, name = w->name](Result<Reply> reply) {
+                       if (!reply.ok() || reply->outputs.size() != 1) return;
+                       MutexLock lock(&store->mu);
+                       store->reports[name] = std::move(reply->outputs[0].data);
+                     });
   }
 }
 
@@ -150,6 +187,10 @@ GridSnapshot Observer::Snapshot(bool ready) const {
     }
   }
   for (auto& v : s.models) v.stats = v.model->StatsSnapshot(&v.last_error);
+  {
+    MutexLock lock(&custom_metrics_->mu);
+    for (const auto& [name, report] : custom_metrics_->reports) s.custom_metrics.push_back(report);
+  }
   for (size_t i = 0; i < workers.size(); ++i) {
     s.workers[i].pid = pool_.Pid(*workers[i]);
     s.workers[i].restarts = pool_.Restarts(*workers[i]);

@@ -59,6 +59,7 @@ struct GridSnapshot {
   std::vector<ModelView> models;
   std::vector<WorkerView> workers;
   std::vector<DeviceState> devices;             // with measured free memory
+  std::vector<std::string> custom_metrics;      // per worker: Backend::CustomMetrics JSON
   std::map<std::string, std::string> unplaced;  // model -> why not served
   Observation observation;
   uint64_t worker_restarts = 0;
@@ -89,6 +90,19 @@ class Observer {
  private:
   std::optional<uint64_t> MeasuredFreeBytes(const Device& d, const Observation& reading) const;
   void Sample();
+  // Asks each up worker that hosts a Python model for its models' custom metrics
+  // (ipc::Op::kMetrics); the answers arrive in custom_metrics_ (by worker name), and the
+  // reports of workers that no longer host one are dropped.
+  void RequestCustomMetrics();
+
+  // Worker name -> its last custom metrics report. Shared with the calls in flight, which
+  // may answer after the Observer is gone.
+  struct CustomMetricsStore {
+    Mutex mu;
+    std::map<std::string, std::string> reports GUARDED_BY(mu);
+  };
+  const std::shared_ptr<CustomMetricsStore> custom_metrics_ =
+      std::make_shared<CustomMetricsStore>();
 
   const GridContext& grid_;
   const Registry& registry_;

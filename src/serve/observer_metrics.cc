@@ -1,5 +1,7 @@
 // /metrics: Prometheus text from a GridSnapshot. Triton's names where they apply.
 #include "serve/observer.h"
+
+#include "serve/custom_metrics.h"
 #include "server/prometheus.h"
 
 namespace modelgrid {
@@ -127,6 +129,8 @@ std::string RenderMetrics(const GridSnapshot& s, const std::vector<Device>& devi
   w.Family("modelgrid_fragmentation", "gauge",
            "1 - largest free block / total free memory over the devices");
   w.Sample("modelgrid_fragmentation", {}, Fragmentation(s.devices));
+  // The models' own (Python models' pb_utils.MetricFamily), as their workers report them.
+  (void)WriteCustomMetrics(s.custom_metrics, w);
   return w.Take();
 }
 

@@ -164,10 +164,10 @@ std::string CustomParameters(const server::InferRequest& r) {
 }
 
 // Appends to `inputs` a BYTES [requests] tensor `name` of `field` of each request of the
-// group, serialised into `storage` (which must outlive the call), when any is non-empty
-// and the message has room for one more tensor.
+// group, serialised into `storage` (which must outlive the call), when any is non-empty.
+// False when there was something to add but the message has no room for another tensor.
 template <typename Field>
-void AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& group,
+bool AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& group,
                         std::string* storage, std::vector<CallTensor>* inputs, Field field) {
   std::vector<std::string> values;
   bool any = false;
@@ -175,7 +175,8 @@ void AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& 
     values.push_back(field(p.request));
     any = any || !values.back().empty();
   }
-  if (!any || inputs->size() >= ipc::kMaxTensorsPerMessage) return;
+  if (!any) return true;
+  if (inputs->size() >= ipc::kMaxTensorsPerMessage) return false;
   for (const auto& v : values) {
     const auto n = static_cast<uint32_t>(v.size());
     for (int shift = 0; shift < 32; shift += 8) storage->push_back(static_cast<char>(n >> shift));
@@ -186,6 +187,7 @@ void AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& 
                      {static_cast<int64_t>(group.size())},
                      storage->data(),
                      storage->size()});
+  return true;
 }
 
 // Reads kRequestErrorsTensor into `failed` (one Status per request of the batch).
@@ -256,13 +258,23 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
                       batches.data(),
                       batches.size() * sizeof(int64_t)});
   }
-  // ... and each request's id and custom parameters, when any has some.
+  // ... and each request's custom parameters and id, when any has some. Parameters that
+  // cannot travel fail the requests; an id that cannot is still in the response.
   std::string ids, parameters;  // serialised BYTES
   if (m->instance.backend == "python") {
-    AddPerRequestBytes(kRequestIdsTensor, group, &ids, &inputs,
-                       [](const server::InferRequest& r) { return r.id; });
-    AddPerRequestBytes(kRequestParametersTensor, group, &parameters, &inputs,
-                       [](const server::InferRequest& r) { return CustomParameters(r); });
+    if (!AddPerRequestBytes(kRequestParametersTensor, group, &parameters, &inputs,
+                            [](const server::InferRequest& r) { return CustomParameters(r); })) {
+      for (auto& p : group) {
+        Complete(m, p,
+                 InvalidArgument("model '" + m->served.name + "' takes " +
+                                 std::to_string(first.size()) + " inputs: a worker message (" +
+                                 std::to_string(ipc::kMaxTensorsPerMessage) +
+                                 " tensors) has no room for the request's parameters"));
+      }
+      return;
+    }
+    (void)AddPerRequestBytes(kRequestIdsTensor, group, &ids, &inputs,
+                             [](const server::InferRequest& r) { return r.id; });
   }
   const uint64_t response_bytes =
       ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load(),

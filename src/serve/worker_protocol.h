@@ -8,6 +8,8 @@
 //           the outputs, written into the request's response region.
 //   kUnload slot = model slot.
 //   kPing   answered at once.
+//   kMetrics answered at once: tensor 0 "metrics" (kBytes) holds Backend::CustomMetrics()
+//           (a JSON array), written into the request's response region.
 //   kShutdown answered, then the worker exits 0.
 #pragma once
 

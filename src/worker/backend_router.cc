@@ -24,4 +24,23 @@ Result<std::unique_ptr<ModelInstance>> BackendRouter::Load(const ModelInstanceCo
   return backend->Load(config);  // backends are thread-safe; loads may overlap
 }
 
+std::string BackendRouter::CustomMetrics() {
+  std::vector<Backend*> made;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [name, entry] : backends_) {
+      if (entry.backend) made.push_back(entry.backend.get());
+    }
+  }
+  std::string joined;
+  for (Backend* backend : made) {
+    std::string text = backend->CustomMetrics();
+    // Each is "[...]": join the elements of all of them into one array.
+    const size_t open = text.find('['), close = text.rfind(']');
+    if (open == std::string::npos || close == std::string::npos || close <= open + 1) continue;
+    joined += (joined.empty() ? "" : ",") + text.substr(open + 1, close - open - 1);
+  }
+  return joined.empty() ? "" : "[" + joined + "]";
+}
+
 }  // namespace modelgrid

@@ -25,6 +25,8 @@ class BackendRouter final : public Backend {
   // built in) when this worker was built without it.
   Result<std::unique_ptr<ModelInstance>> Load(const ModelInstanceConfig& config) override;
   std::string Name() const override { return "router"; }
+  // The backends' custom metrics, their JSON arrays joined into one ("" when none has any).
+  std::string CustomMetrics() override;
 
  private:
   struct Entry {

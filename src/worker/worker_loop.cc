@@ -193,6 +193,22 @@ class Worker {
   std::map<uint32_t, Pool> pools_;  // guarded by mu_
 };
 
+// Writes `metrics` (Backend::CustomMetrics) into the request's response region as the
+// reply's one kBytes tensor; kResourceExhausted with response_needed when it has no room.
+Status WriteMetrics(ipc::ShmSegment& segment, const std::string& metrics, const Message& request,
+                    Message* reply) {
+  const uint64_t needed = ipc::RegionWriter::RegionBytesFor({metrics.size()});
+  if (needed > request.response_bytes) {
+    reply->response_needed = needed;
+    return ResourceExhausted("metrics need " + std::to_string(needed) + " bytes");
+  }
+  ipc::RegionWriter writer(request.response_offset, request.response_bytes);
+  MG_ASSIGN_OR_RETURN(uint64_t offset, writer.Allocate(metrics.size()));
+  std::memcpy(segment.arena() + offset, metrics.data(), metrics.size());
+  return ipc::AddTensor(reply, ipc::WireDType::kBytes, {static_cast<int64_t>(metrics.size())},
+                        offset, metrics.size(), "metrics");
+}
+
 }  // namespace
 
 int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
@@ -264,6 +280,13 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
     }
     const auto op = static_cast<Op>(request.op);
     if (op == Op::kPing) {
+      answer(reply);
+    } else if (op == Op::kMetrics) {
+      reply.response_offset = request.response_offset;
+      reply.response_bytes = request.response_bytes;
+      if (Status st = WriteMetrics(seg, backend.CustomMetrics(), request, &reply); !st.ok()) {
+        ipc::SetStatus(&reply, st);
+      }
       answer(reply);
     } else if (op == Op::kShutdown) {
       scheduler->Drain();  // finish what was accepted, then say goodbye

@@ -32,6 +32,8 @@ files the suite writes itself:
   py_finalize_isolated  the same with parameters { isolation: process }
   py_autocomplete no config.pbtxt: auto_complete_config declares it; counts words
   py_params       returns request.parameters(): custom request parameters reach it
+  py_metrics      a pb_utils.MetricFamily counter and gauge, read back from /metrics
+  py_eight        eight inputs: a worker message has no room left for custom parameters
 
 and the suite checks: exact values through JSON and the binary tensor extension (FP32
 bit-exact, including 0.1, 1e-7, 3.4e38 and a subnormal, through JSON's printed numbers),
@@ -360,7 +362,7 @@ class TritonPythonModel:
 # Models expected ready after the start, and the one expected to fail.
 READY_MODELS = ["add_one", "py_addsub", "py_torch", "py_strings", "py_batched", "py_raises",
                 "py_helpers_a", "py_helpers_b", "py_pid", "py_isolated", "py_finalize",
-                "py_finalize_isolated", "py_autocomplete", "py_params"]
+                "py_finalize_isolated", "py_autocomplete", "py_params", "py_metrics", "py_eight"]
 
 PARAMS_CONFIG = """
 name: "py_params"
@@ -382,6 +384,57 @@ class TritonPythonModel:
         return [pb_utils.InferenceResponse([pb_utils.Tensor("PARAMETERS", np.array(
                     [json.dumps(json.loads(r.parameters()), sort_keys=True).encode()],
                     dtype=np.object_))]) for r in requests]
+'''
+
+METRICS_CONFIG = """
+name: "py_metrics"
+backend: "python"
+max_batch_size: 0
+input [ { name: "X" data_type: TYPE_INT32 dims: [ 1 ] } ]
+output [ { name: "Y" data_type: TYPE_INT32 dims: [ 1 ] } ]
+"""
+
+METRICS_PY = '''
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.requests = pb_utils.MetricFamily(
+            name="py_suite_requests_total", description="Requests py_metrics served",
+            kind=pb_utils.MetricFamily.COUNTER).Metric(labels={"model": args["model_name"]})
+        self.last = pb_utils.MetricFamily(
+            name="py_suite_last_x", description="The last X it saw",
+            kind=pb_utils.MetricFamily.GAUGE).Metric(labels={"model": args["model_name"]})
+
+    def execute(self, requests):
+        responses = []
+        for r in requests:
+            x = pb_utils.get_input_tensor_by_name(r, "X").as_numpy()
+            self.requests.increment(1)
+            self.last.set(float(x[0]))
+            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", x)]))
+        return responses
+'''
+
+EIGHT_CONFIG = ("""
+name: "py_eight"
+backend: "python"
+max_batch_size: 0
+input [ %s ]
+output [ { name: "SUM" data_type: TYPE_INT32 dims: [ 1 ] } ]
+""" % ", ".join('{ name: "I%d" data_type: TYPE_INT32 dims: [ 1 ] }' % i for i in range(8)))
+
+EIGHT_PY = '''
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return [pb_utils.InferenceResponse([pb_utils.Tensor("SUM", sum(
+                    pb_utils.get_input_tensor_by_name(r, "I%d" % i).as_numpy() for i in range(8)))])
+                for r in requests]
 '''
 
 AUTOCOMPLETE_PY = '''
@@ -488,6 +541,8 @@ class PythonBackend(edge_test.ServerTest):
                                    '"py_finalize"', '"py_finalize_isolated"') + ISOLATION_PARAMETER,
                                FINALIZE_PY)
             write_python_model(repo, "py_params", PARAMS_CONFIG, PARAMS_PY)
+            write_python_model(repo, "py_metrics", METRICS_CONFIG, METRICS_PY)
+            write_python_model(repo, "py_eight", EIGHT_CONFIG, EIGHT_PY)
             # No config.pbtxt: auto_complete_config declares the model.
             os.makedirs(os.path.join(repo, "py_autocomplete", "1"))
             with open(os.path.join(repo, "py_autocomplete", "1", "model.py"), "w") as f:
@@ -986,6 +1041,31 @@ class PythonBackend(edge_test.ServerTest):
         self.assertError(self.infer("add_one", add), 400, "temperature", "Python models")
         doc["parameters"] = {"nested": {"a": 1}}
         self.assertError(self.infer("py_params", doc), 400, "nested")
+
+    def test_14_parameters_without_room_are_refused_not_dropped(self):
+        doc = {"inputs": [{"name": "I%d" % i, "datatype": "INT32", "shape": [1], "data": [i]}
+                          for i in range(8)]}
+        self.assertEqual(self.infer_ok("py_eight", doc)["SUM"], [28])
+        doc["parameters"] = {"mode": "fast"}
+        self.assertError(self.infer("py_eight", doc), 400, "no room for the request's parameters")
+
+    def test_15_custom_metrics_are_on_the_metrics_endpoint(self):
+        for x in (4, 9, 7):
+            self.assertEqual(self.infer_ok("py_metrics", self.one_input("X", "INT32", [1], [x]))["Y"],
+                             [x])
+        want = {'py_suite_requests_total{model="py_metrics"}': "3",
+                'py_suite_last_x{model="py_metrics"}': "7"}
+        deadline = time.monotonic() + 15  # the server asks its workers every second
+        while True:
+            text = self.get("/metrics").body.decode()
+            got = {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1]
+                   for line in text.splitlines() if line.startswith("py_suite_")}
+            if got == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(got, want, text[-2000:])
+        self.assertIn("# TYPE py_suite_requests_total counter", text)
+        self.assertIn("# HELP py_suite_last_x The last X it saw", text)
 
     def test_12_config_backend_python(self):
         c = self.assertJson(self.get("/v2/models/py_batched/config"), 200, "config")

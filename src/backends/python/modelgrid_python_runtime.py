@@ -359,6 +359,11 @@ def auto_complete(model_py, config_json):
         return json.dumps(completed.as_dict())
 
 
+def metrics_json():
+    """The models' custom metrics (pb_utils.MetricFamily) as a JSON array."""
+    return json.dumps(pb_utils.MetricFamily._export())
+
+
 def cuda_memory():
     """(allocated, reserved, peak allocated) bytes of torch's CUDA caching allocator when a
     model has initialised CUDA through torch, else None."""

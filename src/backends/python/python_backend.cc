@@ -329,6 +329,18 @@ class PythonBackend final : public Backend {
   }
 
   std::string Name() const override { return "python"; }
+
+  std::string CustomMetrics() override {
+    if (!python::StartInterpreter().ok() || python::Runtime() == nullptr) return "";
+    Gil gil;
+    PyRef text(PyObject_CallMethod(python::Runtime(), "metrics_json", nullptr));
+    const char* utf8 = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+    if (utf8 == nullptr) {
+      PyErr_Clear();
+      return "";
+    }
+    return utf8;
+  }
 };
 
 }  // namespace

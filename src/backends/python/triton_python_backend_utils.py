@@ -5,15 +5,19 @@ as pb_utils``); the names, signatures and semantics follow that API. The module 
 into modelgrid-worker and registered before the first model is imported.
 
 Not provided in this version (each raises TritonModelException naming itself when used):
-BLS calls (``InferenceRequest.exec``/``async_exec``), decoupled response senders
-(``get_response_sender``) and custom metrics (``MetricFamily``).
+BLS calls (``InferenceRequest.exec``/``async_exec``) and decoupled response senders
+(``get_response_sender``).
 """
 
 import json
+import re
 import sys
 import threading
 
 import numpy as np
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 # Response sender flags (tritonserver.h).
 TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
@@ -387,12 +391,91 @@ class Logger:
 
 
 class MetricFamily:
-    """Custom metrics: not provided by ModelGrid yet; constructing one raises."""
+    """A family of custom metrics, exported on the server's /metrics (Prometheus text) with
+    the server's own. Families are per worker process: models of one worker that make a
+    family of the same name share it (the kind and description must agree); the server adds
+    up the same series of several workers (a model's replicas)."""
 
     COUNTER = 0
     GAUGE = 1
     HISTOGRAM = 2
+    _KINDS = {COUNTER: "counter", GAUGE: "gauge"}
+    _registry = {}
+    _lock = threading.Lock()
+
+    def __new__(cls, name, description, kind, buckets=None):
+        if kind not in cls._KINDS:
+            raise TritonModelException("MetricFamily kind must be MetricFamily.COUNTER or "
+                                       "MetricFamily.GAUGE (histograms are not supported)")
+        if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+            raise TritonModelException("invalid metric family name %r" % (name,))
+        if name.startswith(("nv_", "modelgrid_")):
+            raise TritonModelException("metric family names nv_* and modelgrid_* are the "
+                                       "server's: %r" % name)
+        with cls._lock:
+            family = cls._registry.get(name)
+            if family is not None:
+                if family._kind != kind or family._description != str(description):
+                    raise TritonModelException("metric family %r exists with another kind or "
+                                               "description" % name)
+                return family
+            family = super().__new__(cls)
+            family._name = name
+            family._description = str(description)
+            family._kind = kind
+            family._metrics = {}
+            cls._registry[name] = family
+            return family
 
     def __init__(self, name, description, kind, buckets=None):
-        raise TritonModelException(
-            "custom metrics (pb_utils.MetricFamily) are not supported by ModelGrid yet")
+        pass  # made in __new__ (a family of an existing name is that family)
+
+    def Metric(self, labels=None):
+        labels = dict(labels or {})
+        for key, value in labels.items():
+            if not isinstance(key, str) or not _LABEL_NAME.fullmatch(key) or \
+                    not isinstance(value, str):
+                raise TritonModelException("metric labels must map valid names to str: %r"
+                                           % ((key, value),))
+        key = tuple(sorted(labels.items()))
+        with MetricFamily._lock:
+            metric = self._metrics.get(key)
+            if metric is None:
+                metric = _Metric(self, labels)
+                self._metrics[key] = metric
+            return metric
+
+    @classmethod
+    def _export(cls):
+        """Every family as JSON-able dicts: name, help, type, samples (labels, value)."""
+        with cls._lock:
+            return [{"name": f._name, "help": f._description, "type": cls._KINDS[f._kind],
+                     "samples": [{"labels": m._labels, "value": m._value}
+                                 for m in f._metrics.values()]}
+                    for f in cls._registry.values()]
+
+
+class _Metric:
+    """One series of a MetricFamily (its labels)."""
+
+    def __init__(self, family, labels):
+        self._family = family
+        self._labels = labels
+        self._value = 0.0
+
+    def increment(self, value):
+        value = float(value)
+        if self._family._kind == MetricFamily.COUNTER and value < 0:
+            raise TritonModelException("a counter only increases: increment(%r)" % value)
+        with MetricFamily._lock:
+            self._value += value
+
+    def set(self, value):
+        if self._family._kind == MetricFamily.COUNTER:
+            raise TritonModelException("set() is for gauges; counters increment()")
+        with MetricFamily._lock:
+            self._value = float(value)
+
+    def value(self):
+        with MetricFamily._lock:
+            return self._value
