@@ -362,17 +362,7 @@ class GrpcServerTest(edge_test.ServerTest):
     @classmethod
     def wait_http_ready(cls, models):
         headers = [("Authorization", "Bearer " + cls.KEY)] if cls.KEY else []
-        deadline = time.monotonic() + READY_TIMEOUT
-        waiting = list(models)
-        while waiting and time.monotonic() < deadline:
-            r = http(cls.server.port, "GET", "/v2/models/%s/ready" % waiting[0], headers=headers)
-            if r.status == 200:
-                waiting.pop(0)
-            else:
-                time.sleep(0.1)
-        if waiting:
-            raise RuntimeError("models not ready within %.0f s: %s; log:\n%s"
-                               % (READY_TIMEOUT, waiting, cls.server.log_tail()))
+        cls.server.wait_ready(models, READY_TIMEOUT, headers)
 
     @classmethod
     def tearDownClass(cls):
