@@ -187,6 +187,11 @@ TEST_F(PythonModelFolder, AFolderWithoutConfigIsCompletedByTheInstalledCompleter
   const Status none = ReadServedModel(dir_.string(), "m").status();
   EXPECT_EQ(none.code(), StatusCode::kUnsupported);
   EXPECT_NE(none.message().find("config.pbtxt"), std::string::npos) << none.message();
+  // The poller's change test reads the folder without running the hook.
+  auto unread = ReadServedModel(dir_.string(), "m", nullptr, /*auto_complete=*/false);
+  ASSERT_TRUE(unread.ok()) << unread.status().ToString();
+  EXPECT_FALSE(unread->auto_completed);
+  EXPECT_EQ(unread->model_path, (dir_ / "m" / "1" / "model.py").string());
   std::string seen;
   SetConfigCompleter([&](const std::string& model_py, const TritonModelConfig& partial) {
     seen = model_py + " " + partial.backend;

@@ -52,7 +52,7 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   // 400 small models planned at 23% of a 2 GiB device with shared transients measured 167%
   // (scripts/density.py), so host workers count whole footprints.
   m->transient_bytes = first.host ? 0 : request.transient_bytes;
-  m->signature = RepositorySignature(repo, name, m->served.version);
+  m->signature = RepositorySignature(repo, m->served);
   if (override) {
     m->signature += "|config:" + std::to_string(std::hash<std::string>{}(override->text));
     m->files = override->files;

@@ -25,7 +25,7 @@ bool IsValidModelName(const std::string& name) {
 }
 
 Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name,
-                                    const ConfigOverride* override) {
+                                    const ConfigOverride* override, bool auto_complete) {
   if (!IsValidModelName(name)) return InvalidArgument("invalid model name '" + name + "'");
   const fs::path dir = fs::path(repo) / name;
   std::error_code ec;
@@ -71,7 +71,7 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
   if (!fs::is_regular_file(m.model_path, ec)) {
     return InvalidArgument("model " + name + ": " + m.model_path + " is missing");
   }
-  if (python && m.config.inputs.empty() && m.config.outputs.empty()) {
+  if (auto_complete && python && m.config.inputs.empty() && m.config.outputs.empty()) {
     // Triton's auto-complete: the model's own hook declares its inputs and outputs.
     auto completed = AutoCompleteConfig(m.model_path, m.config);
     if (!completed.ok()) return completed.status().WithContext("model " + name);
@@ -104,14 +104,10 @@ Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo) {
   return names;
 }
 
-std::string RepositorySignature(const std::string& repo, const std::string& name, int64_t version) {
-  const fs::path dir = fs::path(repo) / name;
-  std::string out = std::to_string(version);
-  const fs::path version_dir = dir / std::to_string(version);
-  std::error_code exists;
-  const fs::path model = fs::exists(version_dir / "model.py", exists) ? version_dir / "model.py"
-                                                                      : version_dir / "model.pt";
-  for (const fs::path& p : {dir / "config.pbtxt", model}) {
+std::string RepositorySignature(const std::string& repo, const ServedModel& served) {
+  std::string out = std::to_string(served.version);
+  for (const fs::path& p :
+       {fs::path(repo) / served.name / "config.pbtxt", fs::path(served.model_path)}) {
     std::error_code ec;
     const auto size = fs::file_size(p, ec);
     const auto time = fs::last_write_time(p, ec);

@@ -35,9 +35,9 @@ bool IsValidModelName(const std::string& name);
 // one), sorted; folders whose name is not a valid model name are skipped.
 Result<std::vector<std::string>> ListRepositoryModels(const std::string& repo);
 
-// A cheap fingerprint of what serving `name` at `version` reads (version, and the size and
-// modification time of config.pbtxt and the model file): it changes when they change.
-std::string RepositorySignature(const std::string& repo, const std::string& name, int64_t version);
+// A cheap fingerprint of what serving `served` from `repo` reads (its version, and the size
+// and modification time of config.pbtxt and its model file): it changes when they change.
+std::string RepositorySignature(const std::string& repo, const ServedModel& served);
 
 // A load request's config (Triton's "config" load parameter), used instead of the folder's
 // config.pbtxt; `text` is what the client sent (it tells one override from another).
@@ -52,8 +52,11 @@ struct ConfigOverride {
 
 // Reads one model folder (for loads at run time), with `override`'s config when given. A
 // Python model whose config declares no inputs and outputs (or that has no config.pbtxt)
-// gets its config from auto_complete_config.
+// gets its config from auto_complete_config (a sandboxed child process) unless
+// `auto_complete` is false: callers that only want the version and files (the poller's
+// change test) skip that cost.
 Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& name,
-                                    const ConfigOverride* override = nullptr);
+                                    const ConfigOverride* override = nullptr,
+                                    bool auto_complete = true);
 
 }  // namespace modelgrid

@@ -90,8 +90,9 @@ void Reconciler::SyncRepository() {
   }
   std::map<std::string, std::string> wanted, live;
   for (const auto& name : *names) {
-    auto served = ReadServedModel(repo, name);
-    wanted[name] = served.ok() ? RepositorySignature(repo, name, served->version) : "";
+    // The change test needs the version and files only: no auto_complete_config child.
+    auto served = ReadServedModel(repo, name, nullptr, /*auto_complete=*/false);
+    wanted[name] = served.ok() ? RepositorySignature(repo, *served) : "";
   }
   for (const auto& m : registry_.Models()) live[m->served.name] = m->signature;
   const RepositoryDiff diff = DiffRepository(wanted, live, failed_signature_);
