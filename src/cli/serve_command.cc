@@ -2,6 +2,7 @@
 // model code.
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -41,6 +42,8 @@ struct ServeArgs {
   std::string footprints;
   uint32_t heartbeat_timeout_ms = 5000;
   std::string model_control_mode = "none";
+  bool model_control_mode_given = false;
+  bool modelmesh = false;  // serve KServe ModelMesh's runtime SPI on the gRPC port
   std::vector<std::string> load_models;
   uint32_t poll_secs = 15;
   double replan_fragmentation = 0;
@@ -119,13 +122,14 @@ Result<std::optional<uint16_t>> GrpcPort(const ServeArgs& args) {
 #ifdef MODELGRID_HAVE_GRPC
 using GrpcFrontEnd = std::unique_ptr<rpc::GrpcServer>;
 Result<GrpcFrontEnd> StartGrpc(const ServeArgs& args, const std::string& api_key, uint16_t port,
-                               server::SystemSharedMemory* shm, server::InferenceService& svc) {
+                               server::SystemSharedMemory* shm, ModelGrid& grid) {
   rpc::GrpcServerOptions o = args.grpc;
   o.address = args.grpc_host.empty() ? args.host : args.grpc_host;
   o.port = port;
   o.api_key = api_key;
   o.shared_memory = shm;
-  return rpc::GrpcServer::Start(o, svc);
+  if (args.modelmesh) o.model_runtime = &grid;
+  return rpc::GrpcServer::Start(o, grid);
 }
 #endif
 
@@ -168,7 +172,28 @@ int RunServe(const ServeArgs& args) {
     std::cerr << "error: " << mode.status().message() << "\n";
     return 2;
   }
+  // ModelMesh decides what loads (over its SPI), so the mode is explicit.
+  if (args.modelmesh) {
+    if (!kHaveGrpc || !*grpc_port) {
+      std::cerr << "error: --modelmesh serves ModelMesh's runtime SPI on the gRPC port: "
+                << (kHaveGrpc ? "give a --grpc-port other than 0"
+                              : "this build has no gRPC front end (built without libgrpc++-dev)")
+                << "\n";
+      return 2;
+    }
+    if (args.model_control_mode_given && *mode != ModelControlMode::kExplicit) {
+      std::cerr << "error: --modelmesh needs --model-control-mode explicit (ModelMesh loads "
+                   "and unloads the models)\n";
+      return 2;
+    }
+    mode = ModelControlMode::kExplicit;
+  }
+  if (args.repository.empty() && !args.modelmesh) {
+    std::cerr << "error: serve needs a model repository (or --modelmesh)\n";
+    return 2;
+  }
   options.model_control = *mode;
+  options.modelmesh = args.modelmesh;
   for (const auto& name : args.load_models) {
     if (name != "*" && !IsValidModelName(name)) {
       std::cerr << "error: --load-model '" << name << "' is not a valid model name\n";
@@ -184,6 +209,22 @@ int RunServe(const ServeArgs& args) {
   options.replan_fragmentation = args.replan_fragmentation;
   if (!args.worker_user.empty()) options.worker_args = {"--user", args.worker_user};
   options.repository = args.repository;
+  // With --modelmesh and no repository, an empty one: every model comes from ModelMesh.
+  std::unique_ptr<std::string, void (*)(std::string*)> empty_repository(nullptr,
+                                                                        [](std::string* dir) {
+                                                                          ::rmdir(dir->c_str());
+                                                                          delete dir;
+                                                                        });
+  if (options.repository.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/modelgrid-repo-XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) {
+      std::cerr << "error: cannot create an empty repository in " << dir << "\n";
+      return 1;
+    }
+    empty_repository.reset(new std::string(dir));
+    options.repository = dir;
+  }
   options.gpus = args.gpus;
   options.strategy = args.strategy;
   options.worker_executable = DefaultWorkerExecutable();
@@ -308,8 +349,8 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve a Triton-style model repository over KServe v2 from shared workers");
   cmd->add_option("repository", args->repository,
-                  "REPO/<model>/config.pbtxt + REPO/<model>/<version>/model.pt")
-      ->required();
+                  "REPO/<model>/config.pbtxt + REPO/<model>/<version>/model.pt (optional with "
+                  "--modelmesh)");
   cmd->add_option("--gpus", args->gpus, "cpu (default), auto (NVML) or a spec like 2xH100-80GB");
   cmd->add_option("--strategy", args->strategy, "Placement strategy (see modelgrid plan)");
   cmd->add_option("--host", args->host, "Address to listen on (default 127.0.0.1)");
@@ -324,7 +365,13 @@ void RegisterServe(CLI::App& app, Handler* handler) {
                   "Kill a worker silent this long")
       ->check(CLI::Range(200, 600000));
   cmd->add_option("--model-control-mode", args->model_control_mode,
-                  "none (load all), explicit (repository API) or poll (follow the folder)");
+                  "none (load all), explicit (repository API) or poll (follow the folder)")
+      ->each([args](const std::string&) { args->model_control_mode_given = true; });
+  cmd->add_flag("--modelmesh", args->modelmesh,
+                "Be a KServe ModelMesh serving runtime: serve its model-runtime SPI "
+                "(mmesh.ModelRuntime) on the gRPC port; ModelMesh loads and unloads the models "
+                "(explicit model control)" +
+                    std::string(kHaveGrpc ? "" : " [needs gRPC: not in this build]"));
   cmd->add_option("--load-model", args->load_models,
                   "Explicit mode: load this model at start (repeatable; * for all)");
   cmd->add_option("--repository-poll-secs", args->poll_secs, "Poll mode: seconds between scans")

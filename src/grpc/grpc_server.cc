@@ -9,6 +9,7 @@
 
 #include "common/mutex.h"
 #include "grpc/inference_rpcs.h"
+#include "grpc/model_runtime_rpcs.h"
 #include "grpc/stream_infer.h"
 
 namespace modelgrid::rpc {
@@ -33,6 +34,7 @@ struct GrpcServer::Impl {
   std::unique_ptr<server::SystemSharedMemory> own_shm;
   StreamRegistry streams;
   std::unique_ptr<InferenceRpcs> rpcs;
+  std::unique_ptr<ModelRuntimeRpcs> runtime_rpcs;  // with --modelmesh
   std::unique_ptr<::grpc::Server> server;
   int port = 0;
   std::thread health;
@@ -85,6 +87,11 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& o
   const std::string address = ListenAddress(options.address, options.port);
   builder.AddListeningPort(address, ::grpc::InsecureServerCredentials(), &impl->port);
   builder.RegisterService(impl->rpcs.get());
+  if (options.model_runtime != nullptr) {
+    impl->runtime_rpcs =
+        std::make_unique<ModelRuntimeRpcs>(*options.model_runtime, options.api_key);
+    builder.RegisterService(impl->runtime_rpcs.get());
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ClampInt(options.keepalive_time_ms));

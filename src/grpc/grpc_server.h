@@ -2,7 +2,8 @@
 // GRPCInferenceService, proto/grpc_service.proto), beside the HTTP one on the same
 // InferenceService: one request path, two front ends. It also answers gRPC's standard
 // health service (grpc.health.v1.Health Check and Watch: SERVING while the service is
-// ready). gRPC's headers stay inside src/grpc's .cc files: this header pulls in none.
+// ready), and ModelMesh's mmesh.ModelRuntime when asked (GrpcServerOptions::model_runtime). gRPC's
+// headers stay inside src/grpc's .cc files: this header pulls in none.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "common/status.h"
 #include "server/inference_service.h"
+#include "server/model_runtime.h"
 #include "server/shared_memory.h"
 
 namespace modelgrid::rpc {
@@ -39,6 +41,9 @@ struct GrpcServerOptions {
   // The registered shared-memory regions, shared with the HTTP front end (borrowed; must
   // outlive the server); null: the server keeps its own.
   server::SystemSharedMemory* shared_memory = nullptr;
+  // When set (borrowed; must outlive the server), KServe ModelMesh's model-runtime SPI
+  // (mmesh.ModelRuntime) is served too, under the same api_key rule.
+  server::ModelRuntime* model_runtime = nullptr;
 };
 
 class GrpcServer {

@@ -2,7 +2,13 @@
 // See model_grid.h.
 #include "serve/model_grid.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "ipc/heartbeat.h"
@@ -32,6 +38,17 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
   return out;
 }
 
+// A private folder for ModelMesh's staged models: $TMPDIR/modelgrid-mesh-XXXXXX.
+Result<std::string> MakeStageFolder() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/modelgrid-mesh-XXXXXX";
+  if (::mkdtemp(path.data()) == nullptr) {
+    return Internal("cannot create a folder for ModelMesh's models in " + path + ": " +
+                    std::strerror(errno));
+  }
+  return path;
+}
+
 }  // namespace
 
 ModelGrid::ModelGrid(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -46,6 +63,12 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   MG_ASSIGN_OR_RETURN(g.strategy, ParseStrategy(options.strategy));
   MG_ASSIGN_OR_RETURN(g.store, FootprintStore::Open(options.footprint_store_path));
   MG_ASSIGN_OR_RETURN(g.devices, ResolveDevices(options.gpus));
+  if (options.modelmesh) {
+    if (options.model_control != ModelControlMode::kExplicit) {
+      return InvalidArgument("ModelMesh's runtime SPI needs model control mode 'explicit'");
+    }
+    MG_ASSIGN_OR_RETURN(parts->mesh.stage, MakeStageFolder());
+  }
   if (!launcher) launcher = MakeProcessLauncher(options);
   Registry& registry = parts->registry;
   parts->requests = std::make_unique<RequestPath>(g, registry);
@@ -73,7 +96,13 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   return std::unique_ptr<ModelGrid>(new ModelGrid(std::move(parts)));
 }
 
-ModelGrid::~ModelGrid() { Shutdown(grid_constants::kStopUnneededWorkerGraceMs); }
+ModelGrid::~ModelGrid() {
+  Shutdown(grid_constants::kStopUnneededWorkerGraceMs);
+  if (!parts_->mesh.stage.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(parts_->mesh.stage, ec);  // links only
+  }
+}
 
 void ModelGrid::BeginShutdown() { parts_->pool->BeginShutdown(); }
 

@@ -17,10 +17,11 @@
 #include "serve/serve_options.h"
 #include "serve/worker_launcher.h"
 #include "server/inference_service.h"
+#include "server/model_runtime.h"
 
 namespace modelgrid {
 
-class ModelGrid : public server::InferenceService {
+class ModelGrid : public server::InferenceService, public server::ModelRuntime {
  public:
   using Logger = std::function<void(const std::string&)>;
 
@@ -62,6 +63,17 @@ class ModelGrid : public server::InferenceService {
   void MoveModel(const std::string& model, const nlohmann::json& request,
                  JsonCallback done) override;
   void Replan(const nlohmann::json& request, JsonCallback done) override;
+
+  // server::ModelRuntime: KServe ModelMesh's SPI (model_grid_mesh.cc), with
+  // ServeOptions::modelmesh (kUnavailable without). A model's size is what it is charged:
+  // the larger of its prediction, its reservation and its warm-up measurement, plus a
+  // worker context when it runs in a process of its own.
+  void RuntimeStatus(std::function<void(Result<server::RuntimeInfo>)> done) override;
+  Result<uint64_t> PredictModelSize(const server::RuntimeModelSource& source) override;
+  void LoadRuntimeModel(const server::RuntimeModelSource& source,
+                        std::function<void(Result<uint64_t>)> done) override;
+  void UnloadRuntimeModel(const std::string& model_id, std::function<void(Status)> done) override;
+  Result<uint64_t> RuntimeModelSize(const std::string& model_id) override;
 
  private:
   struct Parts;

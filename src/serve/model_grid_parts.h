@@ -3,7 +3,10 @@
 // (channel callbacks reach the RequestPath until the WorkerPool is gone).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "serve/grid_types.h"
 #include "serve/model_grid.h"
@@ -15,6 +18,15 @@
 
 namespace modelgrid {
 
+// ModelMesh's runtime SPI (--modelmesh): where its models are staged and what each is
+// charged. Sizes change on the control thread only; read anywhere under `mu`.
+struct MeshState {
+  std::string stage;  // a private folder of links (serve/mesh_source.h); "" without --modelmesh
+  Mutex mu;
+  std::map<std::string, uint64_t> charged GUARDED_BY(mu);    // by model id, once loaded
+  std::map<std::string, uint64_t> predicted GUARDED_BY(mu);  // by source fingerprint
+};
+
 struct ModelGrid::Parts {
   GridContext grid;
   Registry registry;
@@ -22,6 +34,7 @@ struct ModelGrid::Parts {
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<Observer> observer;
   std::unique_ptr<Reconciler> reconciler;
+  MeshState mesh;
 };
 
 }  // namespace modelgrid

@@ -38,6 +38,9 @@ struct ServeOptions {
   // After an unload, re-plan when Fragmentation() reaches this (0 disables).
   double replan_fragmentation = 0;
   ipc::ShmOptions shm;  // per worker segment
+  // KServe ModelMesh's runtime SPI (ModelGrid::RuntimeStatus and the rest): models are
+  // loaded from the paths ModelMesh names, staged in a private folder. Needs kExplicit.
+  bool modelmesh = false;
 };
 
 }  // namespace modelgrid
