@@ -11,6 +11,7 @@ PACKAGES=(
   libtorch-dev python3-torch python3-torchvision python3-onnx
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # the gRPC front end
   python3-grpcio  # the gRPC tests' client
+  python3-yaml  # scripts/check-manifests.py reads deploy/'s manifests
   python3-dev python3-numpy  # the Python backend: embedded CPython, and numpy for pb_utils
   libopenblas0-pthread  # fast BLAS for the CPU dry runs (Debian's default is the reference BLAS)
 )

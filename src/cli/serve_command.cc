@@ -194,6 +194,13 @@ int RunServe(const ServeArgs& args) {
   }
   options.model_control = *mode;
   options.modelmesh = args.modelmesh;
+  if (args.modelmesh) {
+    // predictModelSize must answer within ModelMesh's deadline: TorchScript estimates keep
+    // a dry-run child started ahead of them.
+    DryRunSandbox sandbox;
+    sandbox.worker_executable = DefaultWorkerExecutable();
+    SetDryRunner(WarmSandboxedDryRunner(sandbox));
+  }
   for (const auto& name : args.load_models) {
     if (name != "*" && !IsValidModelName(name)) {
       std::cerr << "error: --load-model '" << name << "' is not a valid model name\n";

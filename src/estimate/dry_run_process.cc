@@ -16,7 +16,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace modelgrid {
 namespace {
@@ -60,10 +64,17 @@ bool ReadOutput(int fd, Clock::time_point deadline, uint64_t max_bytes, std::str
   }
 }
 
-}  // namespace
+// A sandboxed child: its pid, the read end of its stdout and, when it takes its input on
+// stdin, the write end of that (-1 otherwise: its stdin is /dev/null).
+struct Child {
+  pid_t pid = -1;
+  int out = -1;
+  int in = -1;
+};
 
-Result<json> RunSandboxedJson(const DryRunSandbox& sandbox, const std::vector<std::string>& args,
-                              const std::string& what) {
+// Starts `sandbox.worker_executable args...` as the sandboxed child.
+Result<Child> Spawn(const DryRunSandbox& sandbox, const std::vector<std::string>& args,
+                    bool with_stdin, const std::string& what) {
   std::vector<std::string> command = {sandbox.worker_executable};
   command.insert(command.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -73,20 +84,27 @@ Result<json> RunSandboxedJson(const DryRunSandbox& sandbox, const std::vector<st
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     return Internal(what + ": pipe failed: " + std::strerror(errno));
   }
+  int in_fds[2] = {-1, -1};
+  if (with_stdin && ::pipe2(in_fds, O_CLOEXEC) != 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return Internal(what + ": pipe failed: " + std::strerror(errno));
+  }
   const rlimit memory{sandbox.memory_bytes, sandbox.memory_bytes};
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
+    for (int fd : {pipe_fds[0], pipe_fds[1], in_fds[0], in_fds[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
     return Internal(what + ": fork failed: " + std::strerror(errno));
   }
   if (pid == 0) {  // only async-signal-safe calls from here to exec
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(pipe_fds[1], STDOUT_FILENO);
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    const int input = in_fds[0] >= 0 ? in_fds[0] : ::open("/dev/null", O_RDONLY);
+    if (input >= 0) ::dup2(input, STDIN_FILENO);
     // Nothing of the parent's but stdio: not its listening socket, client connections or
     // worker segments (a child holding a socket would keep a client's connection open).
     if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
@@ -101,11 +119,20 @@ Result<json> RunSandboxedJson(const DryRunSandbox& sandbox, const std::vector<st
     ::_exit(127);
   }
   ::close(pipe_fds[1]);
+  if (in_fds[0] >= 0) ::close(in_fds[0]);
+  return Child{pid, pipe_fds[0], in_fds[1]};
+}
+
+// Waits for `child`'s answer (from now, up to the sandbox's deadline), reaps it and reads
+// the answer as RunSandboxedJson says.
+Result<json> Collect(const DryRunSandbox& sandbox, const Child& child, const std::string& what) {
+  if (child.in >= 0) ::close(child.in);
   std::string output, why;
   const bool complete =
-      ReadOutput(pipe_fds[0], Clock::now() + std::chrono::milliseconds(sandbox.timeout_ms),
+      ReadOutput(child.out, Clock::now() + std::chrono::milliseconds(sandbox.timeout_ms),
                  sandbox.max_output_bytes, &output, &why);
-  ::close(pipe_fds[0]);
+  ::close(child.out);
+  const pid_t pid = child.pid;
   if (!complete) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -135,6 +162,83 @@ Result<json> RunSandboxedJson(const DryRunSandbox& sandbox, const std::vector<st
                   error->is_string() ? error->get<std::string>() : what + " failed");
   }
   return answer;
+}
+
+// Writes all of `text` to `fd`; false when the reader is gone.
+bool WriteAll(int fd, const std::string& text) {
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// One dry-run child started ahead of its request (`dry-run --request -`), so that a dry run
+// does not wait for a process start and LibTorch's load. Thread-safe.
+class SpareChild {
+ public:
+  explicit SpareChild(DryRunSandbox sandbox) : sandbox_(std::move(sandbox)) {}
+  ~SpareChild() {
+    MutexLock lock(&mu_);
+    if (spare_) Discard(*spare_);
+  }
+
+  Result<DryRunResult> Run(const DryRunOptions& options) {
+    const std::string what = "dry run of " + options.path;
+    std::optional<Child> child = Take();
+    if (!child) {
+      MG_ASSIGN_OR_RETURN(Child cold, Spawn(sandbox_, kArgs, true, what));
+      child = cold;
+    }
+    // SIGPIPE is ignored by the server; a child that died early reads as no answer.
+    WriteAll(child->in, DryRunOptionsToJson(options).dump());
+    Result<json> answer = Collect(sandbox_, *child, what);
+    Refill();
+    if (!answer.ok()) return answer.status();
+    return DryRunResultFromJson(*answer);
+  }
+
+ private:
+  static inline const std::vector<std::string> kArgs = {"dry-run", "--request", "-"};
+
+  std::optional<Child> Take() {
+    MutexLock lock(&mu_);
+    std::optional<Child> out;
+    out.swap(spare_);
+    return out;
+  }
+  void Refill() {
+    MutexLock lock(&mu_);
+    if (spare_) return;
+    auto child = Spawn(sandbox_, kArgs, true, "a spare dry-run child");
+    if (child.ok()) spare_ = *child;
+  }
+  static void Discard(const Child& child) {
+    ::close(child.in);
+    ::close(child.out);
+    ::kill(child.pid, SIGKILL);
+    while (::waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+
+  const DryRunSandbox sandbox_;
+  Mutex mu_;
+  std::optional<Child> spare_ GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+Result<json> RunSandboxedJson(const DryRunSandbox& sandbox, const std::vector<std::string>& args,
+                              const std::string& what) {
+  MG_ASSIGN_OR_RETURN(Child child, Spawn(sandbox, args, false, what));
+  return Collect(sandbox, child, what);
+}
+
+DryRunner WarmSandboxedDryRunner(DryRunSandbox sandbox) {
+  auto spare = std::make_shared<SpareChild>(std::move(sandbox));
+  return [spare](const DryRunOptions& options) { return spare->Run(options); };
 }
 
 DryRunner SandboxedDryRunner(DryRunSandbox sandbox) {

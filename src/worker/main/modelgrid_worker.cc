@@ -33,12 +33,26 @@ int Serve(const modelgrid::WorkerLoopOptions& options, const std::string& user) 
   return modelgrid::RunWorker(options, backends);
 }
 
+// A dry run's request is a few hundred bytes of options (input shapes among them).
+constexpr size_t kMaxRequestBytes = size_t{1} << 20;
+
 int DryRun(const std::string& request) {
   if (modelgrid::Status st = modelgrid::DropWorkerPrivileges(""); !st.ok()) {
     std::fprintf(stderr, "dry run: %s\n", st.message().c_str());
     return 3;
   }
-  return modelgrid::ServeDryRunRequest(request, modelgrid::TorchScriptDryRun);
+  // "-": the request arrives on stdin (a spare child started before its request, see
+  // WarmSandboxedDryRunner), read once the privileges are gone.
+  std::string text = request;
+  if (request == "-") {
+    text.clear();
+    char chunk[65536];
+    size_t n = 0;
+    while ((n = std::fread(chunk, 1, sizeof chunk, stdin)) > 0 && text.size() < kMaxRequestBytes) {
+      text.append(chunk, n);
+    }
+  }
+  return modelgrid::ServeDryRunRequest(text, modelgrid::TorchScriptDryRun);
 }
 
 // Prints {"config": JSON} (or {"error", "code"}) for `modelgrid`'s SandboxedConfigCompleter.
@@ -87,7 +101,9 @@ int main(int argc, char** argv) {
   std::string request;
   CLI::App* dry_run =
       app.add_subcommand("dry-run", "Dry-run a TorchScript model for the estimator");
-  dry_run->add_option("--request", request, "The dry run's options as JSON")->required();
+  dry_run
+      ->add_option("--request", request, "The dry run's options as JSON; - reads them from stdin")
+      ->required();
   dry_run->callback([&] { code = DryRun(request); });
 
   std::string model_py, partial_config;
