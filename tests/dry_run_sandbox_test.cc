@@ -130,6 +130,31 @@ TEST(DryRunSandbox, AHangIsCutOffAtTheDeadline) {
   EXPECT_NE(r.status().message().find("timed out"), std::string::npos) << r.status().ToString();
 }
 
+TEST(DryRunSandbox, TheWarmRunnerAnswersAsTheColdOneCallAfterCall) {
+  const std::string path = testing::Fixture("cv/resnet18.pt");
+  if (path.empty())
+    GTEST_SKIP() << "SKIPPED LOUDLY: cv/resnet18.pt fixture missing (scripts/make-fixtures.sh)";
+  DryRunOptions o;
+  o.path = path;
+  o.batch = 2;
+  auto cold = SandboxedDryRunner(TestSandbox())(o);
+  ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+  DryRunner warm = WarmSandboxedDryRunner(TestSandbox());
+  // The first call starts a child cold; each later one takes the spare its predecessor
+  // left, which reads its request from stdin. Errors leave a spare too.
+  for (int call = 0; call < 3; ++call) {
+    auto r = warm(o);
+    ASSERT_TRUE(r.ok()) << "call " << call << ": " << r.status().ToString();
+    EXPECT_EQ(r->trace.PeakLiveBytes(), cold->trace.PeakLiveBytes()) << "call " << call;
+    EXPECT_EQ(r->conv_count, cold->conv_count);
+    DryRunOptions missing;
+    missing.path = "/nonexistent/model.pt";
+    auto bad = warm(missing);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), StatusCode::kNotFound) << bad.status().ToString();
+  }
+}
+
 TEST(DryRunSandbox, AModelThatNeedsTooMuchMemoryFailsAlone) {
   const std::string path = testing::Fixture("cv/resnet18.pt");
   if (path.empty())
