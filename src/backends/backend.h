@@ -165,6 +165,10 @@ inline constexpr std::string_view kRequestIdsTensor = "__modelgrid_request_ids__
 // ... and their custom parameters (when any has some) as a BYTES [requests] input of this
 // name: each request's parameters as a JSON object.
 inline constexpr std::string_view kRequestParametersTensor = "__modelgrid_parameters__";
+// ... and the outputs they asked for (when any asked for some; the requests of one batch
+// ask for the same) as a BYTES [requests] input of this name: each a JSON array of names,
+// "" for all (pb_utils' requested_output_names()).
+inline constexpr std::string_view kRequestedOutputsTensor = "__modelgrid_requested_outputs__";
 inline constexpr std::string_view kRequestErrorsTensor = "__modelgrid_errors__";
 
 // One input or output of a model, as config.pbtxt declares it.

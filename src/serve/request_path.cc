@@ -218,7 +218,15 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
   const uint64_t dispatched_ns = NowNs();
   std::vector<server::InferRequest*> requests;
   for (auto& p : group) requests.push_back(&p.request);
-  if (group.size() > 1 && !Batchable(requests)) {
+  // A Python model learns which outputs its requests asked for: one batch asks for one set.
+  const bool python = m->instance.backend == "python";
+  auto same_outputs = [&] {
+    for (const auto* r : requests) {
+      if (r->requested_outputs != requests.front()->requested_outputs) return false;
+    }
+    return true;
+  };
+  if (group.size() > 1 && (!Batchable(requests) || (python && !same_outputs()))) {
     for (auto& p : group) {
       std::vector<PendingInfer> alone;
       alone.push_back(std::move(p));
@@ -260,8 +268,8 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
   }
   // ... and each request's custom parameters and id, when any has some. Parameters that
   // cannot travel fail the requests; an id that cannot is still in the response.
-  std::string ids, parameters;  // serialised BYTES
-  if (m->instance.backend == "python") {
+  std::string ids, parameters, requested;  // serialised BYTES
+  if (python) {
     if (!AddPerRequestBytes(kRequestParametersTensor, group, &parameters, &inputs,
                             [](const server::InferRequest& r) { return CustomParameters(r); })) {
       for (auto& p : group) {
@@ -275,6 +283,13 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
     }
     (void)AddPerRequestBytes(kRequestIdsTensor, group, &ids, &inputs,
                              [](const server::InferRequest& r) { return r.id; });
+    // Without room, requested_output_names() is empty: the model returns every output and
+    // the front end still sends only those asked for.
+    (void)AddPerRequestBytes(
+        kRequestedOutputsTensor, group, &requested, &inputs, [](const server::InferRequest& r) {
+          return r.requested_outputs.empty() ? std::string()
+                                             : nlohmann::json(r.requested_outputs).dump();
+        });
   }
   const uint64_t response_bytes =
       ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load(),

@@ -31,7 +31,8 @@ files the suite writes itself:
   py_finalize     finalize writes a marker file named by a config parameter
   py_finalize_isolated  the same with parameters { isolation: process }
   py_autocomplete no config.pbtxt: auto_complete_config declares it; counts words
-  py_params       returns request.parameters(): custom request parameters reach it
+  py_params       returns request.parameters() and requested_output_names(): custom request
+                  parameters and the outputs asked for reach it
   py_metrics      a pb_utils.MetricFamily counter and gauge, read back from /metrics
   py_eight        eight inputs: a worker message has no room left for custom parameters
 
@@ -369,7 +370,10 @@ name: "py_params"
 backend: "python"
 max_batch_size: 0
 input [ { name: "X" data_type: TYPE_INT32 dims: [ 1 ] } ]
-output [ { name: "PARAMETERS" data_type: TYPE_STRING dims: [ 1 ] } ]
+output [
+  { name: "PARAMETERS" data_type: TYPE_STRING dims: [ 1 ] },
+  { name: "REQUESTED" data_type: TYPE_STRING dims: [ 1 ] }
+]
 """
 
 PARAMS_PY = '''
@@ -380,10 +384,15 @@ import triton_python_backend_utils as pb_utils
 
 class TritonPythonModel:
     def execute(self, requests):
-        # PARAMETERS: the request's parameters() string, re-encoded with sorted keys.
-        return [pb_utils.InferenceResponse([pb_utils.Tensor("PARAMETERS", np.array(
-                    [json.dumps(json.loads(r.parameters()), sort_keys=True).encode()],
-                    dtype=np.object_))]) for r in requests]
+        # PARAMETERS: the request's parameters() string, re-encoded with sorted keys;
+        # REQUESTED: its requested_output_names(), as JSON.
+        return [pb_utils.InferenceResponse([
+                    pb_utils.Tensor("PARAMETERS", np.array(
+                        [json.dumps(json.loads(r.parameters()), sort_keys=True).encode()],
+                        dtype=np.object_)),
+                    pb_utils.Tensor("REQUESTED", np.array(
+                        [json.dumps(r.requested_output_names()).encode()], dtype=np.object_))])
+                for r in requests]
 '''
 
 METRICS_CONFIG = """
@@ -1041,6 +1050,17 @@ class PythonBackend(edge_test.ServerTest):
         self.assertError(self.infer("add_one", add), 400, "temperature", "Python models")
         doc["parameters"] = {"nested": {"a": 1}}
         self.assertError(self.infer("py_params", doc), 400, "nested")
+
+    def test_14_requested_output_names_reach_the_model(self):
+        doc = self.one_input("X", "INT32", [1], [1])
+        self.assertEqual(self.infer_ok("py_params", doc)["REQUESTED"], ["[]"])
+        doc["outputs"] = [{"name": "REQUESTED"}]
+        out = self.infer_ok("py_params", doc)
+        self.assertEqual(out, {"REQUESTED": ['["REQUESTED"]']})
+        doc["outputs"] = [{"name": "REQUESTED"}, {"name": "PARAMETERS"}]
+        out = self.infer_ok("py_params", doc)
+        self.assertEqual(json.loads(out["REQUESTED"][0]), ["REQUESTED", "PARAMETERS"])
+        self.assertEqual(out["PARAMETERS"], ["{}"])
 
     def test_14_parameters_without_room_are_refused_not_dropped(self):
         doc = {"inputs": [{"name": "I%d" % i, "datatype": "INT32", "shape": [1], "data": [i]}

@@ -235,15 +235,16 @@ class LoadedModel:
     def execute(self, inputs, request_ids, request_parameters, requested, batches):
         """Runs one request, or with `batches` (each request's batch size) a batch of requests
         whose inputs were concatenated along dimension 0: execute gets one request each, as
-        in Triton. `inputs`: (name, datatype, shape, memoryview) tuples; `request_ids` and
-        `request_parameters` (JSON objects): the requests' own, in order, or None when none
-        has any. Returns the outputs
+        in Triton. `inputs`: (name, datatype, shape, memoryview) tuples; `request_ids`,
+        `request_parameters` (JSON objects) and `requested` (JSON arrays of output names, ""
+        for all): the requests' own, in order, or None when none has any. Returns the outputs
         as (name, datatype, shape, buffer) tuples; raises ModelError."""
         arrays = [(n, _to_numpy(d, s, v)) for (n, d, s, v) in inputs]
         if batches and sum(batches) != (arrays[0][1].shape[0] if arrays and arrays[0][1].ndim else -1):
             raise ModelError("a batch of %d requests does not add up to its inputs" % len(batches))
         requests = []
         start = 0
+        names = [json.loads(r) if r else [] for r in (requested or [])]
         for index, batch in enumerate(batches or [None]):
             if batch is None:
                 tensors = [pb_utils.Tensor(n, a) for (n, a) in arrays]
@@ -253,7 +254,7 @@ class LoadedModel:
             requests.append(pb_utils.InferenceRequest(
                 request_id=request_ids[index] if request_ids and index < len(request_ids) else "",
                 inputs=tensors,
-                requested_output_names=list(requested),
+                requested_output_names=names[index] if index < len(names) else [],
                 model_name=self.name,
                 parameters=(request_parameters[index] or "{}")
                 if request_parameters and index < len(request_parameters) else "{}",
@@ -268,9 +269,10 @@ class LoadedModel:
         if responses is None or len(responses) != len(requests):
             count = "None" if responses is None else str(len(responses))
             raise ModelError("execute returned %s responses for %d requests" % (count, len(requests)))
-        wanted = set(requested)
         results = []
-        for response in responses:
+        for index, response in enumerate(responses):
+            # The outputs asked for (the same for every request of a batch), or all.
+            wanted = set(names[index]) if index < len(names) else set()
             if not isinstance(response, pb_utils.InferenceResponse):
                 raise ModelError("execute returned a %s, not a pb_utils.InferenceResponse"
                                  % type(response).__name__)

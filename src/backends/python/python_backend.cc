@@ -147,7 +147,7 @@ class PythonInstance final : public ModelInstance {
     {
       Gil gil;
       MG_ASSIGN_OR_RETURN(PyRef tuples, InputTuples(call.inputs));
-      PyRef requested(PyList_New(0));
+      PyRef requested(call.requested ? RequestStrings(*call.requested) : Py_NewRef(Py_None));
       PyRef sizes(call.batches.empty() ? Py_NewRef(Py_None)
                                        : PyList_New(static_cast<Py_ssize_t>(call.batches.size())));
       PyRef ids(call.ids ? RequestStrings(*call.ids) : Py_NewRef(Py_None));
@@ -210,17 +210,21 @@ class PythonInstance final : public ModelInstance {
     std::vector<int64_t> batches;                // kRequestBatchesTensor, or none
     const HostTensorView* ids = nullptr;         // kRequestIdsTensor
     const HostTensorView* parameters = nullptr;  // kRequestParametersTensor
+    const HostTensorView* requested = nullptr;   // kRequestedOutputsTensor
   };
 
   static Result<Call> SplitCall(const std::vector<HostTensorView>& given) {
     Call call;
     for (const HostTensorView& view : given) {
-      if (view.name == kRequestIdsTensor || view.name == kRequestParametersTensor) {
+      if (view.name == kRequestIdsTensor || view.name == kRequestParametersTensor ||
+          view.name == kRequestedOutputsTensor) {
         if (view.dtype != TensorDType::kBytes || view.shape.size() != 1 ||
             BytesElementCount(view.data, view.byte_size) != view.shape[0]) {
           return InvalidArgument(view.name + " must be BYTES [requests]");
         }
-        (view.name == kRequestIdsTensor ? call.ids : call.parameters) = &view;
+        (view.name == kRequestIdsTensor          ? call.ids
+         : view.name == kRequestParametersTensor ? call.parameters
+                                                 : call.requested) = &view;
       } else if (view.name == kRequestBatchesTensor) {
         if (view.dtype != TensorDType::kInt64 || view.shape.size() != 1 ||
             view.byte_size != static_cast<size_t>(view.shape[0]) * sizeof(int64_t)) {
