@@ -329,6 +329,60 @@ TEST_F(PythonBackendTest, RunsExecuteOnTheCallersBytes) {
   EXPECT_EQ((*out)[3].data.size(), 3 * sizeof(uint64_t));
 }
 
+constexpr const char* kBlsModel = R"(
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+class TritonPythonModel:
+    def execute(self, requests):
+        x = requests[0].inputs()[0].as_numpy()
+        ok = pb_utils.InferenceRequest(model_name="callee", model_version=3,
+                                       inputs=[pb_utils.Tensor("IN", x)]).exec()
+        bad = pb_utils.InferenceRequest(model_name="missing", inputs=[]).exec()
+        return [pb_utils.InferenceResponse([
+            ok.output_tensors()[0],
+            pb_utils.Tensor("ERROR", np.array([bad.error().message().encode(),
+                                               str(bad.error().code()).encode()], dtype=np.object_))])]
+)";
+
+TEST_F(PythonBackendTest, BlsCallsGoThroughTheRouterAndFailuresComeBackInTheResponse) {
+  BlsRouter router;
+  std::vector<std::string> seen;
+  router.Bind([&seen](const BlsCall& call) -> Result<std::vector<HostTensor>> {
+    seen.push_back(call.model + "/" + std::to_string(call.version));
+    if (call.model != "callee") return NotFound("model '" + call.model + "' is not here");
+    // callee doubles its one FP32 input.
+    const HostTensorView& in = call.inputs.at(0);
+    HostTensor out{"OUT", TensorDType::kFp32, in.shape, {}};
+    out.data.resize(in.byte_size);
+    for (size_t i = 0; i < in.byte_size / sizeof(float); ++i) {
+      float v = 0;
+      std::memcpy(&v, in.data + i * sizeof v, sizeof v);
+      v *= 2;
+      std::memcpy(out.data.data() + i * sizeof v, &v, sizeof v);
+    }
+    return std::vector<HostTensor>{out};
+  });
+  std::unique_ptr<Backend> backend = CreatePythonBackend(&router);
+  ModelInstanceConfig c = Config(Write("1/model.py", kBlsModel));
+  c.inputs = {{"X", TensorDType::kFp32, {-1}}};
+  auto instance = backend->Load(c);
+  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
+  const float x[2] = {1.5f, -4.0f};
+  auto out = (*instance)->Infer({View("X", TensorDType::kFp32, {2}, x, sizeof x)});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(seen, (std::vector<std::string>{"callee/3", "missing/-1"}));
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0].name, "OUT");
+  float got[2];
+  std::memcpy(got, (*out)[0].data.data(), sizeof got);
+  EXPECT_EQ(got[0], 3.0f);
+  EXPECT_EQ(got[1], -8.0f);
+  // TritonError.NOT_FOUND is 2.
+  EXPECT_EQ(std::string((*out)[1].data.begin(), (*out)[1].data.end()),
+            SerializeBytes({"model 'missing' is not here", "2"}));
+}
+
 TEST_F(PythonBackendTest, AFailedRequestFailsAloneWithItsMessage) {
   auto instance = backend_->Load(Config(Write("1/model.py", kScaleModel)));
   ASSERT_TRUE(instance.ok()) << instance.status().ToString();

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -354,6 +355,29 @@ inline uint64_t DeclaredOutputBytes(const ModelInstanceConfig& config, int64_t b
   return total;
 }
 
+// Triton's BLS (business logic scripting): a model's own call into another served model
+// (pb_utils.InferenceRequest(...).exec() in a Python model).
+struct BlsCall {
+  std::string model;
+  int64_t version = -1;  // <= 0: whichever version is loaded
+  std::vector<HostTensorView> inputs;
+};
+using BlsHandler = std::function<Result<std::vector<HostTensor>>(const BlsCall&)>;
+
+// Where a backend sends its models' BLS calls: the worker that hosts them binds its handler
+// before its first request and unbinds it after its last. Thread-safe once bound.
+class BlsRouter {
+ public:
+  void Bind(BlsHandler handler) { handler_ = std::move(handler); }
+  Result<std::vector<HostTensor>> Call(const BlsCall& call) const {
+    if (!handler_) return Status(StatusCode::kUnavailable, "BLS calls are not served here");
+    return handler_(call);
+  }
+
+ private:
+  BlsHandler handler_;
+};
+
 // A framework. Thread-safe; it may be destroyed while instances it loaded are alive.
 class Backend {
  public:
@@ -380,8 +404,8 @@ std::unique_ptr<Backend> CreateTorchBackend();
 
 #if defined(MODELGRID_HAVE_PYTHON)
 // The Python backend (Triton's model.py API, embedded CPython); see
-// backends/python/python_backend.h.
-std::unique_ptr<Backend> CreatePythonBackend();
+// backends/python/python_backend.h. `bls` serves its models' BLS calls (null: none).
+std::unique_ptr<Backend> CreatePythonBackend(const BlsRouter* bls = nullptr);
 #endif
 
 }  // namespace modelgrid

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -110,9 +111,11 @@ class Worker {
   Status Unload(uint32_t slot) {
     Pool gone;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       auto it = pools_.find(slot);
       if (it == pools_.end()) return NotFound("no model in slot " + std::to_string(slot));
+      // A BLS call may hold an instance (from another slot's thread): it returns it.
+      returned_.wait(lock, [&] { return it->second.idle.size() == it->second.instances.size(); });
       gone = std::move(it->second);
       pools_.erase(it);
     }
@@ -121,20 +124,72 @@ class Worker {
     return Status::Ok();
   }
 
-  // Takes an idle instance of `slot` for one inference, or null when the slot is empty.
+  // Takes an idle instance of `slot` for one inference, or null when the slot is empty. An
+  // instance that a BLS call holds is waited for (the scheduler counted it as free).
   ModelInstance* Acquire(uint32_t slot) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     auto it = pools_.find(slot);
-    if (it == pools_.end() || it->second.idle.empty()) return nullptr;
+    if (it == pools_.end() || it->second.instances.empty()) return nullptr;
+    returned_.wait(lock, [&] { return !it->second.idle.empty(); });
     ModelInstance* instance = it->second.idle.back();
     it->second.idle.pop_back();
     return instance;
   }
   void Return(uint32_t slot, ModelInstance* instance) {
-    std::lock_guard<std::mutex> lock(mu_);
-    pools_[slot].idle.push_back(instance);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pools_[slot].idle.push_back(instance);
+    }
+    returned_.notify_all();
   }
 
+ public:
+  // A BLS call from a model of this worker: runs an idle instance of `call.model` in the
+  // caller's thread. Never waits for a busy instance, so a model that calls itself (or a
+  // model running beside it that calls back) fails instead of deadlocking. kUnavailable
+  // when the model does not run in this worker: the server does not route BLS calls
+  // between workers.
+  Result<std::vector<HostTensor>> CallLocal(const BlsCall& call) {
+    uint32_t slot = 0;
+    ModelInstance* instance = nullptr;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [s, pool] : pools_) {
+        if (pool.instances.empty()) continue;
+        const ModelInstanceConfig& c = pool.instances.front()->config();
+        if (c.model_name != call.model || (call.version > 0 && c.model_version != call.version)) {
+          continue;
+        }
+        found = true;
+        if (!pool.idle.empty()) {
+          slot = s;
+          instance = pool.idle.back();
+          pool.idle.pop_back();
+        }
+        break;
+      }
+    }
+    const std::string what = "BLS call to model '" + call.model + "'" +
+                             (call.version > 0 ? " version " + std::to_string(call.version) : "");
+    if (!found) {
+      return Status(StatusCode::kUnavailable,
+                    what + ": it is not loaded in this model's worker (" + options_.name +
+                        "), and ModelGrid serves BLS calls only between the models of one "
+                        "worker; serve both in one shared worker");
+    }
+    if (instance == nullptr) {
+      return Status(StatusCode::kUnavailable,
+                    what +
+                        ": every instance of it in this worker is running (a model cannot "
+                        "call itself, nor a model that is calling it)");
+    }
+    Result<std::vector<HostTensor>> out = instance->Infer(call.inputs);
+    Return(slot, instance);
+    return out;
+  }
+
+ private:
   Status Infer(const Message& request, Message* reply) {
     // The scheduler runs no more inferences of a slot than it has instances, and never
     // beside its load or unload, so an instance is free whenever the slot has any.
@@ -190,7 +245,8 @@ class Worker {
   Backend& backend_;
   const WorkerLoopOptions& options_;
   std::mutex mu_;
-  std::map<uint32_t, Pool> pools_;  // guarded by mu_
+  std::condition_variable returned_;  // an instance went back to its pool's idle list
+  std::map<uint32_t, Pool> pools_;    // guarded by mu_
 };
 
 // Writes `metrics` (Backend::CustomMetrics) into the request's response region as the
@@ -211,7 +267,7 @@ Status WriteMetrics(ipc::ShmSegment& segment, const std::string& metrics, const 
 
 }  // namespace
 
-int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
+int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls) {
   auto segment = ipc::ShmSegment::Attach(options.shm_fd);
   if (!segment.ok()) {
     std::fprintf(stderr, "worker %s: %s\n", options.name.c_str(),
@@ -232,6 +288,9 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
     }
   });
   Worker worker(seg, backend, options);
+  if (bls != nullptr) {
+    bls->Bind([&worker](const BlsCall& call) { return worker.CallLocal(call); });
+  }
   ipc::RequestRing requests = seg.requests();
   ipc::ResponseRing responses = seg.responses();
   std::vector<ipc::Doorbell> doorbells;
@@ -296,7 +355,8 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend) {
       scheduler->Submit(request);
     }
   }
-  scheduler.reset();  // waits for requests still running (after a corrupt ring)
+  scheduler.reset();                  // waits for requests still running (after a corrupt ring)
+  if (bls != nullptr) bls->Bind({});  // the models' finalize may not call into the others
   seg.header().worker_state.store(static_cast<uint32_t>(ipc::WorkerState::kStopping));
   running = false;
   beater.join();

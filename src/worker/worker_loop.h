@@ -27,6 +27,8 @@ struct WorkerLoopOptions {
 // are unloaded on the way out) or until the segment is unusable (returns 3 after printing
 // why). Requests run on a SlotScheduler of
 // `execution_threads` threads; kPing is answered at once.
-int RunWorker(const WorkerLoopOptions& options, Backend& backend);
+// `bls`, when given, is bound to the worker's own models for the loop's duration: a BLS
+// call runs the named model of this worker in the caller's thread (see Worker::CallLocal).
+int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls = nullptr);
 
 }  // namespace modelgrid

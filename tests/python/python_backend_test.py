@@ -31,6 +31,8 @@ files the suite writes itself:
   py_finalize     finalize writes a marker file named by a config parameter
   py_finalize_isolated  the same with parameters { isolation: process }
   py_autocomplete no config.pbtxt: auto_complete_config declares it; counts words
+  py_bls          BLS calls (exec, async_exec) into add_one and py_addsub of its worker, and
+                  the errors of calls into itself, another worker's model and none
   py_params       returns request.parameters() and requested_output_names(): custom request
                   parameters and the outputs asked for reach it
   py_metrics      a pb_utils.MetricFamily counter and gauge, read back from /metrics
@@ -360,10 +362,59 @@ class TritonPythonModel:
             f.write("finalized %s after %d requests\\n" % (self.name, self.calls))
 '''
 
+BLS_CONFIG = """
+name: "py_bls"
+backend: "python"
+max_batch_size: 0
+input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [
+  { name: "TWICE" data_type: TYPE_FP32 dims: [ 4 ] },
+  { name: "SUM" data_type: TYPE_FP32 dims: [ 4 ] },
+  { name: "ERRORS" data_type: TYPE_STRING dims: [ 3 ] }
+]
+"""
+
+BLS_PY = '''
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+def request(model, inputs, names=None):
+    return pb_utils.InferenceRequest(model_name=model, requested_output_names=names or [],
+                                     inputs=[pb_utils.Tensor(n, a) for n, a in inputs.items()])
+
+
+class TritonPythonModel:
+    async def execute(self, requests):
+        responses = []
+        for r in requests:
+            x = pb_utils.get_input_tensor_by_name(r, "X").as_numpy()
+            # add_one (TorchScript, this worker) twice: exec, then async_exec.
+            first = request("add_one", {"INPUT__0": x.reshape(1, -1)}, ["OUTPUT__0"]).exec()
+            if first.has_error():
+                raise pb_utils.TritonModelException(first.error().message())
+            once = pb_utils.get_output_tensor_by_name(first, "OUTPUT__0").as_numpy()
+            second = await request("add_one", {"INPUT__0": once}).async_exec()
+            twice = second.output_tensors()[0].as_numpy().reshape(-1)
+            # A Python model of this worker, asked for one of its two outputs.
+            summed = request("py_addsub", {"A": twice, "B": x}, ["SUM"]).exec()
+            if summed.has_error() or [t.name() for t in summed.output_tensors()] != ["SUM"]:
+                raise pb_utils.TritonModelException("py_addsub: %r" % summed.error())
+            # Failures come back in the response: itself, a model of another worker, none.
+            errors = [request(m, {"X": x}).exec().error().message().encode()
+                      for m in ("py_bls", "py_isolated", "no_such_model")]
+            responses.append(pb_utils.InferenceResponse([
+                pb_utils.Tensor("TWICE", twice),
+                pb_utils.get_output_tensor_by_name(summed, "SUM"),
+                pb_utils.Tensor("ERRORS", np.array(errors, dtype=np.object_))]))
+        return responses
+'''
+
 # Models expected ready after the start, and the one expected to fail.
 READY_MODELS = ["add_one", "py_addsub", "py_torch", "py_strings", "py_batched", "py_raises",
                 "py_helpers_a", "py_helpers_b", "py_pid", "py_isolated", "py_finalize",
-                "py_finalize_isolated", "py_autocomplete", "py_params", "py_metrics", "py_eight"]
+                "py_finalize_isolated", "py_autocomplete", "py_params", "py_metrics", "py_eight",
+                "py_bls"]
 
 PARAMS_CONFIG = """
 name: "py_params"
@@ -552,6 +603,7 @@ class PythonBackend(edge_test.ServerTest):
             write_python_model(repo, "py_params", PARAMS_CONFIG, PARAMS_PY)
             write_python_model(repo, "py_metrics", METRICS_CONFIG, METRICS_PY)
             write_python_model(repo, "py_eight", EIGHT_CONFIG, EIGHT_PY)
+            write_python_model(repo, "py_bls", BLS_CONFIG, BLS_PY)
             # No config.pbtxt: auto_complete_config declares the model.
             os.makedirs(os.path.join(repo, "py_autocomplete", "1"))
             with open(os.path.join(repo, "py_autocomplete", "1", "model.py"), "w") as f:
@@ -1061,6 +1113,22 @@ class PythonBackend(edge_test.ServerTest):
         out = self.infer_ok("py_params", doc)
         self.assertEqual(json.loads(out["REQUESTED"][0]), ["REQUESTED", "PARAMETERS"])
         self.assertEqual(out["PARAMETERS"], ["{}"])
+
+    def test_16_bls_calls_models_of_its_own_worker(self):
+        x = [1.0, 2.5, -3.0, 0.25]
+        shared_worker = self.pid_of("py_pid")  # py_bls's worker too
+        out = self.infer_ok("py_bls", self.one_input("X", "FP32", [4], x))
+        self.assertEqual(out["TWICE"], [v + 2 for v in x])  # add_one twice, by BLS
+        self.assertEqual(out["SUM"], [2 * v + 2 for v in x])  # py_addsub(TWICE, X)
+        itself, other_worker, unknown = out["ERRORS"]
+        self.assertIn("cannot call itself", itself)
+        self.assertIn("py_isolated", other_worker)
+        self.assertIn("only between the models of one worker", other_worker)
+        self.assertIn("no_such_model", unknown)
+        # The worker lives on (no restart) and serves again.
+        self.assertEqual(self.infer_ok("py_bls", self.one_input("X", "FP32", [4], x))["TWICE"],
+                         [v + 2 for v in x])
+        self.assertEqual(self.pid_of("py_pid"), shared_worker)
 
     def test_14_parameters_without_room_are_refused_not_dropped(self):
         doc = {"inputs": [{"name": "I%d" % i, "datatype": "INT32", "shape": [1], "data": [i]}

@@ -46,6 +46,9 @@ _ERROR_CODES = {
     pb_utils.TritonError.UNSUPPORTED: "unsupported",
 }
 
+# A BLS failure's code (StatusCodeName, as _modelgrid_bls reports it) as a TritonError's.
+_TRITON_CODES = {name: code for code, name in _ERROR_CODES.items()}
+
 # The output that carries per-request errors of a batch (request_path.cc reads it).
 ERRORS_OUTPUT = "__modelgrid_errors__"
 
@@ -174,6 +177,31 @@ def _wire(name, datatype, array):
     """The (name, datatype, shape, buffer) tuple the C++ side copies out."""
     data = pb_utils.serialize_byte_tensor(array) if datatype == "BYTES" else np.ascontiguousarray(array)
     return (name, datatype, tuple(int(d) for d in array.shape), data)
+
+
+def bls_exec(request):
+    """Triton's BLS exec of `request` (a pb_utils.InferenceRequest built by a model): runs
+    its model_name in this worker through _modelgrid_bls and returns an InferenceResponse
+    with the outputs it asked for (all when none), or with an error saying why it failed."""
+    import _modelgrid_bls  # installed by the backend before any model loads
+
+    def failed(message, code=pb_utils.TritonError.INTERNAL):
+        return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
+
+    try:
+        inputs = [_wire(*_checked(t, {})) for t in request.inputs()]
+    except ModelError as exc:
+        return failed("BLS call to %s: %s" % (request.model_name(), str(exc).replace("output", "input")),
+                      pb_utils.TritonError.INVALID_ARG)
+    try:
+        outputs = _modelgrid_bls.call(request.model_name(), int(request.model_version()), inputs)
+    except RuntimeError as exc:
+        code, _, message = str(exc).partition("\t")
+        return failed(message or code, _TRITON_CODES.get(code, pb_utils.TritonError.INTERNAL))
+    wanted = set(request.requested_output_names())
+    return pb_utils.InferenceResponse([
+        pb_utils.Tensor(name, _to_numpy(datatype, shape, memoryview(data)))
+        for (name, datatype, shape, data) in outputs if not wanted or name in wanted])
 
 
 def _join(results, batches):

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/python/bls_module.h"
 #include "backends/python/interpreter.h"
 #include "common/process_memory.h"
 
@@ -299,12 +300,15 @@ std::string InitializeArgs(const ModelInstanceConfig& config) {
 
 class PythonBackend final : public Backend {
  public:
+  explicit PythonBackend(const BlsRouter* bls) : bls_(bls) {}
+
   Result<std::unique_ptr<ModelInstance>> Load(const ModelInstanceConfig& config) override {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(config.path, ec)) {
       return NotFound("model file " + config.path + " does not exist");
     }
     MG_RETURN_IF_ERROR(python::StartInterpreter());
+    MG_RETURN_IF_ERROR(python::InstallBlsModule(bls_));
     const std::string args = InitializeArgs(config);
     const uint64_t rss_before = ReadRssBytes();
     const bool hwm_reset = ResetPeakRss();
@@ -345,11 +349,16 @@ class PythonBackend final : public Backend {
     }
     return utf8;
   }
+
+ private:
+  const BlsRouter* const bls_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> CreatePythonBackend() { return std::make_unique<PythonBackend>(); }
+std::unique_ptr<Backend> CreatePythonBackend(const BlsRouter* bls) {
+  return std::make_unique<PythonBackend>(bls);
+}
 
 Result<std::string> AutoCompletePythonConfig(const std::string& model_py,
                                              const std::string& config_json) {

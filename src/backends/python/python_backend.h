@@ -23,7 +23,9 @@
 
 namespace modelgrid {
 
-std::unique_ptr<Backend> CreatePythonBackend();
+// `bls` (borrowed; outlives the backend's models) serves the models' BLS calls
+// (pb_utils.InferenceRequest.exec); null: they fail, saying so.
+std::unique_ptr<Backend> CreatePythonBackend(const BlsRouter* bls);
 
 // Imports `model_py` and returns `config_json` (Triton's JSON form) as its
 // TritonPythonModel.auto_complete_config completes it, or unchanged without that hook.

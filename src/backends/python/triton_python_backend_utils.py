@@ -259,7 +259,9 @@ class InferenceResponse:
 
 class InferenceRequest:
     """A request execute receives (built by ModelGrid). Constructing one in a model is a BLS
-    call, which this version does not provide: exec() and async_exec() raise."""
+    call: exec() runs model_name on the inputs and returns an InferenceResponse, whose
+    error() says why when it failed (as in Triton). ModelGrid serves BLS calls between the
+    models of one worker process, in the caller's thread."""
 
     def __init__(
         self,
@@ -303,6 +305,9 @@ class InferenceRequest:
     def model_name(self):
         return self._model_name
 
+    def model_version(self):
+        return self._model_version
+
     def parameters(self):
         return self._parameters
 
@@ -317,11 +322,15 @@ class InferenceRequest:
             "decoupled models (get_response_sender) are not supported by ModelGrid yet")
 
     def exec(self, decoupled=False):
-        raise TritonModelException("BLS (InferenceRequest.exec) is not supported by ModelGrid yet")
+        if decoupled:
+            raise TritonModelException(
+                "BLS into a decoupled model (exec(decoupled=True)) is not supported by ModelGrid")
+        import modelgrid_python_runtime  # the runtime imports this module: not at its top
+        return modelgrid_python_runtime.bls_exec(self)
 
     async def async_exec(self, decoupled=False):
-        raise TritonModelException(
-            "BLS (InferenceRequest.async_exec) is not supported by ModelGrid yet")
+        # The call runs in the caller's thread; awaiting it returns its response.
+        return self.exec(decoupled)
 
 
 def get_input_tensor_by_name(inference_request, name):

@@ -26,11 +26,12 @@ int Serve(const modelgrid::WorkerLoopOptions& options, const std::string& user) 
     return 3;
   }
   modelgrid::BackendRouter backends;
+  modelgrid::BlsRouter bls;  // Python models' BLS calls into the worker's models
   backends.Add("pytorch", modelgrid::CreateTorchBackend);
 #if defined(MODELGRID_HAVE_PYTHON)
-  backends.Add("python", modelgrid::CreatePythonBackend);
+  backends.Add("python", [&bls] { return modelgrid::CreatePythonBackend(&bls); });
 #endif
-  return modelgrid::RunWorker(options, backends);
+  return modelgrid::RunWorker(options, backends, &bls);
 }
 
 // A dry run's request is a few hundred bytes of options (input shapes among them).
