@@ -135,6 +135,14 @@ InferenceRpcs::Reactor* InferenceRpcs::ModelInfer(Context* ctx,
   // gRPC made this message for this call alone and does not read it again: taking its input
   // bytes instead of copying them is safe.
   auto& mutable_request = const_cast<inference::ModelInferRequest&>(*request);
+  // KServe ModelMesh names the model in its "mm-model-id" header too: a request routed by
+  // it without an injected model_name is for that model.
+  if (mutable_request.model_name().empty()) {
+    const auto& metadata = ctx->client_metadata();
+    if (auto it = metadata.find("mm-model-id"); it != metadata.end()) {
+      mutable_request.set_model_name(std::string(it->second.data(), it->second.size()));
+    }
+  }
   InferOne(service_, shm_, mutable_request, response,
            [reactor](Status st) { reactor->Finish(ToGrpc(st)); });
   return reactor;

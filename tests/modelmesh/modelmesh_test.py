@@ -216,6 +216,10 @@ class MeshContract(MeshTest):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["outputs"][0]["data"], [2, 3])
         self.assertEqual(self.spi("modelSize", modelId="mm-add-one").sizeInBytes, size)
+        # Without an injected model_name, ModelMesh's mm-model-id header names the model.
+        response = self.client.ModelInfer(request=fp32_request("", [4.0], [1, 1]),
+                                          metadata=[("mm-model-id", "mm-add-one")])
+        self.assertEqual(grpc_test.fp32s(response.raw_output_contents[0]), [5.0])
         self.unload("mm-add-one")
         self.assertNotLoaded("mm-add-one", "after unloadModel")
         self.unload("mm-add-one")  # again: idempotent
