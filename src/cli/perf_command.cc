@@ -20,6 +20,7 @@ namespace {
 struct PerfArgs {
   std::vector<std::string> models;
   bool all_models = false;
+  std::string distribution = "round-robin";
   std::string url;  // default: http://127.0.0.1:8000, or 127.0.0.1:8001 for gRPC
   std::string protocol = "http";
   bool streaming = false;
@@ -60,6 +61,9 @@ std::string BuildOptions(const PerfArgs& args, perf::PerfOptions* options) {
   options->models = args.models;
   options->all_models = args.all_models;
   if (args.models.empty() && !args.all_models) return "give at least one -m MODEL or --all-models";
+  auto distribution = perf::ParseDistribution(args.distribution);
+  if (!distribution.ok()) return distribution.status().message();
+  options->distribution = *distribution;
   if (!args.request_rate.empty()) {
     auto rates = perf::ParseLevels(args.request_rate, /*integers=*/false);
     if (!rates.ok()) return "--request-rate: " + rates.status().message();
@@ -135,6 +139,10 @@ void RegisterPerf(CLI::App& app, Handler* handler) {
       "perf", "Measure throughput and latency of a KServe v2 server (like perf_analyzer)");
   cmd->add_option("-m,--model", args->models, "Model to load (repeat, or a,b,c)")->delimiter(',');
   cmd->add_flag("--all-models", args->all_models, "Spread the load over every ready model");
+  cmd->add_option("--distribution", args->distribution,
+                  "How requests spread over the models: round-robin (default) or zipf:S (the "
+                  "k-th model, in the order given or listed, gets a share in proportion to "
+                  "1/k^S)");
   cmd->add_option("--url,-u", args->url,
                   "Server: http://HOST:PORT (default http://127.0.0.1:8000), or for gRPC "
                   "HOST:PORT (default 127.0.0.1:8001)");

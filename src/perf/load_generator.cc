@@ -55,6 +55,7 @@ Result<std::vector<PreparedModel>> Prepare(const PerfOptions& o, PerfProtocol& p
 // State shared by one level's senders; read-only but for the atomics.
 struct Level {
   const std::vector<PreparedModel>* models = nullptr;
+  const ModelPicker* picker = nullptr;
   const PerfOptions* options = nullptr;
   PerfProtocol* protocol = nullptr;
   bool open_loop = false;
@@ -85,7 +86,7 @@ void RunSender(Level& level, SenderResult& out) {
     }
     const Clock::time_point begin = Clock::now();
     if (!level.open_loop && begin >= level.window_end) break;
-    const size_t m = seq % models.size();
+    const size_t m = level.picker->Pick(seq);
     const size_t variant = (seq / models.size()) % models[m].variants;
     const std::string error =
         connection.ok() ? (*connection)->Infer(m, variant) : connection.status().message();
@@ -121,7 +122,9 @@ std::string Describe(const Level& level) {
 LevelResult RunLevel(const PerfOptions& o, PerfProtocol& protocol,
                      const std::vector<PreparedModel>& models, bool open_loop, double value) {
   Level level;
+  const ModelPicker picker(models.size(), o.distribution);
   level.models = &models;
+  level.picker = &picker;
   level.options = &o;
   level.protocol = &protocol;
   level.open_loop = open_loop;
@@ -197,6 +200,7 @@ Result<PerfResult> RunPerf(const PerfOptions& o, PerfProtocol& protocol) {
     return InvalidArgument("duration must be > 0, warmup >= 0 and batch >= 1");
   }
   PerfResult result;
+  result.distribution = o.distribution.Name();
   MG_ASSIGN_OR_RETURN(std::vector<PreparedModel> models, Prepare(o, protocol, &result.models));
   const bool open_loop = !o.request_rates.empty();
   std::vector<double> values = o.request_rates;

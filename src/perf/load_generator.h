@@ -4,7 +4,8 @@
 // each sending its next request when the previous one is answered. Open loop (request
 // rates): requests are due on a fixed schedule whatever the replies; a pool of senders
 // picks them up, and requests that start late are counted (the generator fell behind).
-// Requests go round-robin over the models; bodies are encoded once before the load.
+// Requests go round-robin over the models, or follow a Zipf distribution over them
+// (perf/model_picker.h); bodies are encoded once before the load.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "common/status.h"
 #include "perf/level_stats.h"
 #include "perf/model_inputs.h"
+#include "perf/model_picker.h"
 #include "perf/protocol.h"
 
 namespace modelgrid::perf {
@@ -25,6 +27,7 @@ struct PerfOptions {
   client::Url url;                    // the server
   std::vector<std::string> models;    // models to load; empty with all_models
   bool all_models = false;            // load every ready model (see ListReadyModels)
+  ModelDistribution distribution;     // how requests spread over the models
   std::vector<int64_t> concurrency;   // closed-loop levels (used when request_rates is empty)
   std::vector<double> request_rates;  // open-loop levels, requests per second
   double duration_s = 5;              // measured seconds per level
@@ -60,6 +63,7 @@ struct LevelResult {
 
 struct PerfResult {
   std::vector<std::string> models;
+  std::string distribution;  // ModelDistribution::Name()
   std::vector<LevelResult> levels;
   int64_t total_successes = 0;
   int64_t total_errors = 0;

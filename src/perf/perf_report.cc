@@ -51,6 +51,10 @@ std::string PerfTable(const PerfResult& result) {
   std::snprintf(header, sizeof header, "%-22s %12s %10s %10s %10s %10s %10s %10s %8s\n", "level",
                 "infer/s", "req/s", "avg us", "p50 us", "p90 us", "p95 us", "p99 us", "errors");
   std::string out = header;
+  if (result.models.size() > 1 && !result.distribution.empty()) {
+    out = "requests over " + std::to_string(result.models.size()) +
+          " models: " + result.distribution + "\n" + out;
+  }
   std::string notes;
   for (const LevelResult& level : result.levels) {
     out += Row(LevelLabel(level), level.overall);
@@ -96,6 +100,7 @@ json PerfJson(const PerfResult& result) {
     levels.push_back(std::move(l));
   }
   return {{"models", result.models},
+          {"distribution", result.distribution},
           {"levels", std::move(levels)},
           {"total_successes", result.total_successes},
           {"total_errors", result.total_errors}};
