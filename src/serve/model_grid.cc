@@ -72,6 +72,13 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   if (!launcher) launcher = MakeProcessLauncher(options);
   Registry& registry = parts->registry;
   parts->requests = std::make_unique<RequestPath>(g, registry);
+  RequestPath* requests = parts->requests.get();
+  parts->bls = std::make_unique<BlsServer>(
+      [requests](server::InferRequest request,
+                 std::function<void(Result<server::InferResponse>)> done) {
+        requests->Infer(std::move(request), std::move(done));
+      });
+  launcher->ServeBls(parts->bls.get());
   parts->pool = std::make_unique<WorkerPool>(g, registry, std::move(launcher));
   parts->observer = std::make_unique<Observer>(g, registry, *parts->pool);
   parts->reconciler =
@@ -114,6 +121,7 @@ void ModelGrid::Shutdown(uint32_t grace_ms) {
   for (const auto& m : parts_->registry.Models()) m->batcher.reset();
   parts_->pool->StopWatchdog();
   parts_->pool->StopAll(grace_ms);
+  parts_->bls->Stop();
 }
 
 bool ModelGrid::AllSettled(int* ready, int* total) const {

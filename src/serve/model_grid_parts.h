@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "serve/bls_server.h"
 #include "serve/grid_types.h"
 #include "serve/model_grid.h"
 #include "serve/observer.h"
@@ -35,6 +36,9 @@ struct ModelGrid::Parts {
   std::unique_ptr<Observer> observer;
   std::unique_ptr<Reconciler> reconciler;
   MeshState mesh;
+  // The workers' BLS calls into models of other workers (through `requests`); stopped at
+  // Shutdown, after the workers.
+  std::unique_ptr<BlsServer> bls;
 };
 
 }  // namespace modelgrid

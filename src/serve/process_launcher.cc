@@ -1,5 +1,8 @@
 // The real WorkerLauncher: `modelgrid-worker serve` processes over shared memory.
 #include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
 
 #include "serve/process_manager.h"
 #include "serve/worker_client.h"
@@ -54,8 +57,19 @@ class ProcessLauncher : public WorkerLauncher {
                                      "--execution-threads",
                                      std::to_string(spec.execution_threads)};
     argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
-    auto started = processes_->Start(spec.process, [argv, fds](const std::string&) {
-      return Result<WorkerCommand>(WorkerCommand{argv, fds});
+    BlsServer* bls = bls_.load();
+    const std::string name = spec.name;
+    auto started = processes_->Start(spec.process, [argv, fds, bls, name](const std::string&) {
+      WorkerCommand command{argv, fds, {}};
+      // Each start gets a fresh BLS socket: a dead worker's half-sent call dies with it.
+      int pair[2];
+      if (bls != nullptr && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+        bls->Serve(pair[0], name);
+        command.argv.insert(command.argv.begin() + 2, {"--bls-fd", std::to_string(pair[1])});
+        command.inherit_fds.push_back(pair[1]);
+        command.close_after_spawn.push_back(pair[1]);
+      }
+      return Result<WorkerCommand>(std::move(command));
     });
     return started.ok() ? Status::Ok() : started.status();
   }
@@ -70,9 +84,11 @@ class ProcessLauncher : public WorkerLauncher {
     return processes_->Restarts(process);
   }
   std::vector<std::string> Processes() const override { return processes_->Names(); }
+  void ServeBls(BlsServer* bls) override { bls_.store(bls); }
 
  private:
   const ServeOptions options_;
+  std::atomic<BlsServer*> bls_{nullptr};
   std::unique_ptr<ProcessManager> processes_;  // made by SetEvents
 };
 

@@ -51,6 +51,13 @@ void ProcessManager::Wake() {
 Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
   auto command = worker.factory(name);
   if (!command.ok()) return command.status().WithContext("worker " + name);
+  // Whatever happens below, the parent's copies of this start's own descriptors go.
+  struct CloseAfter {
+    std::vector<int> fds;
+    ~CloseAfter() {
+      for (int fd : fds) ::close(fd);
+    }
+  } close_after{command->close_after_spawn};
   if (command->argv.empty()) return InvalidArgument("worker " + name + ": empty command");
   // Everything the child needs is prepared before fork: after it, only async-signal-safe
   // calls are allowed.

@@ -27,6 +27,9 @@ namespace modelgrid {
 struct WorkerCommand {
   std::vector<std::string> argv;  // argv[0] is the executable path
   std::vector<int> inherit_fds;   // descriptors the child keeps (FD_CLOEXEC cleared)
+  // Descriptors made for this start alone (of inherit_fds): the parent closes its copies
+  // once the child has them, or when the start fails.
+  std::vector<int> close_after_spawn;
 };
 
 struct RestartPolicy {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "serve/bls_server.h"
 #include "serve/serve_options.h"
 #include "serve/worker_channel.h"
 
@@ -59,6 +60,9 @@ class WorkerLauncher {
   virtual uint32_t Restarts(const std::string& process) const = 0;
   // Every worker launched and not stopped.
   virtual std::vector<std::string> Processes() const = 0;
+  // Gives every worker started from now on a socket for BLS calls, served by `bls`
+  // (borrowed; outlives the launcher's workers). Launchers without processes ignore it.
+  virtual void ServeBls(BlsServer* bls) { (void)bls; }
 };
 
 // Worker processes of `options.worker_executable` over shared memory (WorkerClient),

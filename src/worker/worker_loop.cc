@@ -20,6 +20,7 @@
 #include "ipc/ring.h"
 #include "ipc/shm_segment.h"
 #include "serve/worker_protocol.h"
+#include "worker/bls_client.h"
 #include "worker/slot_scheduler.h"
 
 namespace modelgrid {
@@ -146,9 +147,8 @@ class Worker {
  public:
   // A BLS call from a model of this worker: runs an idle instance of `call.model` in the
   // caller's thread. Never waits for a busy instance, so a model that calls itself (or a
-  // model running beside it that calls back) fails instead of deadlocking. kUnavailable
-  // when the model does not run in this worker: the server does not route BLS calls
-  // between workers.
+  // model running beside it that calls back) fails instead of deadlocking (kUnavailable).
+  // kNotFound when the model does not run in this worker (the server may have it).
   Result<std::vector<HostTensor>> CallLocal(const BlsCall& call) {
     uint32_t slot = 0;
     ModelInstance* instance = nullptr;
@@ -173,10 +173,7 @@ class Worker {
     const std::string what = "BLS call to model '" + call.model + "'" +
                              (call.version > 0 ? " version " + std::to_string(call.version) : "");
     if (!found) {
-      return Status(StatusCode::kUnavailable,
-                    what + ": it is not loaded in this model's worker (" + options_.name +
-                        "), and ModelGrid serves BLS calls only between the models of one "
-                        "worker; serve both in one shared worker");
+      return NotFound(what + ": it is not loaded in this model's worker (" + options_.name + ")");
     }
     if (instance == nullptr) {
       return Status(StatusCode::kUnavailable,
@@ -288,8 +285,21 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
     }
   });
   Worker worker(seg, backend, options);
+  // BLS calls: a model of this worker in the caller's thread; any other through the server
+  // (which routes it to whichever worker hosts it), when the server gave a socket.
+  std::unique_ptr<BlsClient> remote;
+  if (options.bls_fd >= 0) remote = std::make_unique<BlsClient>(options.bls_fd);
   if (bls != nullptr) {
-    bls->Bind([&worker](const BlsCall& call) { return worker.CallLocal(call); });
+    bls->Bind([&worker, &remote](const BlsCall& call) -> Result<std::vector<HostTensor>> {
+      Result<std::vector<HostTensor>> local = worker.CallLocal(call);
+      if (local.ok() || local.status().code() != StatusCode::kNotFound) return local;
+      if (!remote) {
+        return Status(StatusCode::kUnavailable, local.status().message() +
+                                                    ", and this worker has no BLS channel to the "
+                                                    "server");
+      }
+      return remote->Call(call);
+    });
   }
   ipc::RequestRing requests = seg.requests();
   ipc::ResponseRing responses = seg.responses();

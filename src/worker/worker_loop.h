@@ -21,6 +21,9 @@ struct WorkerLoopOptions {
   // Threads that run requests: with 1, one request at a time; with more, different slots
   // (and the instances of one slot) run side by side.
   int execution_threads = 1;
+  // The worker's end of its BLS socket (serve/bls_wire.h), or -1: BLS calls then reach
+  // only this worker's own models.
+  int bls_fd = -1;
 };
 
 // Runs until kShutdown or SIGUSR1 (returns 0, after finishing what it accepted; the models

@@ -31,8 +31,9 @@ files the suite writes itself:
   py_finalize     finalize writes a marker file named by a config parameter
   py_finalize_isolated  the same with parameters { isolation: process }
   py_autocomplete no config.pbtxt: auto_complete_config declares it; counts words
-  py_bls          BLS calls (exec, async_exec) into add_one and py_addsub of its worker, and
-                  the errors of calls into itself, another worker's model and none
+  py_bls          BLS calls (exec, async_exec) into add_one and py_addsub of its worker and
+                  py_isolated of another (through the server), and the errors of calls
+                  into itself, with bad inputs and into no model
   py_params       returns request.parameters() and requested_output_names(): custom request
                   parameters and the outputs asked for reach it
   py_metrics      a pb_utils.MetricFamily counter and gauge, read back from /metrics
@@ -370,6 +371,7 @@ input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]
 output [
   { name: "TWICE" data_type: TYPE_FP32 dims: [ 4 ] },
   { name: "SUM" data_type: TYPE_FP32 dims: [ 4 ] },
+  { name: "PIDS" data_type: TYPE_INT64 dims: [ 2 ] },
   { name: "ERRORS" data_type: TYPE_STRING dims: [ 3 ] }
 ]
 """
@@ -400,12 +402,23 @@ class TritonPythonModel:
             summed = request("py_addsub", {"A": twice, "B": x}, ["SUM"]).exec()
             if summed.has_error() or [t.name() for t in summed.output_tensors()] != ["SUM"]:
                 raise pb_utils.TritonModelException("py_addsub: %r" % summed.error())
-            # Failures come back in the response: itself, a model of another worker, none.
-            errors = [request(m, {"X": x}).exec().error().message().encode()
-                      for m in ("py_bls", "py_isolated", "no_such_model")]
+            # Python models of this worker and of another (isolation: process), each
+            # reporting its process: the second call goes through the server.
+            zero = np.array([0], dtype=np.int64)
+            pids = []
+            for m in ("py_pid", "py_isolated"):
+                got = request(m, {"X": zero}).exec()
+                if got.has_error():
+                    raise pb_utils.TritonModelException("%s: %s" % (m, got.error().message()))
+                pids.append(int(got.output_tensors()[0].as_numpy()[0]))
+            # Failures come back in the response: itself, bad inputs, no such model.
+            errors = [request("py_bls", {"X": x}).exec().error().message().encode(),
+                      request("py_isolated", {"X": x}).exec().error().message().encode(),
+                      request("no_such_model", {"X": x}).exec().error().message().encode()]
             responses.append(pb_utils.InferenceResponse([
                 pb_utils.Tensor("TWICE", twice),
                 pb_utils.get_output_tensor_by_name(summed, "SUM"),
+                pb_utils.Tensor("PIDS", np.array(pids, dtype=np.int64)),
                 pb_utils.Tensor("ERRORS", np.array(errors, dtype=np.object_))]))
         return responses
 '''
@@ -1114,16 +1127,18 @@ class PythonBackend(edge_test.ServerTest):
         self.assertEqual(json.loads(out["REQUESTED"][0]), ["REQUESTED", "PARAMETERS"])
         self.assertEqual(out["PARAMETERS"], ["{}"])
 
-    def test_16_bls_calls_models_of_its_own_worker(self):
+    def test_16_bls_calls_models_of_its_own_and_other_workers(self):
         x = [1.0, 2.5, -3.0, 0.25]
         shared_worker = self.pid_of("py_pid")  # py_bls's worker too
+        isolated_worker = self.pid_of("py_isolated")
+        self.assertNotEqual(shared_worker, isolated_worker)
         out = self.infer_ok("py_bls", self.one_input("X", "FP32", [4], x))
         self.assertEqual(out["TWICE"], [v + 2 for v in x])  # add_one twice, by BLS
         self.assertEqual(out["SUM"], [2 * v + 2 for v in x])  # py_addsub(TWICE, X)
-        itself, other_worker, unknown = out["ERRORS"]
+        self.assertEqual(out["PIDS"], [shared_worker, isolated_worker])
+        itself, bad_input, unknown = out["ERRORS"]
         self.assertIn("cannot call itself", itself)
-        self.assertIn("py_isolated", other_worker)
-        self.assertIn("only between the models of one worker", other_worker)
+        self.assertIn("X", bad_input)  # FP32 [4] where py_isolated takes INT64 [1]
         self.assertIn("no_such_model", unknown)
         # The worker lives on (no restart) and serves again.
         self.assertEqual(self.infer_ok("py_bls", self.one_input("X", "FP32", [4], x))["TWICE"],

@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
                    "eventfds to ring after a reply, one per server event loop")
       ->delimiter(',');
   serve->add_option("--name", worker.name, "Worker name");
+  serve->add_option("--bls-fd", worker.bls_fd,
+                    "Socket for BLS calls into models of other workers, through the server");
   serve
       ->add_option("--execution-threads", worker.execution_threads,
                    "Requests run at once (different model slots or instances of one)")
