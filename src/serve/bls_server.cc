@@ -11,27 +11,38 @@
 namespace modelgrid {
 
 void BlsServer::Serve(int fd, const std::string& worker) {
-  MutexLock lock(&mu_);
-  if (stopped_) {
-    ::close(fd);
-    return;
+  std::vector<std::thread> done;
+  {
+    MutexLock lock(&mu_);
+    for (uint64_t id : finished_) {
+      done.push_back(std::move(threads_[id]));
+      threads_.erase(id);
+    }
+    finished_.clear();
+    if (stopped_) {
+      ::close(fd);
+    } else {
+      fds_.push_back(fd);
+      const uint64_t id = next_id_++;
+      threads_[id] = std::thread([this, id, fd, worker] { Loop(id, fd, worker); });
+    }
   }
-  fds_.push_back(fd);
-  threads_.emplace_back([this, fd, worker] { Loop(fd, worker); });
+  for (std::thread& t : done) t.join();  // they have left Loop: this is quick
 }
 
 void BlsServer::Stop() {
-  std::vector<std::thread> threads;
+  std::map<uint64_t, std::thread> threads;
   {
     MutexLock lock(&mu_);
     stopped_ = true;
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
     threads.swap(threads_);
+    finished_.clear();
   }
-  for (std::thread& t : threads) t.join();
+  for (auto& [id, t] : threads) t.join();
 }
 
-void BlsServer::Loop(int fd, const std::string& worker) {
+void BlsServer::Loop(uint64_t id, int fd, const std::string& worker) {
   std::string header, payload;
   while (ReadBlsFrame(fd, -1, &header, &payload).ok()) {
     BlsReply reply;
@@ -59,6 +70,7 @@ void BlsServer::Loop(int fd, const std::string& worker) {
   MutexLock lock(&mu_);
   fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
   ::close(fd);
+  finished_.push_back(id);
 }
 
 }  // namespace modelgrid

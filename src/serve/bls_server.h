@@ -6,7 +6,9 @@
 // crash the server.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,13 +37,17 @@ class BlsServer {
   void Stop() EXCLUDES(mu_);
 
  private:
-  void Loop(int fd, const std::string& worker);
+  void Loop(uint64_t id, int fd, const std::string& worker);
 
   const Infer infer_;
   Mutex mu_;
   bool stopped_ GUARDED_BY(mu_) = false;
   std::vector<int> fds_ GUARDED_BY(mu_);  // open sockets, for Stop's shutdown
-  std::vector<std::thread> threads_ GUARDED_BY(mu_);
+  uint64_t next_id_ GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, std::thread> threads_ GUARDED_BY(mu_);
+  // Threads whose socket closed (their worker exited): joined by the next Serve or Stop,
+  // so that restarts do not pile up threads.
+  std::vector<uint64_t> finished_ GUARDED_BY(mu_);
 };
 
 }  // namespace modelgrid
