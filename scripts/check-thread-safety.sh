@@ -12,7 +12,7 @@ if ! command -v "$clang" >/dev/null; then
 fi
 # The components whose classes hold mutexes (files with annotations, and their users).
 files=$(grep -l -E 'GUARDED_BY|REQUIRES|MutexLock|ReaderLock|WriterLock' \
-  src/common/*.cc src/ipc/*.cc src/server/*.cc src/serve/*.cc src/worker/*.cc 2>/dev/null || true)
+  src/common/*.cc src/estimate/*.cc src/ipc/*.cc src/server/*.cc src/serve/*.cc src/worker/*.cc 2>/dev/null || true)
 # The gRPC front end's, when a build generated its protocol headers (build/proto).
 proto=${MODELGRID_PROTO_DIR:-build/proto}
 extra=()
