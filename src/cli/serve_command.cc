@@ -2,7 +2,6 @@
 // model code.
 #include <limits.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/temp_folder.h"
 #include "estimate/dry_run_process.h"
 #include "serve/model_grid.h"
 #include "serve/model_repository.h"
@@ -133,6 +133,14 @@ Result<GrpcFrontEnd> StartGrpc(const ServeArgs& args, const std::string& api_key
 }
 #endif
 
+// An empty folder made for the run, removed at its end (rmdir: only if still empty).
+struct TempFolder {
+  std::string path;
+  ~TempFolder() {
+    if (!path.empty()) ::rmdir(path.c_str());
+  }
+};
+
 int RunServe(const ServeArgs& args) {
   // Signals are taken synchronously by this thread; every thread started from here on
   // inherits the mask.
@@ -217,20 +225,14 @@ int RunServe(const ServeArgs& args) {
   if (!args.worker_user.empty()) options.worker_args = {"--user", args.worker_user};
   options.repository = args.repository;
   // With --modelmesh and no repository, an empty one: every model comes from ModelMesh.
-  std::unique_ptr<std::string, void (*)(std::string*)> empty_repository(nullptr,
-                                                                        [](std::string* dir) {
-                                                                          ::rmdir(dir->c_str());
-                                                                          delete dir;
-                                                                        });
+  TempFolder empty_repository;
   if (options.repository.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/modelgrid-repo-XXXXXX";
-    if (::mkdtemp(dir.data()) == nullptr) {
-      std::cerr << "error: cannot create an empty repository in " << dir << "\n";
+    auto dir = MakeTempFolder("modelgrid-repo");
+    if (!dir.ok()) {
+      std::cerr << "error: " << dir.status().message() << "\n";
       return 1;
     }
-    empty_repository.reset(new std::string(dir));
-    options.repository = dir;
+    empty_repository.path = options.repository = *dir;
   }
   options.gpus = args.gpus;
   options.strategy = args.strategy;

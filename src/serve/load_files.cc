@@ -1,9 +1,9 @@
 #include "serve/load_files.h"
 
-#include <stdlib.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include "common/temp_folder.h"
 
 namespace modelgrid {
 
@@ -41,8 +41,9 @@ Result<std::shared_ptr<const LoadFiles>> LoadFiles::Write(
                              "' must be relative to the model folder, of [A-Za-z0-9._-] parts");
     }
   }
-  std::string root = (fs::temp_directory_path() / "modelgrid-load-XXXXXX").string();
-  if (::mkdtemp(root.data()) == nullptr) return Internal("load: cannot create a folder for files");
+  auto made = MakeTempFolder("modelgrid-load");
+  if (!made.ok()) return made.status().WithContext("load");
+  const std::string root = *made;
   std::shared_ptr<const LoadFiles> owner(new LoadFiles(root));  // removes it on any failure
   for (const auto& [path, bytes] : files) {
     const fs::path target = fs::path(root) / model / path;

@@ -2,15 +2,11 @@
 // See model_grid.h.
 #include "serve/model_grid.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/temp_folder.h"
 #include "ipc/heartbeat.h"
 #include "plan/planner.h"
 #include "serve/devices.h"
@@ -38,17 +34,6 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
   return out;
 }
 
-// A private folder for ModelMesh's staged models: $TMPDIR/modelgrid-mesh-XXXXXX.
-Result<std::string> MakeStageFolder() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/modelgrid-mesh-XXXXXX";
-  if (::mkdtemp(path.data()) == nullptr) {
-    return Internal("cannot create a folder for ModelMesh's models in " + path + ": " +
-                    std::strerror(errno));
-  }
-  return path;
-}
-
 }  // namespace
 
 ModelGrid::ModelGrid(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -67,7 +52,7 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
     if (options.model_control != ModelControlMode::kExplicit) {
       return InvalidArgument("ModelMesh's runtime SPI needs model control mode 'explicit'");
     }
-    MG_ASSIGN_OR_RETURN(parts->mesh.stage, MakeStageFolder());
+    MG_ASSIGN_OR_RETURN(parts->mesh.stage, MakeTempFolder("modelgrid-mesh"));
   }
   if (!launcher) launcher = MakeProcessLauncher(options);
   Registry& registry = parts->registry;
