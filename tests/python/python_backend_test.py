@@ -1271,6 +1271,9 @@ class PythonBackend(edge_test.ServerTest):
                                                                     ["après"]))["UPPER"],
                          ["APRÈS"])
         self.assertServes("after the shared worker was killed")
+        # The restarted worker's BLS calls reach the other worker through its new socket.
+        out = self.infer_ok("py_bls", self.one_input("X", "FP32", [4], [1, 2, 3, 4]))
+        self.assertEqual(out["PIDS"], [shared2["pid"], isolated["pid"]])
 
 
 class ZzAcrossTheRun(edge_test.ZzAcrossTheRun):
