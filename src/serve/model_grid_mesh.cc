@@ -9,6 +9,7 @@
 
 #include "estimate/estimator.h"
 #include "plan/manifest.h"
+#include "serve/admission.h"
 #include "serve/grid_constants.h"
 #include "serve/mesh_source.h"
 #include "serve/model_grid_parts.h"
@@ -130,10 +131,13 @@ void ModelGrid::RuntimeStatus(std::function<void(Result<server::RuntimeInfo>)> d
     }
     server::RuntimeInfo info;
     info.ready = true;
-    // Each device holds one shared worker's context; the rest is for models.
-    for (const Device& d : p->grid.devices) {
-      info.capacity_bytes +=
-          d.capacity_bytes > d.context_bytes ? d.capacity_bytes - d.context_bytes : 0;
+    // What admission would give models now, on every device: its capacity, or less where
+    // the measured free memory is less (another process on the GPU), less one shared
+    // worker's context.
+    for (const DeviceState& d : p->observer->DeviceStates(p->observer->Measure())) {
+      const uint64_t free = FreeBytes(d);
+      const uint64_t context = d.has_shared_worker ? 0 : d.context_bytes;
+      info.capacity_bytes += free > context ? free - context : 0;
     }
     // Loads run one at a time on the control thread.
     info.max_loading_concurrency = 1;
