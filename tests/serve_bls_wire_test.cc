@@ -41,7 +41,11 @@ void Split(const std::string& frame, std::string* header, std::string* payload) 
 }
 
 TEST(BlsWire, RequestsAndRepliesRoundTrip) {
-  BlsRequest r{"add_one", 3, {Fp32("X", {1.5f, -2}), {"T", "BYTES", {2}, Bytes({"ab", ""})}}};
+  BlsRequest r{"add_one",
+               3,
+               {Fp32("X", {1.5f, -2}), {"T", "BYTES", {2}, Bytes({"ab", ""})}},
+               "req-7",
+               nlohmann::json{{"mode", "fast"}, {"k", 3}}};
   std::string header, payload;
   Split(EncodeBlsRequest(r), &header, &payload);
   auto back = DecodeBlsRequest(header, payload);
@@ -52,6 +56,8 @@ TEST(BlsWire, RequestsAndRepliesRoundTrip) {
   EXPECT_EQ(back->inputs[0].data, r.inputs[0].data);
   EXPECT_EQ(back->inputs[1].datatype, "BYTES");
   EXPECT_EQ(back->inputs[1].data, r.inputs[1].data);
+  EXPECT_EQ(back->id, "req-7");
+  EXPECT_EQ(back->parameters, r.parameters);
 
   Split(EncodeBlsReply({Status::Ok(), {Fp32("Y", {7})}}), &header, &payload);
   auto reply = DecodeBlsReply(header, payload);
@@ -87,6 +93,10 @@ TEST(BlsWire, MalformedFramesAreInvalidArguments) {
       {R"({"model":"m","version":1,"inputs":[{"name":"X","datatype":"BYTES","shape":[1],"bytes":16}]})",
        four},
       {R"({"model":"m","version":1,"inputs":[]})", four},  // payload left over
+      {R"({"model":"m","version":1,"inputs":[],"id":3})", ""},
+      {R"({"model":"m","version":1,"inputs":[],"parameters":[]})", ""},
+      {R"({"model":"m","version":1,"inputs":[],"parameters":{"sequence_id":1}})", ""},
+      {R"({"model":"m","version":1,"inputs":[],"parameters":{"nested":{"a":1}}})", ""},
   };
   for (const auto& b : bad) {
     auto r = DecodeBlsRequest(b.header, b.payload);
@@ -128,7 +138,8 @@ TEST_F(BlsSocket, TheServerRunsEachCallAndSurvivesGarbage) {
   std::vector<std::string> seen;
   BlsServer server(
       [&seen](server::InferRequest r, std::function<void(Result<server::InferResponse>)> done) {
-        seen.push_back(r.model + ":" + r.version);
+        seen.push_back(r.model + ":" + r.version + (r.id.empty() ? "" : "#" + r.id) +
+                       (r.parameters.empty() ? "" : r.parameters.dump()));
         if (r.model != "double") return done(NotFound("unknown model '" + r.model + "'"));
         server::Tensor out = r.inputs.at(0);
         out.name = "Y";
@@ -148,7 +159,7 @@ TEST_F(BlsSocket, TheServerRunsEachCallAndSurvivesGarbage) {
     EXPECT_TRUE(ReadBlsFrame(fds_[1], 10'000, &header, &payload).ok());
     return DecodeBlsReply(header, payload);
   };
-  auto ok = call(EncodeBlsRequest({"double", 2, {Fp32("X", {1.5f, -3})}}));
+  auto ok = call(EncodeBlsRequest({"double", 2, {Fp32("X", {1.5f, -3})}, "r1", {{"m", 1}}}));
   ASSERT_TRUE(ok.ok() && ok->status.ok()) << ok.status().ToString();
   float y[2];
   std::memcpy(y, ok->outputs.at(0).data.data(), sizeof y);
@@ -164,7 +175,7 @@ TEST_F(BlsSocket, TheServerRunsEachCallAndSurvivesGarbage) {
   EXPECT_EQ(refused->status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused->status.message().find("w0"), std::string::npos);
   EXPECT_TRUE(call(EncodeBlsRequest({"double", -1, {Fp32("X", {1})}}))->status.ok());
-  EXPECT_EQ(seen, (std::vector<std::string>{"double:2", "nope:", "double:"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{R"(double:2#r1{"m":1})", "nope:", "double:"}));
   server.Stop();  // joins the thread
 }
 

@@ -361,6 +361,8 @@ struct BlsCall {
   std::string model;
   int64_t version = -1;  // <= 0: whichever version is loaded
   std::vector<HostTensorView> inputs;
+  std::string id;          // the request's id ("" for none)
+  std::string parameters;  // its custom parameters as a JSON object ("" for none)
 };
 using BlsHandler = std::function<Result<std::vector<HostTensor>>(const BlsCall&)>;
 

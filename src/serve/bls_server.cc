@@ -52,6 +52,8 @@ void BlsServer::Loop(uint64_t id, int fd, const std::string& worker) {
     } else {
       server::InferRequest infer;
       infer.model = request->model;
+      infer.id = request->id;
+      infer.parameters = std::move(request->parameters);
       if (request->version > 0) infer.version = std::to_string(request->version);
       infer.inputs = std::move(request->inputs);
       std::promise<Result<server::InferResponse>> answered;

@@ -97,8 +97,10 @@ json ParseHeader(std::string_view header) { return json::parse(header, nullptr, 
 }  // namespace
 
 std::string EncodeBlsRequest(const BlsRequest& r) {
-  return Frame({{"model", r.model}, {"version", r.version}, {"inputs", TensorsJson(r.inputs)}},
-               r.inputs);
+  json header = {{"model", r.model}, {"version", r.version}, {"inputs", TensorsJson(r.inputs)}};
+  if (!r.id.empty()) header["id"] = r.id;
+  if (r.parameters.is_object() && !r.parameters.empty()) header["parameters"] = r.parameters;
+  return Frame(header, r.inputs);
 }
 
 std::string EncodeBlsReply(const BlsReply& r) {
@@ -117,6 +119,28 @@ Result<BlsRequest> DecodeBlsRequest(std::string_view header, std::string_view pa
   BlsRequest r;
   r.model = h["model"].get<std::string>();
   r.version = h["version"].get<int64_t>();
+  if (h.contains("id")) {
+    if (!h["id"].is_string()) return InvalidArgument("BLS request: id must be a string");
+    r.id = h["id"].get<std::string>();
+  }
+  if (h.contains("parameters")) {
+    const json& p = h["parameters"];
+    if (!p.is_object()) return InvalidArgument("BLS request: parameters must be an object");
+    for (const auto& [key, value] : p.items()) {
+      for (std::string_view reserved : server::kReservedRequestParameters) {
+        if (key == reserved) {
+          return InvalidArgument("BLS request: parameter \"" + key +
+                                 "\" is not supported (no sequence batching, priorities or "
+                                 "request timeouts)");
+        }
+      }
+      if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
+        return InvalidArgument("BLS request: parameter \"" + key +
+                               "\" must be a string, number or boolean");
+      }
+    }
+    r.parameters = p;
+  }
   MG_ASSIGN_OR_RETURN(r.inputs, TensorsFrom(h["inputs"], payload, "inputs"));
   return r;
 }

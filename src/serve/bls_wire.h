@@ -5,7 +5,10 @@
 //
 // A frame: a little-endian u32 header length, a little-endian u64 payload length, the
 // header (JSON), then the payload: the tensors' bytes back to back, in the header's order.
-//   request header: {"model": str, "version": int (<= 0: any), "inputs": [TENSOR...]}
+//   request header: {"model": str, "version": int (<= 0: any), "inputs": [TENSOR...],
+//                    "id": str (optional), "parameters": {...} (optional: custom request
+//                    parameters, string, number or boolean values, none of Triton's
+//                    reserved names)}
 //   reply header:   {"outputs": [TENSOR...]} or {"error": str, "code": StatusCodeName}
 //   TENSOR:         {"name": str, "datatype": KServe name, "shape": [int...], "bytes": int}
 // What the other process sends is untrusted: decoding checks every field, every tensor's
@@ -17,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "server/inference_service.h"
@@ -31,6 +36,8 @@ struct BlsRequest {
   std::string model;
   int64_t version = -1;
   std::vector<server::Tensor> inputs;
+  std::string id;
+  nlohmann::json parameters = nlohmann::json::object();
 };
 
 // A reply: `status` not OK, or the outputs.

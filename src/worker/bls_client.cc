@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "serve/bls_wire.h"
 
 namespace modelgrid {
@@ -14,6 +16,14 @@ Result<std::vector<HostTensor>> BlsClient::Call(const BlsCall& call) {
   BlsRequest request;
   request.model = call.model;
   request.version = call.version;
+  request.id = call.id;
+  if (!call.parameters.empty()) {
+    request.parameters = nlohmann::json::parse(call.parameters, nullptr, false);
+    if (!request.parameters.is_object()) {
+      return InvalidArgument("BLS call to model '" + call.model +
+                             "': parameters must be a JSON object");
+    }
+  }
   for (const HostTensorView& in : call.inputs) {
     request.inputs.push_back({in.name, std::string(TensorDTypeName(in.dtype)), in.shape,
                               std::string(reinterpret_cast<const char*>(in.data), in.byte_size)});

@@ -125,6 +125,20 @@ class Worker {
     return Status::Ok();
   }
 
+  // A BYTES [1] view named `name` of `text`, serialised into `storage` (which must outlive
+  // the view).
+  static HostTensorView OneString(std::string_view name, const std::string& text,
+                                  std::string* storage) {
+    const auto n = static_cast<uint32_t>(text.size());
+    for (int shift = 0; shift < 32; shift += 8) storage->push_back(static_cast<char>(n >> shift));
+    *storage += text;
+    return {std::string(name),
+            TensorDType::kBytes,
+            {1},
+            reinterpret_cast<const uint8_t*>(storage->data()),
+            storage->size()};
+  }
+
   // Takes an idle instance of `slot` for one inference, or null when the slot is empty. An
   // instance that a BLS call holds is waited for (the scheduler counted it as free).
   ModelInstance* Acquire(uint32_t slot) {
@@ -181,7 +195,22 @@ class Worker {
                         ": every instance of it in this worker is running (a model cannot "
                         "call itself, nor a model that is calling it)");
     }
-    Result<std::vector<HostTensor>> out = instance->Infer(call.inputs);
+    // The id and custom parameters travel as the server sends them (backends/backend.h):
+    // to a Python model; a TorchScript model takes no parameters.
+    std::vector<HostTensorView> inputs = call.inputs;
+    std::string id, parameters;
+    const bool python = instance->config().backend == "python";
+    if (!call.parameters.empty() && !python) {
+      Return(slot, instance);
+      return InvalidArgument(what +
+                             ": it takes no custom request parameters (only Python "
+                             "models do)");
+    }
+    if (python && !call.id.empty()) inputs.push_back(OneString(kRequestIdsTensor, call.id, &id));
+    if (!call.parameters.empty()) {
+      inputs.push_back(OneString(kRequestParametersTensor, call.parameters, &parameters));
+    }
+    Result<std::vector<HostTensor>> out = instance->Infer(inputs);
     Return(slot, instance);
     return out;
   }

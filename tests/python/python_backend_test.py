@@ -372,7 +372,8 @@ output [
   { name: "TWICE" data_type: TYPE_FP32 dims: [ 4 ] },
   { name: "SUM" data_type: TYPE_FP32 dims: [ 4 ] },
   { name: "PIDS" data_type: TYPE_INT64 dims: [ 2 ] },
-  { name: "ERRORS" data_type: TYPE_STRING dims: [ 3 ] }
+  { name: "PARAMETERS" data_type: TYPE_STRING dims: [ 1 ] },
+  { name: "ERRORS" data_type: TYPE_STRING dims: [ 6 ] }
 ]
 """
 
@@ -381,9 +382,10 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 
-def request(model, inputs, names=None):
+def request(model, inputs, names=None, **kw):
     return pb_utils.InferenceRequest(model_name=model, requested_output_names=names or [],
-                                     inputs=[pb_utils.Tensor(n, a) for n, a in inputs.items()])
+                                     inputs=[pb_utils.Tensor(n, a) for n, a in inputs.items()],
+                                     **kw)
 
 
 class TritonPythonModel:
@@ -411,14 +413,26 @@ class TritonPythonModel:
                 if got.has_error():
                     raise pb_utils.TritonModelException("%s: %s" % (m, got.error().message()))
                 pids.append(int(got.output_tensors()[0].as_numpy()[0]))
-            # Failures come back in the response: itself, bad inputs, no such model.
-            errors = [request("py_bls", {"X": x}).exec().error().message().encode(),
-                      request("py_isolated", {"X": x}).exec().error().message().encode(),
-                      request("no_such_model", {"X": x}).exec().error().message().encode()]
+            # Custom parameters reach a Python model.
+            params = request("py_params", {"X": np.array([1], dtype=np.int32)}, ["PARAMETERS"],
+                             parameters={"mode": "fast"}).exec()
+            if params.has_error():
+                raise pb_utils.TritonModelException(params.error().message())
+            # Failures come back in the response: itself, bad inputs, no such model,
+            # parameters for a TorchScript model, a timeout, an output the model lacks.
+            x2 = {"INPUT__0": x.reshape(1, -1)}
+            errors = [request("py_bls", {"X": x}).exec(),
+                      request("py_isolated", {"X": x}).exec(),
+                      request("no_such_model", {"X": x}).exec(),
+                      request("add_one", x2, parameters={"mode": "fast"}).exec(),
+                      request("add_one", x2, timeout=5).exec(),
+                      request("add_one", x2, ["NOPE"]).exec()]
+            errors = [e.error().message().encode() for e in errors]
             responses.append(pb_utils.InferenceResponse([
                 pb_utils.Tensor("TWICE", twice),
                 pb_utils.get_output_tensor_by_name(summed, "SUM"),
                 pb_utils.Tensor("PIDS", np.array(pids, dtype=np.int64)),
+                pb_utils.get_output_tensor_by_name(params, "PARAMETERS"),
                 pb_utils.Tensor("ERRORS", np.array(errors, dtype=np.object_))]))
         return responses
 '''
@@ -1136,10 +1150,14 @@ class PythonBackend(edge_test.ServerTest):
         self.assertEqual(out["TWICE"], [v + 2 for v in x])  # add_one twice, by BLS
         self.assertEqual(out["SUM"], [2 * v + 2 for v in x])  # py_addsub(TWICE, X)
         self.assertEqual(out["PIDS"], [shared_worker, isolated_worker])
-        itself, bad_input, unknown = out["ERRORS"]
+        self.assertEqual(out["PARAMETERS"], ['{"mode": "fast"}'])
+        itself, bad_input, unknown, torch_params, timeout, no_output = out["ERRORS"]
         self.assertIn("cannot call itself", itself)
         self.assertIn("X", bad_input)  # FP32 [4] where py_isolated takes INT64 [1]
         self.assertIn("no_such_model", unknown)
+        self.assertIn("no custom request parameters", torch_params)
+        self.assertIn("timeout not supported", timeout)
+        self.assertIn("no output NOPE", no_output)
         # The worker lives on (no restart) and serves again.
         self.assertEqual(self.infer_ok("py_bls", self.one_input("X", "FP32", [4], x))["TWICE"],
                          [v + 2 for v in x])

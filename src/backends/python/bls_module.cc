@@ -65,13 +65,18 @@ PyObject* OutputTuple(const HostTensor& t) {
   return Py_BuildValue("(ssOO)", t.name.c_str(), datatype.c_str(), shape.get(), bytes.get());
 }
 
-// call(model: str, version: int, inputs: [(name, datatype, shape, buffer)]) ->
-// [(name, datatype, shape, bytes)]; a failure raises RuntimeError("<StatusCodeName>\t<why>").
+// call(model: str, version: int, inputs: [(name, datatype, shape, buffer)], id: str,
+// parameters: str (a JSON object, or "")) -> [(name, datatype, shape, bytes)]; a failure
+// raises RuntimeError("<StatusCodeName>\t<why>").
 PyObject* Call(PyObject*, PyObject* args) {
   const char* model = nullptr;
   long long version = -1;
   PyObject* inputs = nullptr;
-  if (!PyArg_ParseTuple(args, "sLO", &model, &version, &inputs)) return nullptr;
+  const char* id = "";
+  const char* parameters = "";
+  if (!PyArg_ParseTuple(args, "sLO|ss", &model, &version, &inputs, &id, &parameters)) {
+    return nullptr;
+  }
   PyRef items(PySequence_Fast(inputs, "BLS inputs must be a sequence"));
   if (!items) return nullptr;
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(items.get());
@@ -79,6 +84,8 @@ PyObject* Call(PyObject*, PyObject* args) {
   BlsCall call;
   call.model = model;
   call.version = version;
+  call.id = id;
+  call.parameters = parameters;
   call.inputs.resize(static_cast<size_t>(n));
   for (Py_ssize_t i = 0; i < n; ++i) {
     if (!ReadInput(PySequence_Fast_GET_ITEM(items.get(), i), &call.inputs[static_cast<size_t>(i)],

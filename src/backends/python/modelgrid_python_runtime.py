@@ -188,17 +188,37 @@ def bls_exec(request):
     def failed(message, code=pb_utils.TritonError.INTERNAL):
         return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
 
+    what = "BLS call to %s" % request.model_name()
+    # What ModelGrid has no use for is refused, not dropped: sequences and timeouts.
+    refused = [name for name, value in (("correlation_id", request.correlation_id()),
+                                        ("flags", request.flags()),
+                                        ("timeout", request.timeout())) if value]
+    if refused:
+        return failed("%s: %s not supported by ModelGrid (no sequence batching or request "
+                      "timeouts)" % (what, ", ".join(refused)), pb_utils.TritonError.UNSUPPORTED)
+    try:
+        parameters = json.loads(request.parameters() or "{}")
+    except ValueError:
+        parameters = None
+    if not isinstance(parameters, dict):
+        return failed(what + ": parameters must be a JSON object", pb_utils.TritonError.INVALID_ARG)
     try:
         inputs = [_wire(*_checked(t, {})) for t in request.inputs()]
     except ModelError as exc:
-        return failed("BLS call to %s: %s" % (request.model_name(), str(exc).replace("output", "input")),
+        return failed("%s: %s" % (what, str(exc).replace("output", "input")),
                       pb_utils.TritonError.INVALID_ARG)
     try:
-        outputs = _modelgrid_bls.call(request.model_name(), int(request.model_version()), inputs)
+        outputs = _modelgrid_bls.call(request.model_name(), int(request.model_version()), inputs,
+                                      request.request_id() or "",
+                                      json.dumps(parameters) if parameters else "")
     except RuntimeError as exc:
         code, _, message = str(exc).partition("\t")
         return failed(message or code, _TRITON_CODES.get(code, pb_utils.TritonError.INTERNAL))
     wanted = set(request.requested_output_names())
+    missing = sorted(wanted - {name for (name, _, _, _) in outputs})
+    if missing:
+        return failed("%s: it has no output %s" % (what, ", ".join(missing)),
+                      pb_utils.TritonError.INVALID_ARG)
     return pb_utils.InferenceResponse([
         pb_utils.Tensor(name, _to_numpy(datatype, shape, memoryview(data)))
         for (name, datatype, shape, data) in outputs if not wanted or name in wanted])
