@@ -15,8 +15,13 @@ interface as the TorchScript fixture add_one) and measures, with the same input:
               connection, binary tensors
   torchscript add_one served by the same server the same way: the same request path with
               the LibTorch backend instead of the Python one
+  bls-local   bls_local served: a Python model whose execute is one BLS call into
+              add_one_py, in the same shared worker (a call in the caller's thread)
+  bls-server  bls_server served: the same model with isolation: process, so its BLS call
+              goes through the server (its worker's BLS socket) to add_one_py's worker
 Every answer is checked. Prints p50/p99 of each, the Python path's overhead over the
-in-process call (served p50 - in-process p50) and how it compares with TorchScript's.
+in-process call (served p50 - in-process p50), how it compares with TorchScript's, and
+what a BLS call adds to a served request, in the same worker and through the server.
 """
 import argparse
 import http.client
@@ -51,6 +56,23 @@ class TritonPythonModel:
 """
 
 
+BLS_MODEL = """import triton_python_backend_utils as pb_utils
+
+class TritonPythonModel:
+    def execute(self, requests):
+        responses = []
+        for r in requests:
+            got = pb_utils.InferenceRequest(
+                model_name="add_one_py", requested_output_names=["OUTPUT__0"],
+                inputs=[pb_utils.get_input_tensor_by_name(r, "INPUT__0")]).exec()
+            if got.has_error():
+                raise pb_utils.TritonModelException(got.error().message())
+            responses.append(pb_utils.InferenceResponse(got.output_tensors()))
+        return responses
+"""
+ISOLATED = 'parameters { key: "isolation" value: { string_value: "process" } }\n'
+
+
 def write_repo(fixtures, repo):
     shutil.copytree(os.path.join(fixtures, "repo", "add_one"), os.path.join(repo, "add_one"))
     os.makedirs(os.path.join(repo, "add_one_py", "1"))
@@ -58,6 +80,12 @@ def write_repo(fixtures, repo):
         f.write(CONFIG)
     with open(os.path.join(repo, "add_one_py", "1", "model.py"), "w") as f:
         f.write(MODEL)
+    for name, extra in (("bls_local", ""), ("bls_server", ISOLATED)):
+        os.makedirs(os.path.join(repo, name, "1"))
+        with open(os.path.join(repo, name, "config.pbtxt"), "w") as f:
+            f.write(CONFIG + extra)
+        with open(os.path.join(repo, name, "1", "model.py"), "w") as f:
+            f.write(BLS_MODEL)
 
 
 def in_process(repo, x, requests):
@@ -130,10 +158,12 @@ def main():
         if out.tobytes() != (x + 1).tobytes():
             sys.exit("in-process execute gave a wrong answer")
         rows["in-process execute"] = local
-        for model in ("add_one_py", "add_one"):
+        for model in ("add_one_py", "add_one", "bls_local", "bls_server"):
             served(port, model, x, min(200, args.requests))  # warm up the path
         rows["python (served)"] = served(port, "add_one_py", x, args.requests)
         rows["torchscript (served)"] = served(port, "add_one", x, args.requests)
+        rows["bls-local (served)"] = served(port, "bls_local", x, args.requests)
+        rows["bls-server (served)"] = served(port, "bls_server", x, args.requests)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -151,6 +181,10 @@ def main():
     print("python served / torchscript served at p50: %.2fx (%.1f us more per request)" %
           (p50["python (served)"] / p50["torchscript (served)"],
            us(p50["python (served)"] - p50["torchscript (served)"])))
+    for row, where in (("bls-local (served)", "in the same worker"),
+                       ("bls-server (served)", "through the server")):
+        print("a BLS call %s adds %.1f us at p50 (%.2fx the python request alone)" %
+              (where, us(p50[row] - p50["python (served)"]), p50[row] / p50["python (served)"]))
 
 
 if __name__ == "__main__":
