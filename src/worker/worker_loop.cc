@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "ipc/arena.h"
@@ -162,8 +163,9 @@ class Worker {
   // A BLS call from a model of this worker: runs an idle instance of `call.model` in the
   // caller's thread. Never waits for a busy instance, so a model that calls itself (or a
   // model running beside it that calls back) fails instead of deadlocking (kUnavailable).
-  // kNotFound when the model does not run in this worker (the server may have it).
-  Result<std::vector<HostTensor>> CallLocal(const BlsCall& call) {
+  // Nothing when the model does not run in this worker (the server may have it); what the
+  // callee answers otherwise, whatever its code.
+  std::optional<Result<std::vector<HostTensor>>> CallLocal(const BlsCall& call) {
     uint32_t slot = 0;
     ModelInstance* instance = nullptr;
     bool found = false;
@@ -186,9 +188,7 @@ class Worker {
     }
     const std::string what = "BLS call to model '" + call.model + "'" +
                              (call.version > 0 ? " version " + std::to_string(call.version) : "");
-    if (!found) {
-      return NotFound(what + ": it is not loaded in this model's worker (" + options_.name + ")");
-    }
+    if (!found) return std::nullopt;
     if (instance == nullptr) {
       return Status(StatusCode::kUnavailable,
                     what +
@@ -319,13 +319,12 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
   std::unique_ptr<BlsClient> remote;
   if (options.bls_fd >= 0) remote = std::make_unique<BlsClient>(options.bls_fd);
   if (bls != nullptr) {
-    bls->Bind([&worker, &remote](const BlsCall& call) -> Result<std::vector<HostTensor>> {
-      Result<std::vector<HostTensor>> local = worker.CallLocal(call);
-      if (local.ok() || local.status().code() != StatusCode::kNotFound) return local;
+    bls->Bind([&worker, &remote, &options](const BlsCall& call) -> Result<std::vector<HostTensor>> {
+      if (auto local = worker.CallLocal(call)) return *std::move(local);
       if (!remote) {
-        return Status(StatusCode::kUnavailable, local.status().message() +
-                                                    ", and this worker has no BLS channel to the "
-                                                    "server");
+        return Status(StatusCode::kUnavailable,
+                      "BLS call to model '" + call.model + "': it is not loaded in this worker (" +
+                          options.name + "), which has no BLS channel to the server");
       }
       return remote->Call(call);
     });
