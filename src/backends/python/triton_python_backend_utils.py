@@ -4,9 +4,8 @@ Models import it as Triton's Python backend documents (``import triton_python_ba
 as pb_utils``); the names, signatures and semantics follow that API. The module is compiled
 into modelgrid-worker and registered before the first model is imported.
 
-Not provided in this version (each raises TritonModelException naming itself when used):
-BLS calls (``InferenceRequest.exec``/``async_exec``) and decoupled response senders
-(``get_response_sender``).
+Not provided in this version (raises TritonModelException naming itself when used):
+decoupled response senders (``get_response_sender``), and BLS into decoupled models.
 """
 
 import json
@@ -260,8 +259,8 @@ class InferenceResponse:
 class InferenceRequest:
     """A request execute receives (built by ModelGrid). Constructing one in a model is a BLS
     call: exec() runs model_name on the inputs and returns an InferenceResponse, whose
-    error() says why when it failed (as in Triton). ModelGrid serves BLS calls between the
-    models of one worker process, in the caller's thread."""
+    error() says why when it failed (as in Triton). A model of the caller's worker runs in
+    the caller's thread; any other is reached through the server."""
 
     def __init__(
         self,
