@@ -418,7 +418,8 @@ class TritonPythonModel:
         for r in requests:
             x = pb_utils.get_input_tensor_by_name(r, "X").as_numpy()
             if (x == 7).any():
-                out.append(pb_utils.InferenceResponse(error=pb_utils.TritonError("no sevens")))
+                out.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError("no sevens in %s" % x.tolist())))
             else:  # each request's rows, and how many requests came together
                 out.append(pb_utils.InferenceResponse([
                     pb_utils.Tensor("Y", x * 2),
@@ -451,8 +452,20 @@ class TritonPythonModel:
   EXPECT_EQ(n[0], 3);  // execute saw three requests
   EXPECT_EQ((*out)[2].name, std::string(kRequestErrorsTensor));
   EXPECT_EQ(std::string((*out)[2].data.begin(), (*out)[2].data.end()),
-            SerializeBytes({"", "internal\tno sevens", ""}));
+            SerializeBytes({"", "internal\tno sevens in [[3.0, 4.0], [7.0, 7.0]]", ""}));
   EXPECT_FALSE(run({1, 1}).ok());  // batches that do not add up to the inputs
+  // Every request of a batch failing: each still gets its own error (and no filler).
+  const float sevens[2][2] = {{7, 1}, {7, 2}};
+  const std::vector<int64_t> two = {1, 1};
+  auto all_failed = (*instance)->Infer(
+      {View("X", TensorDType::kFp32, {2, 2}, sevens, sizeof sevens),
+       View(std::string(kRequestBatchesTensor), TensorDType::kInt64, {2}, two.data(), 16)});
+  ASSERT_TRUE(all_failed.ok()) << all_failed.status().ToString();
+  ASSERT_EQ(all_failed->size(), 1u);
+  EXPECT_EQ((*all_failed)[0].name, std::string(kRequestErrorsTensor));
+  EXPECT_EQ(std::string((*all_failed)[0].data.begin(), (*all_failed)[0].data.end()),
+            SerializeBytes(
+                {"internal\tno sevens in [[7.0, 1.0]]", "internal\tno sevens in [[7.0, 2.0]]"}));
 }
 
 TEST_F(PythonBackendTest, AutoCompleteConfigFillsTheConfigIn) {

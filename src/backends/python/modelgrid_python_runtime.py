@@ -227,10 +227,12 @@ def bls_exec(request):
 def _join(results, batches):
     """One output set for a batch of requests: each output concatenated along dimension 0
     in request order. A failed request's rows are zeros (empty for BYTES) and its error is
-    an element of the ERRORS_OUTPUT tensor ("" for the others)."""
+    an element of the ERRORS_OUTPUT tensor ("" for the others). When every request failed,
+    the ERRORS_OUTPUT tensor is all there is."""
+    errors = ["" if not isinstance(r, ModelError) else r.code + "\t" + str(r) for r in results]
     done = [r for r in results if not isinstance(r, ModelError)]
-    if not done:
-        raise results[0]
+    if not done:  # every request failed: each its own error, and no outputs to fill
+        return [(ERRORS_OUTPUT, "BYTES", np.array([e.encode() for e in errors], dtype=np.object_))]
     template = done[0]
     joined = []
     for name, datatype, sample in template:
@@ -250,7 +252,6 @@ def _join(results, batches):
                                  % (name, index, match[0].shape[0] if match[0].ndim else "no", batch))
             parts.append(match[0])
         joined.append((name, datatype, np.concatenate(parts, axis=0)))
-    errors = ["" if not isinstance(r, ModelError) else r.code + "\t" + str(r) for r in results]
     if any(errors):
         joined.append((ERRORS_OUTPUT, "BYTES", np.array([e.encode() for e in errors],
                                                           dtype=np.object_)))
