@@ -257,6 +257,14 @@ class ModelInstance {
   virtual const ModelInstanceConfig& config() const = 0;
 };
 
+// Appends `s` to serialised BYTES `out` as one element: its 4-byte little-endian length,
+// then its bytes.
+inline void AppendBytesElement(std::string* out, std::string_view s) {
+  const auto n = static_cast<uint32_t>(s.size());
+  for (int shift = 0; shift < 32; shift += 8) out->push_back(static_cast<char>(n >> shift));
+  out->append(s);
+}
+
 // A 4-byte little-endian unsigned integer (a BYTES element's length prefix).
 inline uint32_t LoadU32LE(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |

@@ -273,12 +273,7 @@ int ServeSandboxedAnswer(const std::function<Result<json>()>& answer) {
                                       {"code", StatusCodeNumber(result.status().code())}};
   const std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace);
   std::fflush(stdout);
-  for (size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(answer_fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 3;
-    done += static_cast<size_t>(n);
-  }
+  if (!WriteAll(answer_fd, text)) return 3;
   ::close(answer_fd);
   return 0;
 }

@@ -1,11 +1,12 @@
 #include "grpc/inference_rpcs.h"
 
-#include <exception>
+#include <utility>
 
 #include "common/base64.h"
 #include "grpc/grpc_status.h"
 #include "grpc/infer_call.h"
 #include "grpc/json_proto.h"
+#include "grpc/unary_reactor.h"
 #include "server/logging_extension.h"
 
 namespace modelgrid::rpc {
@@ -61,21 +62,7 @@ Result<json> ControlBody(
 
 template <typename Fill>
 InferenceRpcs::Reactor* InferenceRpcs::Answer(Context* ctx, Fill&& fill) {
-  Reactor* reactor = ctx->DefaultReactor();
-  if (!Authorized(*ctx, api_key_)) {
-    reactor->Finish(Unauthenticated());
-    return reactor;
-  }
-  Status st = Status::Ok();
-  try {
-    st = fill();
-  } catch (const std::exception& e) {
-    st = Internal(std::string("internal error: ") + e.what());
-  } catch (...) {
-    st = Internal("internal error");
-  }
-  reactor->Finish(ToGrpc(st));
-  return reactor;
+  return AnswerUnary(ctx, api_key_, std::forward<Fill>(fill));
 }
 
 InferenceRpcs::Reactor* InferenceRpcs::ServerLive(Context* ctx, const inference::ServerLiveRequest*,
@@ -127,25 +114,21 @@ InferenceRpcs::Reactor* InferenceRpcs::ModelMetadata(Context* ctx,
 InferenceRpcs::Reactor* InferenceRpcs::ModelInfer(Context* ctx,
                                                   const inference::ModelInferRequest* request,
                                                   inference::ModelInferResponse* response) {
-  Reactor* reactor = ctx->DefaultReactor();
-  if (!Authorized(*ctx, api_key_)) {
-    reactor->Finish(Unauthenticated());
-    return reactor;
-  }
-  // gRPC made this message for this call alone and does not read it again: taking its input
-  // bytes instead of copying them is safe.
-  auto& mutable_request = const_cast<inference::ModelInferRequest&>(*request);
-  // KServe ModelMesh names the model in its "mm-model-id" header too: a request routed by
-  // it without an injected model_name is for that model.
-  if (mutable_request.model_name().empty()) {
-    const auto& metadata = ctx->client_metadata();
-    if (auto it = metadata.find("mm-model-id"); it != metadata.end()) {
-      mutable_request.set_model_name(std::string(it->second.data(), it->second.size()));
+  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
+    // gRPC made this message for this call alone and does not read it again: taking its
+    // input bytes instead of copying them is safe.
+    auto& mutable_request = const_cast<inference::ModelInferRequest&>(*request);
+    // KServe ModelMesh names the model in its "mm-model-id" header too: a request routed by
+    // it without an injected model_name is for that model.
+    if (mutable_request.model_name().empty()) {
+      const auto& metadata = ctx->client_metadata();
+      if (auto it = metadata.find("mm-model-id"); it != metadata.end()) {
+        mutable_request.set_model_name(std::string(it->second.data(), it->second.size()));
+      }
     }
-  }
-  InferOne(service_, shm_, mutable_request, response,
-           [reactor](Status st) { reactor->Finish(ToGrpc(st)); });
-  return reactor;
+    InferOne(service_, shm_, mutable_request, response,
+             [reactor](Status st) { reactor->Finish(ToGrpc(st)); });
+  });
 }
 
 ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
@@ -185,26 +168,19 @@ InferenceRpcs::Reactor* InferenceRpcs::RepositoryIndex(
 InferenceRpcs::Reactor* InferenceRpcs::Control(
     Context* ctx, const std::string& repository, const std::string& model, bool load,
     const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters) {
-  Reactor* reactor = ctx->DefaultReactor();
-  if (!Authorized(*ctx, api_key_)) {
-    reactor->Finish(Unauthenticated());
-    return reactor;
-  }
-  Status checked = CheckRepository(repository);
-  auto body = ControlBody(parameters);
-  if (checked.ok() && !body.ok()) checked = body.status();
-  if (checked.ok() && model.empty()) checked = InvalidArgument("model_name is empty");
-  if (!checked.ok()) {
-    reactor->Finish(ToGrpc(checked));
-    return reactor;
-  }
-  auto done = [reactor](Result<json> result) { reactor->Finish(ToGrpc(result.status())); };
-  if (load) {
-    service_.LoadModel(model, *body, done);
-  } else {
-    service_.UnloadModel(model, *body, done);
-  }
-  return reactor;
+  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
+    Status checked = CheckRepository(repository);
+    auto body = ControlBody(parameters);
+    if (checked.ok() && !body.ok()) checked = body.status();
+    if (checked.ok() && model.empty()) checked = InvalidArgument("model_name is empty");
+    if (!checked.ok()) return reactor->Finish(ToGrpc(checked));
+    auto done = [reactor](Result<json> result) { reactor->Finish(ToGrpc(result.status())); };
+    if (load) {
+      service_.LoadModel(model, *body, done);
+    } else {
+      service_.UnloadModel(model, *body, done);
+    }
+  });
 }
 
 InferenceRpcs::Reactor* InferenceRpcs::RepositoryModelLoad(

@@ -1,8 +1,7 @@
 #include "grpc/model_runtime_rpcs.h"
 
-#include <exception>
-
 #include "grpc/grpc_status.h"
+#include "grpc/unary_reactor.h"
 
 namespace modelgrid::rpc {
 
@@ -23,100 +22,54 @@ server::RuntimeModelSource SourceOf(const Request& r) {
   return {r.modelid(), r.modeltype(), r.modelpath(), r.modelkey()};
 }
 
-// Runs `call`, turning an exception into INTERNAL rather than a crash.
-template <typename Call>
-Status Guarded(Call&& call) {
-  try {
-    return call();
-  } catch (const std::exception& e) {
-    return Internal(std::string("internal error: ") + e.what());
-  } catch (...) {
-    return Internal("internal error");
-  }
-}
-
 }  // namespace
-
-ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::Begin(Context* ctx, Reactor** refused) {
-  Reactor* reactor = ctx->DefaultReactor();
-  *refused = nullptr;
-  if (!Authorized(*ctx, api_key_)) {
-    reactor->Finish(Unauthenticated());
-    *refused = reactor;
-    return nullptr;
-  }
-  return reactor;
-}
 
 ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::loadModel(Context* ctx,
                                                        const mmesh::LoadModelRequest* request,
                                                        mmesh::LoadModelResponse* response) {
-  Reactor* refused = nullptr;
-  Reactor* reactor = Begin(ctx, &refused);
-  if (reactor == nullptr) return refused;
   // A cancelled call still finishes its load: ModelMesh follows a cancel with unloadModel,
   // which the core runs after the load, so nothing stays loaded.
-  Status st = Guarded([&] {
+  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
     runtime_.LoadRuntimeModel(SourceOf(*request), [reactor, response](Result<uint64_t> size) {
       if (size.ok()) response->set_sizeinbytes(*size);
       reactor->Finish(ToGrpc(size.status()));
     });
-    return Status::Ok();
   });
-  if (!st.ok()) reactor->Finish(ToGrpc(st));
-  return reactor;
 }
 
 ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::unloadModel(Context* ctx,
                                                          const mmesh::UnloadModelRequest* request,
                                                          mmesh::UnloadModelResponse*) {
-  Reactor* refused = nullptr;
-  Reactor* reactor = Begin(ctx, &refused);
-  if (reactor == nullptr) return refused;
-  Status st = Guarded([&] {
+  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
     runtime_.UnloadRuntimeModel(request->modelid(),
                                 [reactor](Status done) { reactor->Finish(ToGrpc(done)); });
-    return Status::Ok();
   });
-  if (!st.ok()) reactor->Finish(ToGrpc(st));
-  return reactor;
 }
 
 ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::predictModelSize(
     Context* ctx, const mmesh::PredictModelSizeRequest* request,
     mmesh::PredictModelSizeResponse* response) {
-  Reactor* refused = nullptr;
-  Reactor* reactor = Begin(ctx, &refused);
-  if (reactor == nullptr) return refused;
-  reactor->Finish(ToGrpc(Guarded([&]() -> Status {
+  return AnswerUnary(ctx, api_key_, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.PredictModelSize(SourceOf(*request)));
     response->set_sizeinbytes(size);
     return Status::Ok();
-  })));
-  return reactor;
+  });
 }
 
 ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::modelSize(Context* ctx,
                                                        const mmesh::ModelSizeRequest* request,
                                                        mmesh::ModelSizeResponse* response) {
-  Reactor* refused = nullptr;
-  Reactor* reactor = Begin(ctx, &refused);
-  if (reactor == nullptr) return refused;
-  reactor->Finish(ToGrpc(Guarded([&]() -> Status {
+  return AnswerUnary(ctx, api_key_, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.RuntimeModelSize(request->modelid()));
     response->set_sizeinbytes(size);
     return Status::Ok();
-  })));
-  return reactor;
+  });
 }
 
 ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::runtimeStatus(Context* ctx,
                                                            const mmesh::RuntimeStatusRequest*,
                                                            mmesh::RuntimeStatusResponse* response) {
-  Reactor* refused = nullptr;
-  Reactor* reactor = Begin(ctx, &refused);
-  if (reactor == nullptr) return refused;
-  Status st = Guarded([&] {
+  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
     runtime_.RuntimeStatus([reactor, response](Result<server::RuntimeInfo> info) {
       if (!info.ok()) return reactor->Finish(ToGrpc(info.status()));
       using Response = mmesh::RuntimeStatusResponse;
@@ -133,10 +86,7 @@ ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::runtimeStatus(Context* ctx,
       }
       reactor->Finish(::grpc::Status::OK);
     });
-    return Status::Ok();
   });
-  if (!st.ok()) reactor->Finish(ToGrpc(st));
-  return reactor;
 }
 
 }  // namespace modelgrid::rpc

@@ -33,9 +33,6 @@ class ModelRuntimeRpcs final : public mmesh::ModelRuntime::CallbackService {
                          mmesh::RuntimeStatusResponse* response) override;
 
  private:
-  // The reactor of a call, or null after answering UNAUTHENTICATED.
-  Reactor* Begin(Context* ctx, Reactor** refused);
-
   server::ModelRuntime& runtime_;
   const std::string api_key_;
 };

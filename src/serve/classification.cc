@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "backends/backend.h"
 #include "server/tensor_codec.h"
 
 namespace modelgrid {
@@ -41,14 +42,6 @@ Result<std::vector<Scored>> Scores(const server::Tensor& t) {
   if (dt == "UINT64") return ReadScores<uint64_t>(t.data);
   return InvalidArgument("output '" + t.name + "' is " + dt +
                          ": classification needs an integer, FP32 or FP64 output");
-}
-
-void AppendBytesElement(std::string* out, const std::string& s) {
-  const uint32_t n = static_cast<uint32_t>(s.size());
-  char len[4];
-  std::memcpy(len, &n, 4);  // little-endian hosts only (x86-64, aarch64)
-  out->append(len, 4);
-  out->append(s);
 }
 
 }  // namespace

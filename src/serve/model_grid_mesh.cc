@@ -7,13 +7,11 @@
 #include <filesystem>
 #include <functional>
 
-#include "estimate/estimator.h"
-#include "plan/manifest.h"
 #include "serve/admission.h"
 #include "serve/grid_constants.h"
 #include "serve/mesh_source.h"
 #include "serve/model_grid_parts.h"
-#include "serve/worker_protocol.h"
+#include "serve/model_reader.h"
 
 namespace modelgrid {
 
@@ -86,18 +84,14 @@ Result<uint64_t> Predict(const GridContext& grid, MeshState& mesh, const std::st
     if (auto it = mesh.predicted.find(key); it != mesh.predicted.end()) return it->second;
   }
   const Device& device = grid.devices.front();
-  ManifestOptions manifest;
-  manifest.gpu = device.host ? kHostDevice : device.name;
-  MG_ASSIGN_OR_RETURN(
-      ModelRequest request,
-      ModelRequestFromTriton(staged.repository + "/" + model_id, staged.config, manifest));
+  MG_ASSIGN_OR_RETURN(ModelRequest request,
+                      RequestForGrid(grid, staged.repository + "/" + model_id, staged.config));
   uint64_t one = request.footprint_bytes;
   if (device.host) one += (one - request.transient_bytes) + kHostFirstUseBytes;
-  const TritonModelConfig& c = staged.config;
-  const uint64_t per_device = std::clamp<int64_t>(c.instances_per_device, 1, kMaxSlotInstances);
-  const uint64_t devices = std::max<int64_t>({1, request.replicas, c.instance_gpus});
-  const bool own_process = request.isolation == Isolation::kProcess || per_device > 1;
-  const uint64_t size = (one * per_device + (own_process ? device.context_bytes : 0)) * devices;
+  const InstanceSpread spread = SpreadOf(request, staged.config);
+  const uint64_t size = (one * static_cast<uint64_t>(spread.per_device) +
+                         (spread.own_worker ? device.context_bytes : 0)) *
+                        static_cast<uint64_t>(spread.devices);
   MutexLock lock(&mesh.mu);
   if (mesh.predicted.size() >= kMaxRememberedPredictions) mesh.predicted.clear();
   mesh.predicted[key] = size;

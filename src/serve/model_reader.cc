@@ -16,6 +16,23 @@ constexpr uint64_t kMaxLabelFileBytes = uint64_t{16} << 20;
 
 }  // namespace
 
+Result<ModelRequest> RequestForGrid(const GridContext& grid, const std::string& dir,
+                                    const TritonModelConfig& config) {
+  ManifestOptions manifest;
+  const Device& first = grid.devices.front();
+  manifest.gpu = first.host ? kHostDevice : first.name;
+  return ModelRequestFromTriton(dir, config, manifest);
+}
+
+InstanceSpread SpreadOf(const ModelRequest& request, const TritonModelConfig& config) {
+  InstanceSpread s;
+  s.devices = static_cast<int>(std::max<int64_t>({1, request.replicas, config.instance_gpus}));
+  s.per_device =
+      static_cast<int>(std::clamp<int64_t>(config.instances_per_device, 1, kMaxSlotInstances));
+  s.own_worker = request.isolation == Isolation::kProcess || s.per_device > 1;
+  return s;
+}
+
 Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::string& name,
                                          const ConfigOverride* override) {
   const std::string& repo =
@@ -24,27 +41,19 @@ Result<std::shared_ptr<Model>> ReadModel(const GridContext& grid, const std::str
   for (const auto& w : served.warnings) grid.log("warning: " + w);
   // Estimates are for the device: the host ("cpu", and the virtual devices of "cpu:SPEC")
   // has no CUDA workspaces, caching allocator or CUDA context.
-  ManifestOptions manifest;
   const Device& first = grid.devices.front();
-  manifest.gpu = first.host ? kHostDevice : first.name;
-  MG_ASSIGN_OR_RETURN(ModelRequest request,
-                      ModelRequestFromTriton(repo + "/" + name, served.config, manifest));
+  MG_ASSIGN_OR_RETURN(ModelRequest request, RequestForGrid(grid, repo + "/" + name, served.config));
   auto m = std::make_shared<Model>();
   m->served = std::move(served);
-  m->isolation = request.isolation;
-  // parameters.replicas: devices (the planner's rule: replicas on distinct devices).
-  // instance_group counts: instances per device, run side by side. A shared worker runs
-  // one request at a time (its models take turns with their transient memory), so several
-  // instances get a worker of their own with a thread each.
   const TritonModelConfig& tc = m->served.config;
-  m->instances = static_cast<int>(std::max<int64_t>({1, request.replicas, tc.instance_gpus}));
-  m->instances_per_device =
-      static_cast<int>(std::clamp<int64_t>(tc.instances_per_device, 1, kMaxSlotInstances));
+  const InstanceSpread spread = SpreadOf(request, tc);
+  m->instances = spread.devices;
+  m->instances_per_device = spread.per_device;
+  m->isolation = spread.own_worker ? Isolation::kProcess : Isolation::kShared;
   if (tc.instances_per_device > kMaxSlotInstances) {
     grid.log("warning: model " + name + " asks for " + std::to_string(tc.instances_per_device) +
              " instances per device; serving " + std::to_string(kMaxSlotInstances));
   }
-  if (m->instances_per_device > 1) m->isolation = Isolation::kProcess;
   m->latency_sensitive = request.latency_sensitive;
   m->estimated_bytes = m->planned_bytes = request.footprint_bytes;
   // The reuse of transient memory between a shared worker's models is the CUDA caching

@@ -177,11 +177,7 @@ bool AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& 
   }
   if (!any) return true;
   if (inputs->size() >= ipc::kMaxTensorsPerMessage) return false;
-  for (const auto& v : values) {
-    const auto n = static_cast<uint32_t>(v.size());
-    for (int shift = 0; shift < 32; shift += 8) storage->push_back(static_cast<char>(n >> shift));
-    *storage += v;
-  }
+  for (const auto& v : values) AppendBytesElement(storage, v);
   inputs->push_back({std::string(name),
                      static_cast<uint8_t>(ipc::WireDType::kBytes),
                      {static_cast<int64_t>(group.size())},

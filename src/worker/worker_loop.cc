@@ -130,9 +130,7 @@ class Worker {
   // the view).
   static HostTensorView OneString(std::string_view name, const std::string& text,
                                   std::string* storage) {
-    const auto n = static_cast<uint32_t>(text.size());
-    for (int shift = 0; shift < 32; shift += 8) storage->push_back(static_cast<char>(n >> shift));
-    *storage += text;
+    AppendBytesElement(storage, text);
     return {std::string(name),
             TensorDType::kBytes,
             {1},
