@@ -188,8 +188,12 @@ TEST_F(ServeLifecycle, WorkerKilledDuringAnUnload) {
   fleet_->Kill(Process(worker));
   auto result = unload.get();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  // The restarted worker reloads what it still hosts, b only.
-  ASSERT_TRUE(WaitState("b", "READY"));
+  // The restarted worker reloads what it still hosts, b only. (b may still read READY from
+  // before the kill was noticed: wait for the restart first.)
+  ASSERT_TRUE(fleet_->WaitUntil([&] {
+    const json w = Status()["workers"];
+    return w.size() == 1 && w[0]["restarts"] == 1 && State("b") == "READY";
+  }));
   EXPECT_EQ(InferCode("b"), StatusCode::kOk);
   EXPECT_EQ(InferCode("a"), StatusCode::kNotFound);
   workers = Status()["workers"];
