@@ -9,6 +9,7 @@
 // report is a bug.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,19 @@ class EchoService : public InferenceService {
     return json{{"name", model}};
   }
   Result<bool> ModelReady(const std::string&, const std::string&) override { return true; }
+  // What generate builds its inputs from: each dims kind, and a batch dimension for "b".
+  Result<json> ModelConfig(const std::string& model, const std::string&) override {
+    auto input = [](const char* name, const char* type, json dims) {
+      return json{{"name", name}, {"data_type", type}, {"dims", std::move(dims)}};
+    };
+    return json{
+        {"name", model},
+        {"max_batch_size", model == "b" ? 4 : 0},
+        {"input",
+         json::array({input("text_input", "TYPE_STRING", {1}),
+                      input("max_tokens", "TYPE_INT32", {1}), input("x", "TYPE_FP32", {-1, 2}),
+                      input("y", "TYPE_FP16", {2, -1, -1}), input("flag", "TYPE_BOOL", {3})})}};
+  }
   Result<json> ModelStats(const std::string&, const std::string&) override {
     return json{{"model_stats", json::array()}};
   }
@@ -87,8 +101,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   request.body = std::string(in);
   int replies = 0;
+  std::shared_ptr<modelgrid::server::ReplyStream> stream;
   router.Handle(std::move(request), [&](modelgrid::server::HttpReply reply) {
     ++replies;
+    if (reply.stream) {  // read below, once the echo service has written it
+      stream = reply.stream;
+      return;
+    }
     // A JSON reply is JSON, the part before the binary outputs too (responses are written
     // partly by hand).
     if (reply.content_type == "application/json" || reply.inference_header_length) {
@@ -99,6 +118,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   });
+  // A streamed reply (generate_stream) is Server-Sent Events of JSON, then its end.
+  if (stream) {
+    bool ended = false;
+    stream->Attach([&](std::string piece, bool end) {
+      if (ended) __builtin_trap();
+      ended = end;
+      if (end) return;
+      if (piece.rfind("data: ", 0) != 0 || piece.size() < 8 ||
+          piece.substr(piece.size() - 2) != "\n\n" ||
+          json::parse(piece.substr(6, piece.size() - 8), nullptr, false).is_discarded()) {
+        __builtin_trap();
+      }
+    });
+    if (!ended) __builtin_trap();  // the echo service answers at once
+  }
   if (replies != 1) __builtin_trap();  // exactly one reply, always
   return 0;
 }

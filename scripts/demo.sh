@@ -45,11 +45,11 @@ manifest=$(/usr/bin/python3 scripts/fixtures/make_mix_manifest.py "$fx" 16 8 fp1
 $mg plan --models "$manifest" --gpus 2xH100-80GB,1xL4 --strategy memory-optimized
 
 echo
-# The demo repository: the TorchScript fixtures and a Triton Python-backend model
-# (examples/python/text_sentiment), served side by side.
+# The demo repository: the TorchScript fixtures and two Triton Python-backend models
+# (examples/python/text_sentiment, and token_stream, a decoupled one), served side by side.
 demo_repo="$fx/demo-repo"
 rm -rf "$demo_repo" && cp -r "$fx/repo" "$demo_repo"
-cp -r examples/python/text_sentiment "$demo_repo/"
+cp -r examples/python/text_sentiment examples/python/token_stream "$demo_repo/"
 echo "== Serve: the demo repository ($demo_repo) on the CPU, KServe v2"
 port=${MODELGRID_PORT:-8000}
 # gRPC on 8001 unless MODELGRID_GRPC_PORT says otherwise (0: off).

@@ -63,6 +63,16 @@ def main():
     for text, label, score in zip(texts, outputs["LABEL"], outputs["SCORE"]):
         print("text_sentiment(%r) -> %s %.3f (Python model, HTTP %d)" % (text, label, score, status))
 
+    # token_stream: a decoupled Python model, several responses to one request, as
+    # Server-Sent Events from generate_stream.
+    text = "ModelGrid streams one word per response"
+    body = json.dumps({"text_input": text}).encode()
+    status, _, reply = post(url + "/v2/models/token_stream/generate_stream", body)
+    events = [json.loads(line[len("data: "):]) for line in reply.decode().split("\n\n")
+              if line.startswith("data: ")]
+    print("token_stream(%r) -> %d events: %s (decoupled Python model, HTTP %d)" % (
+        text, len(events), " | ".join(e["text_output"] for e in events), status))
+
     with urllib.request.urlopen(url + "/v2/models/resnet18/stats", timeout=10) as r:
         s = json.loads(r.read())["model_stats"][0]
     print("resnet18 stats: %d inference(s), warm-up peak %.1f MiB, planned %.1f MiB (%s)" % (

@@ -217,12 +217,21 @@ TEST_F(PythonModelFolder, AFolderWithoutConfigIsCompletedByTheInstalledCompleter
   EXPECT_FALSE(declared->auto_completed);
 }
 
-TEST_F(PythonModelFolder, ADecoupledModelIsRefusedNamingWhy) {
+TEST_F(PythonModelFolder, ADecoupledModelIsServedButNotWithDynamicBatching) {
   Write("1/model.py", "class TritonPythonModel:\n    pass\n");
-  Write("config.pbtxt", "backend: \"python\"\nmodel_transaction_policy { decoupled: true }\n");
+  const std::string io = "input [ { name: \"N\" data_type: TYPE_INT32 dims: [ 1 ] } ]\n";
+  Write("config.pbtxt", "backend: \"python\"\nmodel_transaction_policy { decoupled: true }\n" + io);
+  auto served = ReadServedModel(dir_.string(), "m");
+  ASSERT_TRUE(served.ok()) << served.status().ToString();
+  EXPECT_TRUE(served->config.decoupled);
+  // Each request of a decoupled model executes alone: batching it is refused, not ignored.
+  Write("config.pbtxt",
+        "backend: \"python\"\nmax_batch_size: 4\ndynamic_batching { }\n"
+        "model_transaction_policy { decoupled: true }\n" +
+            io);
   const Status st = ReadServedModel(dir_.string(), "m").status();
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("decoupled"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("dynamic_batching"), std::string::npos) << st.message();
 }
 
 TEST(AutoCompleteJson, PartialConfigReadsBackAsTheSameConfig) {

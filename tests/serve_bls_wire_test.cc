@@ -165,7 +165,7 @@ TEST_F(BlsSocket, TheServerRunsEachCallAndSurvivesGarbage) {
   std::memcpy(y, ok->outputs.at(0).data.data(), sizeof y);
   EXPECT_EQ(y[0], 3.0f);
   EXPECT_EQ(y[1], -6.0f);
-  auto unknown = call(EncodeBlsRequest({"nope", -1, {}}));
+  auto unknown = call(EncodeBlsRequest({"nope", -1, {}, "", nlohmann::json::object()}));
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(unknown->status.code(), StatusCode::kNotFound);
   // A frame whose header is not a request: an error reply, and the stream goes on.
@@ -174,7 +174,8 @@ TEST_F(BlsSocket, TheServerRunsEachCallAndSurvivesGarbage) {
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused->status.message().find("w0"), std::string::npos);
-  EXPECT_TRUE(call(EncodeBlsRequest({"double", -1, {Fp32("X", {1})}}))->status.ok());
+  EXPECT_TRUE(call(EncodeBlsRequest({"double", -1, {Fp32("X", {1})}, "", nlohmann::json::object()}))
+                  ->status.ok());
   EXPECT_EQ(seen, (std::vector<std::string>{R"(double:2#r1{"m":1})", "nope:", "double:"}));
   server.Stop();  // joins the thread
 }

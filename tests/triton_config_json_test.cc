@@ -58,7 +58,8 @@ TEST(TritonConfigJson, RefusesWhatItWouldNotServe) {
       {R"([1, 2])", "JSON object"},
       {R"({"name": )", "JSON object"},
       {R"({"bad key": 1})", "bad key"},
-      {R"({"model_transaction_policy": {"decoupled": true}})", "model_transaction_policy"},
+      {R"({"model_transaction_policy": {"decoupled": "maybe"}})", "decoupled"},
+      {R"({"model_transaction_policy": {"other": true}})", "model_transaction_policy.other"},
   };
   for (const Case& c : cases) {
     auto r = ParseTritonConfigJson(c.json);
@@ -76,6 +77,11 @@ TEST(TritonConfigJson, AcceptsAPythonModelsConfigBack) {
   EXPECT_EQ(c->backend, "python");
   ASSERT_EQ(c->inputs.size(), 1u);
   EXPECT_EQ(c->inputs[0].data_type, "TYPE_STRING");
+  EXPECT_FALSE(c->decoupled);
+  auto decoupled = ParseTritonConfigJson(
+      R"({"backend": "python", "model_transaction_policy": {"decoupled": true}})");
+  ASSERT_TRUE(decoupled.ok()) << decoupled.status().ToString();
+  EXPECT_TRUE(decoupled->decoupled);
 }
 
 }  // namespace

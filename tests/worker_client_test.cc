@@ -34,6 +34,11 @@ struct Script {
   bool hold = false;  // Infer blocks while true
   int runs = 0;       // Infer calls so far
   int repeat = 1;     // the output is the input this many times over
+  // Decoupled instances: each request's responses come from a thread of its own; what
+  // their sink's sends answered, in order.
+  std::vector<std::thread> senders;
+  std::vector<Status> sent;
+  bool cancelled = false;  // a sink reported cancelled() after its sends
 
   void Release() {
     std::lock_guard<std::mutex> lock(mu);
@@ -63,6 +68,28 @@ class ScriptedInstance : public ModelInstance {
       out.data.insert(out.data.end(), inputs[0].data, inputs[0].data + inputs[0].byte_size);
     }
     return std::vector<HostTensor>{std::move(out)};
+  }
+  // `repeat` responses from a thread after this returns: response i is the input i + 1
+  // times over, the last one final.
+  Status InferDecoupled(const std::vector<HostTensorView>& inputs,
+                        std::shared_ptr<ResponseSink> sink) override {
+    std::string in(reinterpret_cast<const char*>(inputs.at(0).data), inputs[0].byte_size);
+    std::lock_guard<std::mutex> lock(script_.mu);
+    ++script_.runs;
+    const int responses = script_.repeat;
+    script_.senders.emplace_back([this, in, sink, responses] {
+      for (int i = 0; i < responses; ++i) {
+        HostTensor out{"OUTPUT__0", TensorDType::kUInt8, {}, {}};
+        for (int k = 0; k <= i; ++k) out.data.insert(out.data.end(), in.begin(), in.end());
+        out.shape = {static_cast<int64_t>(out.data.size())};
+        Status st = sink->Send(std::vector<HostTensor>{std::move(out)}, i == responses - 1);
+        std::lock_guard<std::mutex> lock(script_.mu);
+        script_.sent.push_back(st);
+      }
+      std::lock_guard<std::mutex> lock(script_.mu);
+      script_.cancelled = sink->cancelled();
+    });
+    return Status::Ok();
   }
   Result<MemoryStats> WarmUp() override { return MemoryStats{}; }
   MemoryStats Memory() override { return MemoryStats{}; }
@@ -152,9 +179,10 @@ class WorkerClientTest : public ::testing::Test {
     Load(0, instances);
   }
 
-  void Load(uint32_t slot, int instances) {
+  void Load(uint32_t slot, int instances, bool decoupled = false) {
     ModelInstanceConfig config;
     config.path = "scripted";
+    config.decoupled = decoupled;
     const std::string text = LoadConfigToJson(config, instances);
     auto loaded = Wait(Send(static_cast<uint8_t>(ipc::Op::kLoad),
                             {{"config",
@@ -185,6 +213,7 @@ class WorkerClientTest : public ::testing::Test {
   void TearDown() override {
     if (!client_) return;
     script_.Release();
+    JoinSenders();
     client_->UseEventLoop(nullptr);
     client_->MarkUp();
     (void)Wait(Send(static_cast<uint8_t>(ipc::Op::kShutdown), {}, 0));
@@ -212,6 +241,40 @@ class WorkerClientTest : public ::testing::Test {
                   bytes.data(),
                   bytes.size()}},
                 response_bytes, slot);
+  }
+
+  void JoinSenders() {
+    std::vector<std::thread> senders;
+    {
+      std::lock_guard<std::mutex> lock(script_.mu);
+      senders.swap(script_.senders);
+    }
+    for (auto& t : senders) t.join();
+  }
+
+  // A decoupled inference's parts, in order, until its final one (bounded).
+  struct Parts {
+    std::vector<Result<Reply>> replies;  // a final call without a response adds nothing
+    int finals = 0;
+  };
+  Parts Stream(const std::string& bytes, uint64_t response_bytes, uint32_t slot = 0) {
+    auto parts = std::make_shared<Parts>();
+    auto done = std::make_shared<std::promise<void>>();
+    client_->CallStream(static_cast<uint8_t>(ipc::Op::kInfer), slot,
+                        {{"INPUT__0",
+                          static_cast<uint8_t>(ipc::WireDType::kU8),
+                          {static_cast<int64_t>(bytes.size())},
+                          bytes.data(),
+                          bytes.size()}},
+                        response_bytes,
+                        [parts, done](std::optional<Result<Reply>> reply, bool final) {
+                          if (reply) parts->replies.push_back(std::move(*reply));
+                          if (final && ++parts->finals == 1) done->set_value();
+                        });
+    if (done->get_future().wait_for(kWait) != std::future_status::ready) {
+      parts->replies.push_back(Status(StatusCode::kInternal, "no final reply within 30 s"));
+    }
+    return *parts;
   }
 
   static Outcome Wait(std::future<Outcome> future) {
@@ -385,6 +448,67 @@ TEST_F(WorkerClientTest, EachReplyWakesTheEventLoopThatSentItsRequest) {
   }
   loops.Stop();
   client_->UseEventLoop(nullptr);
+}
+
+TEST_F(WorkerClientTest, ADecoupledModelsResponsesArriveInOrderAndGrowTheirRegion) {
+  Start(uint64_t{4} << 20);
+  Load(1, 1, /*decoupled=*/true);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.repeat = 5;
+  }
+  // Response i is the input i + 1 times over: from the second on, larger than the 1 KiB
+  // region, which the worker asks to grow in its ack.
+  const std::string in = Bytes(1000, 'd');
+  Parts parts = Stream(in, 1024, 1);
+  EXPECT_EQ(parts.finals, 1);
+  ASSERT_EQ(parts.replies.size(), 5u);
+  std::string want;
+  for (size_t i = 0; i < parts.replies.size(); ++i) {
+    want += in;
+    ASSERT_TRUE(parts.replies[i].ok()) << i << ": " << parts.replies[i].status().ToString();
+    EXPECT_EQ(parts.replies[i]->outputs.at(0).data, want) << "response " << i;
+  }
+  JoinSenders();
+  std::lock_guard<std::mutex> lock(script_.mu);
+  for (const Status& st : script_.sent) EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_FALSE(script_.cancelled);
+  EXPECT_EQ(client_->in_flight(), 0u);
+}
+
+TEST_F(WorkerClientTest, AResponseLargerThanTheArenaEndsTheStreamAndCancelsItInTheWorker) {
+  Start(uint64_t{1} << 20);
+  Load(1, 1, /*decoupled=*/true);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.repeat = 4;
+  }
+  // 300 KB, 600 KB, then 900 KB: more than the 1 MiB arena holds beside the input.
+  const std::string in = Bytes(300'000, 'e');
+  Parts parts = Stream(in, 400'000, 1);
+  EXPECT_EQ(parts.finals, 1);
+  ASSERT_EQ(parts.replies.size(), 3u);
+  EXPECT_TRUE(parts.replies[0].ok());
+  EXPECT_TRUE(parts.replies[1].ok());
+  ASSERT_FALSE(parts.replies[2].ok());
+  EXPECT_EQ(parts.replies[2].status().code(), StatusCode::kResourceExhausted)
+      << parts.replies[2].status().ToString();
+  JoinSenders();
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    ASSERT_EQ(script_.sent.size(), 4u);
+    EXPECT_TRUE(script_.sent[2].ok());  // queued in the worker, then dropped by the cancel
+    EXPECT_EQ(script_.sent[3].code(), StatusCode::kUnavailable) << script_.sent[3].ToString();
+    EXPECT_TRUE(script_.cancelled);
+  }
+  // Nothing stays allocated: a call as large as the arena allows still fits.
+  EXPECT_EQ(client_->in_flight(), 0u);
+  {
+    std::lock_guard<std::mutex> lock(script_.mu);
+    script_.repeat = 1;
+  }
+  Outcome got = Wait(Infer(Bytes(400'000, 'f'), 500'000));
+  EXPECT_TRUE(got.reply.ok()) << got.reply.status().ToString();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -213,6 +214,9 @@ struct ModelInstanceConfig {
   // side by side (a shared worker's) then share one cuBLAS workspace, which LibTorch keeps
   // per stream for the life of the process.
   bool own_stream = false;
+  // Triton's decoupled transaction policy: the model answers a request with any number of
+  // responses, through InferDecoupled; Infer() is refused.
+  bool decoupled = false;
 };
 
 // Memory an instance uses, in bytes.
@@ -246,6 +250,13 @@ class ModelInstance {
   // so models must not modify their inputs in place.
   virtual Result<std::vector<HostTensor>> Infer(const std::vector<HostTensorView>& inputs) = 0;
 
+  // A decoupled model's request: the model sends its responses to `sink`, during the call
+  // or from its own threads after it returns, the last one with final set. The inputs stay
+  // valid until that final response. An error returned here ends the request with that
+  // error unless the model already sent its final response. The default: kUnsupported.
+  virtual Status InferDecoupled(const std::vector<HostTensorView>& inputs,
+                                std::shared_ptr<class ResponseSink> sink);
+
   // Runs one forward pass at the maximum batch (1 without a batch dimension) with zero inputs,
   // variable dims set to 1, and returns the memory measured around it (peak_bytes is the
   // number the planner wants). kInvalidArgument when the config lists no inputs.
@@ -256,6 +267,24 @@ class ModelInstance {
 
   virtual const ModelInstanceConfig& config() const = 0;
 };
+
+// Where a decoupled model's responses go (ModelInstance::InferDecoupled). Thread-safe.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  // One response (outputs, or the error that fails it) in order; `final` ends the request.
+  // Without a response (nullopt) only `final` is sent. After the final one: kUnavailable.
+  virtual Status Send(std::optional<Result<std::vector<HostTensor>>> response, bool final) = 0;
+  // True once the server gave up on the request (a response it could not take); what is
+  // sent after that is dropped.
+  virtual bool cancelled() const = 0;
+};
+
+inline Status ModelInstance::InferDecoupled(const std::vector<HostTensorView>&,
+                                            std::shared_ptr<ResponseSink>) {
+  return Status(StatusCode::kUnsupported,
+                "model '" + config().model_name + "' is not decoupled: its backend answers once");
+}
 
 // Appends `s` to serialised BYTES `out` as one element: its 4-byte little-endian length,
 // then its bytes.

@@ -18,7 +18,7 @@ constexpr int kMaxDepth = 16;
 // Fields of a config whose values ModelGrid serves with.
 const std::set<std::string> kServed = {
     "name",   "platform",       "backend",          "max_batch_size", "input",
-    "output", "instance_group", "dynamic_batching", "parameters"};
+    "output", "instance_group", "dynamic_batching", "parameters",     "model_transaction_policy"};
 
 bool IsEnumName(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -31,10 +31,6 @@ bool IsEnumName(const std::string& s) {
 bool IsTritonDefault(const std::string& key, const json& v) {
   if (key == "version_policy") return v == json{{"latest", {{"num_versions", 1}}}};
   if (key == "default_model_filename") return v == "model.pt" || v == "model.py" || v == "";
-  // Not decoupled: one response per request (decoupled models are not served yet).
-  if (key == "model_transaction_policy") {
-    return v == json::object() || v == json{{"decoupled", false}};
-  }
   if (key == "batch_input" || key == "batch_output" || key == "model_warmup") {
     return v.is_array() && v.empty();
   }
@@ -64,6 +60,7 @@ const std::map<std::string, SubFields>& Sections() {
          {"host_policy", ""}}}},
       {"dynamic_batching",
        {{"preferred_batch_size", "max_queue_delay_microseconds"}, {{"preserve_ordering", false}}}},
+      {"model_transaction_policy", {{"decoupled"}, {}}},
   };
   return *sections;
 }

@@ -38,4 +38,36 @@ void InferOne(server::InferenceService& service, const server::SystemSharedMemor
   }
 }
 
+void InferOneStream(server::InferenceService& service, const server::SystemSharedMemory& shm,
+                    inference::ModelInferRequest& request, EachResponse each) {
+  auto decoded = RequestFromProto(request);
+  if (!decoded.ok()) return each(decoded.status(), true);
+  server::InferRequest req = std::move(decoded).value();
+  auto regions = ResolveSharedMemory(shm, &req);
+  if (!regions.ok()) return each(regions.status(), true);
+  auto info = std::make_shared<server::InferRequest>(server::ReplyInfo(req));
+  auto mapped = std::make_shared<std::decay_t<decltype(*regions)>>(std::move(regions).value());
+  auto ended = std::make_shared<std::atomic<bool>>(false);  // the final call was made
+  auto pass = [info, mapped, ended, each](std::optional<Result<server::InferResponse>> result,
+                                          bool final) {
+    if (ended->load()) return;
+    if (final && ended->exchange(true)) return;
+    if (!result) return each(std::nullopt, final);
+    if (!result->ok()) return each(result->status(), final);
+    Status written = WriteSharedMemoryOutputs(*mapped, info->output_regions, (*result)->outputs);
+    if (!written.ok()) return each(written, final);
+    inference::ModelInferResponse encoded;
+    Status st = ResponseToProto(std::move(*result).value(), *info, &encoded);
+    if (!st.ok()) return each(st, final);
+    each(std::move(encoded), final);
+  };
+  try {
+    service.InferStream(std::move(req), pass);
+  } catch (const std::exception& e) {
+    pass(Result<server::InferResponse>(Internal(std::string("internal error: ") + e.what())), true);
+  } catch (...) {
+    pass(Result<server::InferResponse>(Internal("internal error")), true);
+  }
+}
+
 }  // namespace modelgrid::rpc

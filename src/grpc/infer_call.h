@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include "common/status.h"
 #include "grpc_service.pb.h"
@@ -17,5 +18,14 @@ namespace modelgrid::rpc {
 void InferOne(server::InferenceService& service, const server::SystemSharedMemory& shm,
               inference::ModelInferRequest& request, inference::ModelInferResponse* response,
               std::function<void(Status)> done);
+
+// As InferOne, for ModelStreamInfer, where a model may answer several times (InferenceService::
+// InferStream): `each` gets every response, encoded, in order, the last with final set
+// (exactly once); an error response as its Status; nullopt when the model ended without a
+// last response. Shared-memory outputs are written for every response.
+using EachResponse =
+    std::function<void(std::optional<Result<inference::ModelInferResponse>>, bool final)>;
+void InferOneStream(server::InferenceService& service, const server::SystemSharedMemory& shm,
+                    inference::ModelInferRequest& request, EachResponse each);
 
 }  // namespace modelgrid::rpc

@@ -1,11 +1,21 @@
 #include "grpc/stream_infer.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "grpc/grpc_status.h"
 #include "grpc/infer_call.h"
 
 namespace modelgrid::rpc {
+
+namespace {
+
+// Triton's request parameter asking for the end of every request to be told, and the
+// response parameter that tells it.
+constexpr const char* kEmptyFinalParameter = "triton_enable_empty_final_response";
+constexpr const char* kFinalParameter = "triton_final_response";
+
+}  // namespace
 
 void StreamRegistry::Add(std::shared_ptr<StreamInferReactor> stream) {
   bool drain = false;
@@ -79,13 +89,30 @@ void StreamInferReactor::OnReadDone(bool ok) {
   if (refuse) {
     Answered(slot, Status(StatusCode::kUnavailable, "the server is shutting down"), false);
   } else {
-    auto* infer_response = slot->response.mutable_infer_response();
-    // Kept for an error response, which needs them after the request's fields moved.
-    infer_response->set_model_name(request.model_name());
-    infer_response->set_model_version(request.model_version());
-    infer_response->set_id(request.id());
-    InferOne(service_, shm_, request, infer_response,
-             [this, slot](Status st) { Answered(slot, st, true); });
+    auto asked = std::make_shared<Asked>();
+    asked->last = slot;
+    // Kept for error and empty final responses, which need them after the request's
+    // fields moved.
+    asked->model = request.model_name();
+    asked->version = request.model_version();
+    asked->id = request.id();
+    auto* params = request.mutable_parameters();
+    Status flag = Status::Ok();
+    if (auto it = params->find(kEmptyFinalParameter); it != params->end()) {
+      if (it->second.parameter_choice_case() != inference::InferParameter::kBoolParam) {
+        flag = InvalidArgument(std::string("the request's parameters: \"") + kEmptyFinalParameter +
+                               "\" must be a bool");
+      }
+      asked->empty_final = it->second.bool_param();
+      params->erase(it);
+    }
+    auto answer = [this, asked](std::optional<Result<inference::ModelInferResponse>> response,
+                                bool final) { Responded(*asked, std::move(response), final); };
+    if (!flag.ok()) {
+      answer(flag, true);
+    } else {
+      InferOneStream(service_, shm_, request, answer);
+    }
   }
   bool more = false;
   {
@@ -117,6 +144,37 @@ void StreamInferReactor::Answered(Slot* slot, const Status& status, bool from_se
       r->clear_parameters();
     }
     slot->ready = true;
+  }
+  Advance();
+}
+
+void StreamInferReactor::Responded(Asked& asked,
+                                   std::optional<Result<inference::ModelInferResponse>> response,
+                                   bool final) {
+  {
+    MutexLock lock(&mu_);
+    if (final) --in_service_;
+    // asked.last is the request's slot for its next response, never ready before it comes:
+    // the slots of the requests after it wait behind it.
+    auto at = std::find_if(slots_.begin(), slots_.end(),
+                           [&](const std::unique_ptr<Slot>& s) { return s.get() == asked.last; });
+    if (!response && !asked.empty_final) {
+      if (at != slots_.end()) slots_.erase(at);  // the end, with nothing to send
+    } else if (at != slots_.end()) {
+      Slot& slot = **at;
+      auto* r = slot.response.mutable_infer_response();
+      if (response && response->ok()) *r = std::move(response->value());
+      if (response && !response->ok())
+        slot.response.set_error_message(response->status().message());
+      if (!response || !response->ok()) {
+        r->set_model_name(asked.model);
+        r->set_model_version(asked.version);
+        r->set_id(asked.id);
+      }
+      if (asked.empty_final) (*r->mutable_parameters())[kFinalParameter].set_bool_param(final);
+      slot.ready = true;
+      if (!final) asked.last = slots_.insert(at + 1, std::make_unique<Slot>())->get();
+    }
   }
   Advance();
 }

@@ -3,7 +3,13 @@
 // Every request read is run at once (requests on one stream overlap, as on many unary
 // calls); the responses are written in the order of the requests, each with its request's
 // id. A request that fails gets a response with `error_message` set (and its id and model
-// in `infer_response`), and the stream goes on. At most kMaxStreamBacklog requests are
+// in `infer_response`), and the stream goes on. A decoupled model's request may have any
+// number of responses (InferenceService::InferStream), written in order and all before
+// those of the requests after it on the stream (open a stream per generation to have
+// several interleave). With the request parameter `triton_enable_empty_final_response`
+// true, as in Triton, every response carries the parameter `triton_final_response`, and a
+// model that ends without a last response gets an empty one with it true; without it, such
+// an end sends nothing. At most kMaxStreamBacklog requests are
 // held (running, or answered and waiting for those before them to be written): past that
 // the stream reads no more until responses are written, so a client that sends without
 // reading holds a bounded amount of server memory. The stream ends OK when the client closes
@@ -14,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -74,8 +81,18 @@ class StreamInferReactor final
     bool ready = false;
   };
 
+  // A request being served: where its latest response goes, and how its end is told.
+  struct Asked {
+    Slot* last = nullptr;      // its latest slot in slots_
+    bool empty_final = false;  // triton_enable_empty_final_response
+    std::string model, version, id;
+  };
+
   // A request is answered (any thread); `from_service` when the service answered it.
   void Answered(Slot* slot, const Status& status, bool from_service) EXCLUDES(mu_);
+  // One of the responses of `asked` (any thread), `final` on its last.
+  void Responded(Asked& asked, std::optional<Result<inference::ModelInferResponse>> response,
+                 bool final) EXCLUDES(mu_);
   // Starts the next write, or finishes the stream, as the state allows. Call without mu_:
   // it starts gRPC operations.
   void Advance() EXCLUDES(mu_);

@@ -126,6 +126,10 @@ Status ValidateMessage(const Message& msg, uint64_t arena_bytes) {
     Status s = CheckDesc(msg.tensors[i], i, arena_bytes);
     if (!s.ok()) return s.WithContext("message " + std::to_string(msg.request_id));
   }
+  if (msg.response_offset > arena_bytes || msg.response_bytes > arena_bytes - msg.response_offset) {
+    return CorruptData("message " + std::to_string(msg.request_id) +
+                       " has a response region outside the arena");
+  }
   return Status::Ok();
 }
 

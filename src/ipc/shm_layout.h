@@ -20,7 +20,7 @@
 namespace modelgrid::ipc {
 
 inline constexpr uint64_t kShmMagic = 0x314D53434950474DULL;  // "MGIPCSM1" little-endian
-inline constexpr uint32_t kShmLayoutVersion = 2;
+inline constexpr uint32_t kShmLayoutVersion = 3;
 inline constexpr uint32_t kCacheLineBytes = 64;
 inline constexpr uint32_t kMaxTensorsPerMessage = 8;
 inline constexpr uint32_t kMaxTensorDims = 8;
@@ -44,8 +44,22 @@ enum class Op : uint8_t {
   kShutdown = 4,  // finish in-flight work and exit
   kPing = 5,      // answer at once (liveness, round-trip measurements)
   kMetrics = 6,   // the models' custom metrics, as one kBytes tensor in the response region
+  // A decoupled model's stream (see kFlagMore): the server has read the response in the
+  // region, which the worker may fill with the next one. request_id is the stream's;
+  // response_offset/bytes the region to use from now on (a larger one when the worker asked
+  // for it); response_bytes 0 cancels the stream (the worker drops what the model sends).
+  kStreamAck = 7,
 };
-inline constexpr uint8_t kMaxOp = 6;
+inline constexpr uint8_t kMaxOp = 7;
+
+// Message::flags of a response: a decoupled model's response with more to follow for the
+// same request (the final one lacks it). The worker writes no further response into the
+// region until the server answers kStreamAck. A kResourceExhausted response with this flag
+// and response_needed set is no response: it asks for a region of that size in the ack.
+inline constexpr uint32_t kFlagMore = 1;
+// ... and on a decoupled model's final response: there is no response, only the end of the
+// request (the model sent the final flag alone).
+inline constexpr uint32_t kFlagNoResponse = 2;
 
 // Element types on the wire. Stored as uint8_t in TensorDesc::dtype.
 enum class WireDType : uint8_t {
@@ -104,7 +118,7 @@ struct alignas(kCacheLineBytes) Message {
   // Requests: which of the server's doorbells the reply rings (the server's event loop
   // that sent the request; taken modulo the doorbells the worker has). Responses: repeated.
   uint32_t reply_doorbell;
-  uint32_t reserved32;
+  uint32_t flags;  // responses: kFlagMore, kFlagNoResponse or 0
   uint64_t reserved[2];
   char text[kMessageTextBytes];  // error message of a failed response, NUL-terminated
   TensorDesc tensors[kMaxTensorsPerMessage];

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ struct PendingInfer {
   uint64_t started_ns = 0;
   std::function<void(Result<server::InferResponse>)> done;
   InFlight::Ticket ticket;  // the model's, held until this request is done with
+  // A decoupled model's request (RequestPath::InferStream): every response goes here
+  // instead of `done`, in order, the last with final set (nullopt: the model ended
+  // without a response).
+  std::function<void(std::optional<Result<server::InferResponse>>, bool final)> stream;
 };
 
 struct Model;

@@ -53,7 +53,7 @@ json TritonConfigJson(const Model& m, const std::vector<Device>& devices) {
               {"instance_group", json::array({group})},
               {"default_model_filename", python ? "model.py" : "model.pt"},
               {"parameters", parameters},
-              {"model_transaction_policy", {{"decoupled", false}}},
+              {"model_transaction_policy", {{"decoupled", c.decoupled}}},
               {"model_warmup", json::array()}};
   if (c.dynamic_batching) {
     out["dynamic_batching"] = {{"preferred_batch_size", c.preferred_batch_sizes},

@@ -138,6 +138,10 @@ void ModelGrid::Infer(server::InferRequest request,
   parts_->requests->Infer(std::move(request), std::move(done));
 }
 
+void ModelGrid::InferStream(server::InferRequest request, StreamCallback each) {
+  parts_->requests->InferStream(std::move(request), std::move(each));
+}
+
 void ModelGrid::UseEventLoop(server::EventLoop* loop) { parts_->pool->UseEventLoop(loop); }
 
 Result<std::string> ModelGrid::Metrics() {

@@ -52,6 +52,7 @@ class ModelGrid : public server::InferenceService, public server::ModelRuntime {
   Result<nlohmann::json> ModelStats(const std::string& model, const std::string& version) override;
   void Infer(server::InferRequest request,
              std::function<void(Result<server::InferResponse>)> done) override;
+  void InferStream(server::InferRequest request, StreamCallback each) override;
   void UseEventLoop(server::EventLoop* loop) override;
   Result<std::string> Metrics() override;
   Result<nlohmann::json> ServerStatus() override;

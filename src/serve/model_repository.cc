@@ -56,10 +56,16 @@ Result<ServedModel> ReadServedModel(const std::string& repo, const std::string& 
                            "' is not served (ModelGrid serves pytorch_libtorch TorchScript and "
                            "backend \"python\" models)");
   }
-  if (m.config.decoupled) {
+  if (m.config.decoupled && !python) {
     return InvalidArgument("model " + name +
-                           ": decoupled models (model_transaction_policy { decoupled: true }) "
-                           "are not served yet");
+                           ": a decoupled TorchScript model (model_transaction_policy { "
+                           "decoupled: true }) is not served: only Python models answer a "
+                           "request several times");
+  }
+  if (m.config.decoupled && m.config.dynamic_batching) {
+    return InvalidArgument("model " + name +
+                           ": dynamic_batching of a decoupled model is not supported by "
+                           "ModelGrid (each request of a decoupled model executes alone)");
   }
   for (const auto& field : m.config.ignored_fields) {
     m.warnings.push_back("model " + name + ": config field '" + field + "' is ignored");

@@ -47,16 +47,52 @@ uint64_t ResponseBytes(const ModelInstanceConfig& config, int64_t batch, uint64_
 
 void RequestPath::Infer(server::InferRequest request,
                         std::function<void(Result<server::InferResponse>)> done) {
-  auto found = registry_.Find(request.model, request.version);
-  if (!found.ok()) return done(found.status());
-  Model* m = found->get();
+  auto admitted = Admit(std::move(request));
+  if (!admitted.ok()) return done(admitted.status());
+  auto [m, p] = std::move(admitted).value();
+  if (m->instance.decoupled) {
+    return done(InvalidArgument("model '" + m->served.name +
+                                "' is decoupled (it may answer a request several times): use "
+                                "gRPC ModelStreamInfer or HTTP generate_stream"));
+  }
+  p.done = std::move(done);
+  if (m->batcher) {
+    m->batcher->Submit(std::move(p));
+    return;
+  }
+  std::vector<PendingInfer> group;
+  group.push_back(std::move(p));
+  Execute(m, std::move(group));
+}
+
+void RequestPath::InferStream(server::InferRequest request, Each each) {
+  auto admitted = Admit(std::move(request));
+  if (!admitted.ok()) return each(admitted.status(), true);
+  auto [m, p] = std::move(admitted).value();
+  if (!m->instance.decoupled) {
+    p.done = [each](Result<server::InferResponse> r) { each(std::move(r), true); };
+    if (m->batcher) {
+      m->batcher->Submit(std::move(p));
+      return;
+    }
+  } else {
+    p.stream = std::move(each);  // no batcher: a decoupled model's requests run alone
+  }
+  std::vector<PendingInfer> group;
+  group.push_back(std::move(p));
+  Execute(m, std::move(group));
+}
+
+Result<std::pair<Model*, PendingInfer>> RequestPath::Admit(server::InferRequest request) {
+  MG_ASSIGN_OR_RETURN(auto found, registry_.Find(request.model, request.version));
+  Model* m = found.get();
   // Taken before the state check: an unload sets kUnloading, closes `requests` and waits
   // for the tickets, so no request can reach the model after that wait.
   InFlight::Ticket ticket = m->requests.Enter();
   if (!ticket) {
-    return done(Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is unloading"));
+    return Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is unloading");
   }
-  auto reject = [&](Status st) { done(std::move(st)); };  // the ticket goes with this scope
+  auto reject = [](Status st) { return st; };
   if (m->state != ModelState::kReady || grid_.stopping) {
     return reject(Status(StatusCode::kUnavailable,
                          "model '" + m->served.name + "' is " +
@@ -97,14 +133,8 @@ void RequestPath::Infer(server::InferRequest request,
                                     m->served.name + "'"));
     }
   }
-  PendingInfer p{std::move(request), batch, NowNs(), std::move(done), std::move(ticket)};
-  if (m->batcher) {
-    m->batcher->Submit(std::move(p));
-    return;
-  }
-  std::vector<PendingInfer> group;
-  group.push_back(std::move(p));
-  Execute(m, std::move(group));
+  PendingInfer p{std::move(request), batch, NowNs(), nullptr, std::move(ticket), nullptr};
+  return std::make_pair(m, std::move(p));
 }
 
 namespace {
@@ -309,6 +339,21 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
     return;
   }
   auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
+  if (shared->front().stream) {  // a decoupled model's request, alone
+    placement->worker->channel->CallStream(
+        static_cast<uint8_t>(ipc::Op::kInfer), placement->slot, inputs, response_bytes,
+        [this, m, placement_ticket, shared, dispatched_ns](std::optional<Result<Reply>> reply,
+                                                           bool final) {
+          if (final) {
+            m->UpdateStats([&](InferStats& s) {
+              s.executions += 1;
+              s.compute_ns += NowNs() - dispatched_ns;
+            });
+          }
+          StreamReply(m, shared->front(), std::move(reply), final);
+        });
+    return;
+  }
   // The callback runs on the worker client's thread: it holds neither the placement nor the
   // worker, only the placement's ticket (Release keeps both until the last ticket goes).
   placement->worker->channel->Call(
@@ -401,7 +446,45 @@ void RequestPath::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64
   }
 }
 
-void RequestPath::Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs) {
+void RequestPath::StreamReply(Model* m, PendingInfer& p, std::optional<Result<Reply>> reply,
+                              bool final) {
+  // Outputs as KServe tensors.
+  std::optional<Result<std::vector<server::Tensor>>> outputs;
+  if (reply && !reply->ok()) outputs = reply->status();
+  if (reply && reply->ok()) {
+    std::vector<server::Tensor> tensors;
+    Status st;
+    for (auto& out : (*reply)->outputs) {
+      auto dtype = TensorDTypeFromWire(out.wire_dtype);
+      if (!dtype.ok()) {
+        st = dtype.status();
+        break;
+      }
+      tensors.push_back(
+          {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
+    }
+    outputs = st.ok() ? Result<std::vector<server::Tensor>>(std::move(tensors))
+                      : Result<std::vector<server::Tensor>>(st);
+  }
+  if (!final) {
+    if (outputs) p.stream(Respond(m, p, std::move(*outputs)), false);
+    return;
+  }
+  if (outputs) return Complete(m, p, std::move(*outputs));
+  // The model ended the request without a last response.
+  const uint64_t elapsed = NowNs() - p.started_ns;
+  m->UpdateStats([&](InferStats& s) {
+    s.success += 1;
+    s.success_ns += elapsed;
+    s.inferences += static_cast<uint64_t>(p.batch);
+    s.last_inference_ms = WallMs();
+  });
+  p.stream(std::nullopt, true);
+  p.ticket.reset();  // last: the model may go away once its last ticket does
+}
+
+Result<server::InferResponse> RequestPath::Respond(Model* m, const PendingInfer& p,
+                                                   Result<std::vector<server::Tensor>> outputs) {
   Result<server::InferResponse> response = server::InferResponse{};
   if (!outputs.ok()) {
     response = outputs.status();
@@ -440,6 +523,11 @@ void RequestPath::Complete(Model* m, PendingInfer& p, Result<std::vector<server:
       t = std::move(classified).value();
     }
   }
+  return response;
+}
+
+void RequestPath::Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs) {
+  Result<server::InferResponse> response = Respond(m, p, std::move(outputs));
   const uint64_t elapsed = NowNs() - p.started_ns;
   m->UpdateStats([&](InferStats& s) {
     if (response.ok()) {
@@ -452,7 +540,11 @@ void RequestPath::Complete(Model* m, PendingInfer& p, Result<std::vector<server:
     }
     s.last_inference_ms = WallMs();
   });
-  p.done(std::move(response));
+  if (p.stream) {
+    p.stream(std::move(response), true);
+  } else {
+    p.done(std::move(response));
+  }
   p.ticket.reset();  // last: the model may go away once its last ticket does
 }
 

@@ -10,6 +10,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "serve/grid_types.h"
@@ -25,8 +27,15 @@ class RequestPath {
       : grid_(grid), registry_(registry) {}
 
   // Runs `request`; `done` is called exactly once, on a channel or batcher thread, or here
-  // when the request is refused.
+  // when the request is refused. A decoupled model's request is refused (kInvalidArgument):
+  // it may have several responses.
   void Infer(server::InferRequest request, Done done);
+  // Runs `request` on a model that may answer several times (a decoupled one; any other
+  // answers once): `each` gets every response in order, the last with final set (exactly
+  // once; nullopt when the model ended without a response). A response may be an error
+  // without being the last.
+  using Each = std::function<void(std::optional<Result<server::InferResponse>>, bool final)>;
+  void InferStream(server::InferRequest request, Each each);
   // Gives `m` its dynamic batcher when its config asks for one (before it serves).
   void AttachBatcher(const std::shared_ptr<Model>& m);
 
@@ -38,6 +47,16 @@ class RequestPath {
   void RespondGroup(Model* m, std::vector<PendingInfer>& group, int64_t total, Result<Reply> reply);
   // Answers one request; the last thing it does is release the request's hold on `m`.
   void Complete(Model* m, PendingInfer& p, Result<std::vector<server::Tensor>> outputs);
+  // One response of `p` from its outputs: the outputs asked for, named by model and
+  // version, classified where asked.
+  Result<server::InferResponse> Respond(Model* m, const PendingInfer& p,
+                                        Result<std::vector<server::Tensor>> outputs);
+  // The checks Infer and InferStream share; the admitted request's PendingInfer (with the
+  // model's ticket) and its model.
+  Result<std::pair<Model*, PendingInfer>> Admit(server::InferRequest request);
+  // The worker's reply for a decoupled model's request `p`: one of its responses, or with
+  // `final` its last (none when `reply` is nullopt).
+  void StreamReply(Model* m, PendingInfer& p, std::optional<Result<Reply>> reply, bool final);
 
   const GridContext& grid_;
   const Registry& registry_;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,17 @@ class WorkerChannel {
   // `done` is called exactly once. Fails fast with kUnavailable while the worker is down.
   virtual void Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
                     uint64_t response_bytes, Callback done) = 0;
+  // A call whose model may answer several times (a decoupled model's request): `each` is
+  // called for every response in order, `final` true on the last call (exactly one), which
+  // may carry no response (nullopt: the model sent the final flag alone). A response may be
+  // an error without being the last. The default, for channels whose workers answer once,
+  // passes Call's one reply as the final one.
+  using StreamCallback = std::function<void(std::optional<Result<Reply>> response, bool final)>;
+  virtual void CallStream(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                          uint64_t response_bytes, StreamCallback each) {
+    Call(op, slot, inputs, response_bytes,
+         [each = std::move(each)](Result<Reply> reply) { each(std::move(reply), true); });
+  }
   // The worker exited: every call in flight fails with kUnavailable, and so do new ones
   // until MarkUp().
   virtual void OnWorkerExit(const std::string& why) = 0;

@@ -1,7 +1,9 @@
 #include "serve/worker_client.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "ipc/heartbeat.h"
 #include "ipc/message.h"
@@ -121,21 +123,35 @@ size_t WorkerClient::waiting() const {
 
 void WorkerClient::Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
                         uint64_t response_bytes, Callback done) {
+  Start(op, slot, inputs, response_bytes, false,
+        [done = std::move(done)](std::optional<Result<Reply>> reply, bool) {
+          done(reply ? std::move(*reply) : Result<Reply>(Reply{}));
+        });
+}
+
+void WorkerClient::CallStream(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                              uint64_t response_bytes, StreamCallback each) {
+  Start(op, slot, inputs, response_bytes, true, std::move(each));
+}
+
+void WorkerClient::Start(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                         uint64_t response_bytes, bool stream, StreamCallback each) {
   Status failed = Status::Ok();
   {
     MutexLock lock(&mu_);
-    failed = SendOrQueue(op, slot, inputs, response_bytes, done);
+    failed = SendOrQueue(op, slot, inputs, response_bytes, stream, each);
   }
-  if (!failed.ok()) done(std::move(failed));  // outside the lock: `done` may call again
+  if (!failed.ok()) each(std::move(failed), true);  // outside the lock: it may call again
 }
 
 Status WorkerClient::SendOrQueue(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                                 uint64_t response_bytes, Callback& done) {
+                                 uint64_t response_bytes, bool stream, StreamCallback& done) {
   if (!up_) return Status(StatusCode::kUnavailable, "worker " + name_ + " is restarting");
   const auto reply_doorbell = static_cast<uint32_t>(std::max(server::CurrentEventLoop(), 0));
   bool room_later = true;
   if (waiting_.empty()) {  // else this call queues behind the waiting ones
-    Status sent = Submit(op, slot, inputs, response_bytes, reply_doorbell, done, &room_later);
+    Status sent =
+        Submit(op, slot, inputs, response_bytes, reply_doorbell, stream, done, &room_later);
     if (sent.ok()) return Status::Ok();
     if (!room_later) return sent.WithContext("worker " + name_);
   }
@@ -149,6 +165,7 @@ Status WorkerClient::SendOrQueue(uint8_t op, uint32_t slot, const std::vector<Ca
   w.slot = slot;
   w.response_bytes = response_bytes;
   w.reply_doorbell = reply_doorbell;
+  w.stream = stream;
   w.done = std::move(done);
   w.bytes.reserve(inputs.size());
   for (const CallTensor& t : inputs) {
@@ -187,8 +204,8 @@ Status WorkerClient::Place(const std::vector<CallTensor>& inputs, uint64_t respo
 }
 
 Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                            uint64_t response_bytes, uint32_t reply_doorbell, Callback& done,
-                            bool* room_later) {
+                            uint64_t response_bytes, uint32_t reply_doorbell, bool stream,
+                            StreamCallback& done, bool* room_later) {
   std::vector<uint64_t> sizes;
   for (const CallTensor& t : inputs) sizes.push_back(t.bytes);
   sizes.push_back(response_bytes);
@@ -202,6 +219,7 @@ Status WorkerClient::Submit(uint8_t op, uint32_t slot, const std::vector<CallTen
     return placed;
   }
   p.done = std::move(done);
+  p.stream = stream;
   pending_.emplace(next_id_++, std::move(p));
   return Status::Ok();
 }
@@ -210,8 +228,8 @@ void WorkerClient::SubmitWaiting(std::vector<Failure>* failed) {
   while (!waiting_.empty() && up_) {
     Waiting& w = waiting_.front();
     bool room_later = true;
-    Status sent =
-        Submit(w.op, w.slot, w.inputs, w.response_bytes, w.reply_doorbell, w.done, &room_later);
+    Status sent = Submit(w.op, w.slot, w.inputs, w.response_bytes, w.reply_doorbell, w.stream,
+                         w.done, &room_later);
     if (!sent.ok() && room_later) return;  // still no room: the next reply tries again
     if (!sent.ok()) failed->emplace_back(std::move(w.done), sent.WithContext("worker " + name_));
     waiting_.pop_front();
@@ -252,9 +270,102 @@ void WorkerClient::ResponseLoop() {
   }
 }
 
+Result<Reply> WorkerClient::ReadReply(const ipc::Message& msg, const Pending& p) {
+  MG_RETURN_IF_ERROR(ipc::ValidateResponse(msg, segment_->arena_bytes(), p.request.response_offset,
+                                           p.request.response_bytes));
+  Reply reply;
+  reply.text.assign(msg.text, strnlen(msg.text, sizeof msg.text));
+  for (uint32_t i = 0; i < msg.num_tensors; ++i) {
+    const ipc::TensorDesc& d = msg.tensors[i];
+    MG_ASSIGN_OR_RETURN(auto bytes,
+                        ipc::TensorBytes(segment_->arena(), segment_->arena_bytes(), d));
+    ReplyTensor t;
+    t.name = std::string(ipc::TensorName(d));
+    t.wire_dtype = d.dtype;
+    t.shape.assign(d.dims, d.dims + d.ndims);
+    t.data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    reply.outputs.push_back(std::move(t));
+  }
+  return reply;
+}
+
+void WorkerClient::SendAck(uint64_t id, uint64_t region_offset, uint64_t region_bytes) {
+  ipc::Message ack = ipc::MakeMessage(id, ipc::Op::kStreamAck, 0);
+  ack.response_offset = region_offset;
+  ack.response_bytes = region_bytes;
+  // The worker pops requests without waiting for their execution, so a full ring empties
+  // soon; a worker that stops popping is the watchdog's to restart.
+  for (int tries = 0;; ++tries) {
+    {
+      MutexLock lock(&mu_);
+      if (!up_ || (region_bytes > 0 && pending_.count(id) == 0)) return;
+      ack.reply_doorbell = region_bytes > 0 ? pending_[id].request.reply_doorbell : 0;
+      if (segment_->requests().TryPush(ack)) return;
+    }
+    if (tries > 10'000) return;  // ~10 s: the worker is stuck
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void WorkerClient::DeliverPart(const ipc::Message& msg) {
+  StreamCallback each;
+  std::optional<Result<Reply>> part;
+  bool ended = false;       // the call failed here: `part` is its final error
+  uint64_t ack_offset = 0;  // the region the worker may use next
+  uint64_t ack_bytes = 0;
+  bool deliver = true;  // `part` is a response (not a request for a larger region)
+  {
+    MutexLock lock(&mu_);
+    auto it = pending_.find(msg.request_id);
+    if (it == pending_.end()) return;  // failed by OnWorkerExit, or ended here
+    Pending& p = it->second;
+    const Status st = ipc::StatusOf(msg);
+    if (!p.stream) {
+      part = Result<Reply>(Internal("the worker answered a single-response call in parts"));
+      ended = true;
+    } else if (st.code() == StatusCode::kResourceExhausted && msg.response_needed > 0) {
+      // The next response needs a larger region: the old one goes first (it holds nothing).
+      deliver = false;
+      if (p.has_region) (void)arena_.Free(p.request.response_offset);
+      p.has_region = false;
+      auto region = arena_.Allocate(msg.response_needed);
+      if (region.ok()) {
+        p.has_region = true;
+        p.request.response_offset = *region;
+        p.request.response_bytes = msg.response_needed;
+        ack_offset = *region;
+        ack_bytes = msg.response_needed;
+      } else {
+        part = Result<Reply>(Status(StatusCode::kResourceExhausted,
+                                    "a response of " + std::to_string(msg.response_needed) +
+                                        " bytes finds no room in worker " + name_ +
+                                        "'s arena: " + region.status().message()));
+        ended = true;
+      }
+    } else {
+      part = st.ok() ? ReadReply(msg, p) : Result<Reply>(st);
+      ack_offset = p.request.response_offset;
+      ack_bytes = p.request.response_bytes;
+    }
+    each = p.done;
+    if (ended) {
+      Release(p);
+      pending_.erase(it);
+    }
+  }
+  if (ended) {
+    SendAck(msg.request_id, 0, 0);  // cancels the stream in the worker
+    each(std::move(part), true);
+    return;
+  }
+  if (deliver) each(std::move(part), false);  // read out of the region before the ack
+  SendAck(msg.request_id, ack_offset, ack_bytes);
+}
+
 void WorkerClient::Deliver(const ipc::Message& msg) {
-  Callback done;
-  Result<Reply> result = Reply{};
+  if ((msg.flags & ipc::kFlagMore) != 0) return DeliverPart(msg);
+  StreamCallback done;
+  std::optional<Result<Reply>> result;
   std::vector<Failure> failed;
   {
     MutexLock lock(&mu_);
@@ -270,35 +381,14 @@ void WorkerClient::Deliver(const ipc::Message& msg) {
     Pending p = std::move(it->second);
     pending_.erase(it);
     done = std::move(p.done);
-    if (st.ok()) {
-      st = ipc::ValidateResponse(msg, segment_->arena_bytes(), p.request.response_offset,
-                                 p.request.response_bytes);
-    }
-    if (st.ok()) {
-      Reply reply;
-      reply.text.assign(msg.text, strnlen(msg.text, sizeof msg.text));
-      for (uint32_t i = 0; i < msg.num_tensors; ++i) {
-        const ipc::TensorDesc& d = msg.tensors[i];
-        auto bytes = ipc::TensorBytes(segment_->arena(), segment_->arena_bytes(), d);
-        if (!bytes.ok()) {
-          st = bytes.status();
-          break;
-        }
-        ReplyTensor t;
-        t.name = std::string(ipc::TensorName(d));
-        t.wire_dtype = d.dtype;
-        t.shape.assign(d.dims, d.dims + d.ndims);
-        t.data.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-        reply.outputs.push_back(std::move(t));
-      }
-      if (st.ok()) result = std::move(reply);
-    }
-    if (!st.ok()) result = st;
+    // A stream's end without a response (the model sent the final flag alone): nothing.
+    const bool none = st.ok() && p.stream && (msg.flags & ipc::kFlagNoResponse) != 0;
+    if (!none) result = st.ok() ? ReadReply(msg, p) : Result<Reply>(st);
     Release(p);
     SubmitWaiting(&failed);
   }
-  done(std::move(result));
-  for (auto& [callback, status] : failed) callback(std::move(status));
+  done(std::move(result), true);
+  for (auto& [callback, status] : failed) callback(std::move(status), true);
 }
 
 void WorkerClient::OnWorkerExit(const std::string& why) {
@@ -312,8 +402,8 @@ void WorkerClient::OnWorkerExit(const std::string& why) {
   }
   const Status lost(StatusCode::kUnavailable,
                     "worker " + name_ + " exited (" + why + "); the request was not completed");
-  for (auto& [id, p] : failed) p.done(lost);
-  for (Waiting& w : unsent) w.done(lost);
+  for (auto& [id, p] : failed) p.done(lost, true);
+  for (Waiting& w : unsent) w.done(lost, true);
   // No consumer may touch the rings while they are reset.
   MutexLock mode(&mode_mu_);
   const bool restart_thread = thread_running_;

@@ -57,6 +57,13 @@ class WorkerClient : public WorkerChannel {
   // never fit the arena.
   void Call(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
             uint64_t response_bytes, Callback done) override;
+  // As Call, for a decoupled model's request: each response the worker writes (ipc::
+  // kFlagMore) is read and passed to `each`, then acknowledged (ipc::Op::kStreamAck) so the
+  // worker writes the next into the same region, or into a larger one when it asked for
+  // that. A response larger than the arena can give ends the call (kResourceExhausted) and
+  // cancels the stream in the worker.
+  void CallStream(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+                  uint64_t response_bytes, StreamCallback each) override;
 
   // The worker process exited: fails every call in flight with kUnavailable and resets the
   // segment for the next worker. Calls made until MarkUp() fail with kUnavailable.
@@ -90,9 +97,15 @@ class WorkerClient : public WorkerChannel {
   void OnDoorbell();
   // Matches one response to its call and completes it.
   void Deliver(const ipc::Message& msg);
+  // A decoupled model's response with more to follow (ipc::kFlagMore).
+  void DeliverPart(const ipc::Message& msg);
+  // Sends kStreamAck for call `id` with the region it may use next (bytes 0: cancelled),
+  // waiting while the request ring is full, as long as the call is still pending.
+  void SendAck(uint64_t id, uint64_t region_offset, uint64_t region_bytes) EXCLUDES(mu_);
 
   struct Pending {
-    Callback done;
+    StreamCallback done;
+    bool stream = false;                  // a CallStream: replies may come in parts
     ipc::Message request;                 // as sent
     std::vector<uint64_t> input_offsets;  // to free
     bool has_region = false;              // request.response_offset is allocated
@@ -106,17 +119,23 @@ class WorkerClient : public WorkerChannel {
     std::vector<std::string> bytes;
     uint64_t response_bytes = 0;
     uint32_t reply_doorbell = 0;  // the event loop that made the call
-    Callback done;
+    bool stream = false;
+    StreamCallback done;
   };
-  using Failure = std::pair<Callback, Status>;
+  using Failure = std::pair<StreamCallback, Status>;
+  // The reply `msg` to `p` as outputs copied out of the arena (validated against p's region).
+  Result<Reply> ReadReply(const ipc::Message& msg, const Pending& p) REQUIRES(mu_);
+  // Call and CallStream.
+  void Start(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
+             uint64_t response_bytes, bool stream, StreamCallback each);
 
   // Places the inputs and the response region in the arena and sends the request, whose
   // reply rings doorbell `reply_doorbell`; takes `done` only on success. On failure nothing
   // stays allocated and `*room_later` says whether calls in flight can make room. Caller
   // holds mu_.
   Status Submit(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                uint64_t response_bytes, uint32_t reply_doorbell, Callback& done, bool* room_later)
-      REQUIRES(mu_);
+                uint64_t response_bytes, uint32_t reply_doorbell, bool stream, StreamCallback& done,
+                bool* room_later) REQUIRES(mu_);
   // Copies the inputs into the arena, reserves the response region and pushes the request;
   // what it placed is recorded in `p` (for Release) also when it fails.
   Status Place(const std::vector<CallTensor>& inputs, uint64_t response_bytes, Pending& p,
@@ -124,7 +143,7 @@ class WorkerClient : public WorkerChannel {
   // Submits the call, or queues it (with a copy of its inputs) behind those waiting for
   // room. Ok when `done` was taken; the error otherwise, `done` untouched.
   Status SendOrQueue(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
-                     uint64_t response_bytes, Callback& done) REQUIRES(mu_);
+                     uint64_t response_bytes, bool stream, StreamCallback& done) REQUIRES(mu_);
   // Sends waiting calls, in order, while they fit; those that never can go to `failed`, to
   // be called after unlocking.
   void SubmitWaiting(std::vector<Failure>* failed) REQUIRES(mu_);

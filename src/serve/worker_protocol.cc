@@ -77,6 +77,7 @@ Result<ModelInstanceConfig> InstanceConfigFromTriton(const TritonModelConfig& co
   c.device = device;
   c.max_batch_size = config.max_batch_size;
   c.memory_limit_bytes = memory_limit_bytes;
+  c.decoupled = config.decoupled;
   auto convert = [](const std::vector<TritonTensorConfig>& in, std::vector<IoSpec>* out) -> Status {
     for (const auto& t : in) {
       IoSpec s;
@@ -103,6 +104,7 @@ std::string LoadConfigToJson(const ModelInstanceConfig& c, int instances) {
                       {"instances", instances},
                       {"device", c.device},
                       {"max_batch_size", c.max_batch_size},
+                      {"decoupled", c.decoupled},
                       {"memory_limit_bytes", c.memory_limit_bytes},
                       {"inputs", SpecsToJson(c.inputs)},
                       {"outputs", SpecsToJson(c.outputs)}};
@@ -129,12 +131,14 @@ Result<ModelInstanceConfig> LoadConfigFromJson(std::string_view text, int* insta
   const nlohmann::json name = j.value("model_name", nlohmann::json(""));
   const nlohmann::json version = j.value("model_version", nlohmann::json(0));
   const nlohmann::json model_config = j.value("model_config", nlohmann::json(""));
+  const nlohmann::json decoupled = j.value("decoupled", nlohmann::json(false));
   if (!backend.is_string() || !name.is_string() || !version.is_number_integer() ||
-      !model_config.is_string()) {
+      !model_config.is_string() || !decoupled.is_boolean()) {
     return InvalidArgument(
         "malformed load config: backend, model_name, model_version, "
-        "model_config");
+        "model_config, decoupled");
   }
+  c.decoupled = decoupled.get<bool>();
   c.backend = backend.get<std::string>();
   c.model_name = name.get<std::string>();
   c.model_version = version.get<int64_t>();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <deque>
 #include <map>
 #include <optional>
 #include <thread>
@@ -12,6 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -311,8 +314,83 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnReply(HttpReply reply) {
+    if (reply.stream) return StartStream(std::move(reply));
     hold_.reset();
     Write(std::move(reply), keep_alive_ && !core_.stopping, false);
+  }
+
+  // A streamed reply: the headers now, then each piece of the stream as it comes, as one
+  // HTTP/1.1 chunk (HTTP/1.0: the raw bytes, and the end closes the connection). The
+  // session is held (hold_) until the stream ends.
+  void StartStream(HttpReply reply) {
+    state_ = State::kWriting;
+    request_deadline_ = Clock::time_point::max();
+    stream_chunked_ = version_ >= 11;
+    stream_keep_alive_ = keep_alive_ && !core_.stopping && stream_chunked_;
+    std::string head = std::string(version_ >= 11 ? "HTTP/1.1" : "HTTP/1.0") +
+                       " 200 OK\r\nServer: modelgrid\r\nContent-Type: " + reply.content_type +
+                       "\r\nCache-Control: no-cache\r\n";
+    if (stream_chunked_) head += "Transfer-Encoding: chunked\r\n";
+    if (!stream_keep_alive_) head += "Connection: close\r\n";
+    out_.push_back(head + "\r\n");
+    WriteNextPiece();
+    std::weak_ptr<Session> weak = hold_;
+    std::shared_ptr<Gate> gate = core_.gate;
+    reply.stream->Attach([weak, gate](std::string piece, bool end) {
+      ReaderLock lock(&gate->mu);
+      if (!gate->open) return;
+      std::shared_ptr<Session> self = weak.lock();
+      if (!self) return;
+      // post, never dispatch: a piece from this loop's own thread must not overtake those
+      // already queued from others.
+      net::post(self->socket_.get_executor(),
+                [self, piece = std::move(piece), end]() mutable { self->OnPiece(piece, end); });
+    });
+  }
+
+  void OnPiece(const std::string& piece, bool end) {
+    if (state_ != State::kWriting) return;  // the connection failed: nobody reads
+    if (!piece.empty()) {
+      if (stream_chunked_) {
+        char size[24];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        out_.push_back(size + piece + "\r\n");
+      } else {
+        out_.push_back(piece);
+      }
+    }
+    if (end) {
+      stream_ended_ = true;
+      if (stream_chunked_) out_.push_back("0\r\n\r\n");
+    }
+    WriteNextPiece();
+  }
+
+  void WriteNextPiece() {
+    if (stream_writing_) return;
+    if (out_.empty()) {
+      if (!stream_ended_) {
+        deadline_ = Clock::time_point::max();  // waiting for the model is not idle time
+        return;
+      }
+      stream_ended_ = false;
+      hold_.reset();
+      return OnWrite({}, stream_keep_alive_, false);
+    }
+    stream_writing_ = true;
+    ExpiresAfter(std::chrono::milliseconds(core_.options.idle_timeout_ms));
+    net::async_write(socket_, net::buffer(out_.front()),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->stream_writing_ = false;
+                       self->out_.pop_front();
+                       if (ec) {
+                         self->out_.clear();
+                         self->stream_ended_ = false;
+                         self->hold_.reset();
+                         return self->OnWrite(ec, false, false);
+                       }
+                       self->WriteNextPiece();
+                     });
   }
 
   void WriteError(int status, const std::string& message) {
@@ -415,6 +493,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::empty_body> continue_;
   http::response<http::string_body> response_;
+  // A streamed reply's bytes waiting to be written, the front one being written.
+  std::deque<std::string> out_;
+  bool stream_writing_ = false;
+  bool stream_ended_ = false;  // the stream's end is queued in out_
+  bool stream_chunked_ = true;
+  bool stream_keep_alive_ = false;
   std::vector<char> drain_buffer_;
   size_t lingered_bytes_ = 0;
   State state_ = State::kReading;

@@ -25,6 +25,12 @@ InferRequest ReplyInfo(const InferRequest& request) {
 
 void InferenceService::UseEventLoop(EventLoop*) {}
 
+void InferenceService::InferStream(InferRequest request, StreamCallback each) {
+  Infer(std::move(request), [each = std::move(each)](Result<InferResponse> response) {
+    each(std::move(response), true);
+  });
+}
+
 Result<std::string> InferenceService::Metrics() { return NotSupported("metrics"); }
 
 Result<nlohmann::json> InferenceService::ModelConfig(const std::string&, const std::string&) {

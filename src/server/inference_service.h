@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +123,14 @@ class InferenceService {
   // (possibly inside Infer itself), with the response or the error. The service owns
   // `request` from here on; `done` must not be called after the service is destroyed.
   virtual void Infer(InferRequest request, std::function<void(Result<InferResponse>)> done) = 0;
+
+  // Runs one inference whose model may answer several times (Triton's decoupled models;
+  // what gRPC ModelStreamInfer and HTTP generate_stream serve). `each` is called for every
+  // response in order, with final=true on the last call (exactly once), which carries no
+  // response (nullopt) when the model ended without one. A response may be an error without
+  // being the last. The default runs Infer and passes its one response as the final one.
+  using StreamCallback = std::function<void(std::optional<Result<InferResponse>>, bool final)>;
+  virtual void InferStream(InferRequest request, StreamCallback each);
 
   // The HTTP server lends its I/O threads: `loop` while they run, null once they have
   // stopped (before the server is destroyed). A service may watch descriptors on it, for

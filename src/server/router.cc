@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/compression.h"
+#include "server/generate.h"
 #include "server/json_limits.h"
 #include "server/logging_extension.h"
 #include "server/tensor_codec.h"
@@ -94,12 +95,16 @@ enum class Endpoint {
   kCudaShmUnregister,
   kLogging,
   kTrace,
+  kGenerate,
+  kGenerateStream,
 };
 
 // The methods each endpoint answers, as an Allow header lists them.
 const char* MethodsFor(Endpoint e) {
   switch (e) {
     case Endpoint::kInfer:
+    case Endpoint::kGenerate:
+    case Endpoint::kGenerateStream:
     case Endpoint::kRepositoryIndex:
     case Endpoint::kLoad:
     case Endpoint::kUnload:
@@ -153,7 +158,8 @@ std::optional<Route> MatchSharedMemory(const std::vector<std::string>& s, bool c
   return Route{e, "", "", region};
 }
 
-// Matches /v2/models/{m}[/versions/{v}][/ready|/stats|/infer] and the server routes.
+// Matches /v2/models/{m}[/versions/{v}][/ready|/stats|/infer|/generate|/generate_stream]
+// and the server routes.
 // Also /metrics, /v2/repository/index, /v2/repository/models/{m}/load|unload and the
 // ModelGrid extensions /v2/modelgrid/status|replan and /v2/modelgrid/models/{m}/move.
 std::optional<Route> Match(const std::vector<std::string>& s) {
@@ -205,6 +211,10 @@ std::optional<Route> Match(const std::vector<std::string>& s) {
     route.endpoint = Endpoint::kStats;
   } else if (s[next] == "infer") {
     route.endpoint = Endpoint::kInfer;
+  } else if (s[next] == "generate") {
+    route.endpoint = Endpoint::kGenerate;
+  } else if (s[next] == "generate_stream") {
+    route.endpoint = Endpoint::kGenerateStream;
   } else if (s[next] == "config") {
     route.endpoint = Endpoint::kModelConfig;
   } else {
@@ -391,6 +401,10 @@ void Dispatch(InferenceService& service, SystemSharedMemory& shm, const Route& r
     }
     case Endpoint::kInfer:
       return HandleInfer(service, shm, route, http, done);
+    case Endpoint::kGenerate:
+    case Endpoint::kGenerateStream:
+      return HandleGenerate(service, route.model, route.version, http.body,
+                            route.endpoint == Endpoint::kGenerateStream, std::move(done));
     case Endpoint::kModelConfig:
       return done(FromResult(service.ModelConfig(route.model, route.version)));
     case Endpoint::kMetrics: {
@@ -480,6 +494,7 @@ void Router::Handle(HttpRequest request, std::function<void(HttpReply)> done) {
                                          : ContentCoding::kIdentity;
   if (reply_coding != ContentCoding::kIdentity) {
     done = [coding = reply_coding, done = std::move(done)](HttpReply reply) {
+      if (reply.stream) return done(std::move(reply));  // streamed as it comes
       if (auto packed = Compress(reply.body, coding); packed.ok()) {
         reply.body = std::move(packed).value();
         reply.content_encoding = ContentCodingName(coding);

@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "server/inference_service.h"
+#include "server/reply_stream.h"
 #include "server/shared_memory.h"
 
 namespace modelgrid::server {
@@ -36,6 +37,9 @@ struct HttpReply {
   std::string allow;                              // the Allow header of a 405 reply
   std::string www_authenticate;                   // the WWW-Authenticate header of a 401
   std::string content_encoding;                   // the body's coding when compressed
+  // A body written while it is produced (generate_stream): the session sends the headers,
+  // then the stream's pieces as they come (chunked), instead of `body`.
+  std::shared_ptr<ReplyStream> stream;
 };
 
 struct RouterOptions {

@@ -15,6 +15,20 @@
 #include "server/json_limits.h"
 
 namespace modelgrid::server {
+
+Status CheckRequestParameter(const std::string& key, const nlohmann::json& value) {
+  for (std::string_view reserved : kReservedRequestParameters) {
+    if (key == reserved) {
+      return InvalidArgument("the request's parameters: \"" + key + "\" is not supported");
+    }
+  }
+  if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
+    return InvalidArgument("the request's parameters: \"" + key +
+                           "\" must be a string, a number or a boolean");
+  }
+  return Status::Ok();
+}
+
 namespace {
 
 using nlohmann::json;
@@ -307,15 +321,7 @@ Result<InferRequest> ParseRequestJson(const json& doc, std::string_view binary) 
     // refused by name; custom ones go to the service, which refuses them for models that
     // take none.
     for (const auto& [key, value] : params->items()) {
-      for (std::string_view reserved : kReservedRequestParameters) {
-        if (key == reserved) {
-          return InvalidArgument("the request's parameters: \"" + key + "\" is not supported");
-        }
-      }
-      if (!value.is_string() && !value.is_number() && !value.is_boolean()) {
-        return InvalidArgument("the request's parameters: \"" + key +
-                               "\" must be a string, a number or a boolean");
-      }
+      MG_RETURN_IF_ERROR(CheckRequestParameter(key, value));
     }
     req.parameters = *params;
   }

@@ -37,6 +37,10 @@ Status ValidateTensorData(const Tensor& tensor);
 Result<std::string> EncodeJsonData(const nlohmann::json& data, std::string_view datatype,
                                    const std::vector<int64_t>& shape);
 
+// A request-level parameter a client may send: not one of kReservedRequestParameters (Triton
+// core's, refused by name), and a string, number or boolean.
+Status CheckRequestParameter(const std::string& key, const nlohmann::json& value);
+
 // The flat JSON array of a tensor's elements (BYTES elements become strings).
 Result<nlohmann::json> DecodeJsonData(const Tensor& tensor);
 

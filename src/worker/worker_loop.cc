@@ -22,6 +22,7 @@
 #include "ipc/shm_segment.h"
 #include "serve/worker_protocol.h"
 #include "worker/bls_client.h"
+#include "worker/response_streams.h"
 #include "worker/slot_scheduler.h"
 
 namespace modelgrid {
@@ -38,13 +39,15 @@ using ipc::Op;
 
 class Worker {
  public:
-  Worker(ipc::ShmSegment& segment, Backend& backend, const WorkerLoopOptions& options)
-      : segment_(segment), backend_(backend), options_(options) {}
+  Worker(ipc::ShmSegment& segment, Backend& backend, const WorkerLoopOptions& options,
+         ResponseStreams& streams)
+      : segment_(segment), backend_(backend), options_(options), streams_(streams) {}
 
-  // Handles one validated load, unload or inference and fills `reply`. Runs on the
-  // scheduler's threads: a load or unload alone in its slot, inferences up to the slot's
-  // instances at once.
-  void Handle(const Message& request, Message* reply, SlotScheduler& scheduler) {
+  // Handles one validated load, unload or inference and fills `reply`; false when the
+  // request answers later instead (a decoupled model's, through ResponseStreams). Runs on
+  // the scheduler's threads: a load or unload alone in its slot, inferences up to the
+  // slot's instances at once.
+  bool Handle(const Message& request, Message* reply, SlotScheduler& scheduler) {
     *reply = ipc::MakeMessage(request.request_id, static_cast<Op>(request.op), request.model_slot);
     reply->response_offset = request.response_offset;
     reply->response_bytes = request.response_bytes;
@@ -58,6 +61,10 @@ class Worker {
         status = Unload(request.model_slot);
         break;
       case Op::kInfer:
+        if (Decoupled(request.model_slot)) {
+          InferDecoupled(request);
+          return false;
+        }
         status = Infer(request, reply);
         break;
       default:
@@ -68,6 +75,7 @@ class Worker {
       reply->num_tensors = 0;
       ipc::SetStatus(reply, status);
     }
+    return true;
   }
 
  private:
@@ -187,6 +195,12 @@ class Worker {
     const std::string what = "BLS call to model '" + call.model + "'" +
                              (call.version > 0 ? " version " + std::to_string(call.version) : "");
     if (!found) return std::nullopt;
+    if (instance != nullptr && instance->config().decoupled) {
+      Return(slot, instance);
+      return InvalidArgument(what +
+                             ": it is decoupled (it may answer several times), and exec() "
+                             "takes one response");
+    }
     if (instance == nullptr) {
       return Status(StatusCode::kUnavailable,
                     what +
@@ -226,7 +240,30 @@ class Worker {
     return st;
   }
 
-  Status RunOn(ModelInstance& instance, const Message& request, Message* reply) {
+  bool Decoupled(uint32_t slot) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(slot);
+    return it != pools_.end() && !it->second.instances.empty() &&
+           it->second.instances.front()->config().decoupled;
+  }
+
+  // A decoupled model's request: its responses go through ResponseStreams, from this call
+  // or from the model's threads after it; an error before the final one ends the request.
+  void InferDecoupled(const Message& request) {
+    std::shared_ptr<ResponseSink> sink = streams_.Open(request);
+    ModelInstance* instance = Acquire(request.model_slot);
+    Status st = instance == nullptr
+                    ? NotFound("no model in slot " + std::to_string(request.model_slot))
+                    : Status::Ok();
+    if (st.ok()) {
+      auto inputs = InputViews(request);
+      st = inputs.ok() ? instance->InferDecoupled(*inputs, sink) : inputs.status();
+      Return(request.model_slot, instance);
+    }
+    if (!st.ok()) (void)sink->Send(Result<std::vector<HostTensor>>(st), true);
+  }
+
+  Result<std::vector<HostTensorView>> InputViews(const Message& request) {
     std::vector<HostTensorView> inputs;
     for (uint32_t i = 0; i < request.num_tensors; ++i) {
       const ipc::TensorDesc& d = request.tensors[i];
@@ -241,37 +278,47 @@ class Worker {
       v.byte_size = bytes.size();
       inputs.push_back(std::move(v));
     }
+    return inputs;
+  }
+
+  Status RunOn(ModelInstance& instance, const Message& request, Message* reply) {
+    MG_ASSIGN_OR_RETURN(std::vector<HostTensorView> inputs, InputViews(request));
     MG_ASSIGN_OR_RETURN(std::vector<HostTensor> outputs, instance.Infer(inputs));
-    if (outputs.size() > ipc::kMaxTensorsPerMessage) {
-      return OutOfRange("model returned " + std::to_string(outputs.size()) +
-                        " outputs; at most 8 are supported");
-    }
-    std::vector<uint64_t> sizes;
-    for (const HostTensor& out : outputs) sizes.push_back(out.data.size());
-    const uint64_t needed = ipc::RegionWriter::RegionBytesFor(sizes);
-    if (needed > request.response_bytes) {
-      reply->response_needed = needed;
-      return ResourceExhausted("outputs need " + std::to_string(needed) +
-                               " bytes but the response region has " +
-                               std::to_string(request.response_bytes));
-    }
-    ipc::RegionWriter writer(request.response_offset, request.response_bytes);
-    for (const HostTensor& out : outputs) {
-      MG_ASSIGN_OR_RETURN(uint64_t offset, writer.Allocate(out.data.size()));
-      std::memcpy(segment_.arena() + offset, out.data.data(), out.data.size());
-      MG_RETURN_IF_ERROR(ipc::AddTensor(reply, WireFromTensorDType(out.dtype), out.shape, offset,
-                                        out.data.size(), out.name));
-    }
-    return Status::Ok();
+    return WriteOutputs(segment_, outputs, request, reply);
   }
 
   ipc::ShmSegment& segment_;
   Backend& backend_;
   const WorkerLoopOptions& options_;
+  ResponseStreams& streams_;
   std::mutex mu_;
   std::condition_variable returned_;  // an instance went back to its pool's idle list
   std::map<uint32_t, Pool> pools_;    // guarded by mu_
 };
+
+// Gives decoupled requests still streaming (their models' threads sending) up to
+// kStreamGraceMs to send their final responses, passing the server's acks on meanwhile;
+// any other request is answered kUnavailable (the worker is stopping).
+template <typename Answer>
+void FinishStreams(ResponseStreams& streams, ipc::RequestRing& requests, uint64_t arena_bytes,
+                   const Answer& answer) {
+  constexpr uint64_t kStreamGraceMs = 10'000;
+  const uint64_t until = ipc::MonotonicNowMs() + kStreamGraceMs;
+  while (streams.open() > 0 && ipc::MonotonicNowMs() < until) {
+    Message request;
+    if (!requests.Pop(&request, 10).ok()) continue;
+    if (!ipc::ValidateMessage(request, arena_bytes).ok()) continue;
+    if (request.op == static_cast<uint8_t>(Op::kStreamAck)) {
+      streams.OnAck(request);
+      continue;
+    }
+    Message reply =
+        ipc::MakeMessage(request.request_id, static_cast<Op>(request.op), request.model_slot);
+    reply.reply_doorbell = request.reply_doorbell;
+    ipc::SetStatus(&reply, Status(StatusCode::kUnavailable, "the worker is stopping"));
+    answer(reply);
+  }
+}
 
 // Writes `metrics` (Backend::CustomMetrics) into the request's response region as the
 // reply's one kBytes tensor; kResourceExhausted with response_needed when it has no room.
@@ -311,7 +358,21 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
       std::this_thread::sleep_for(std::chrono::milliseconds(options.heartbeat_ms));
     }
   });
-  Worker worker(seg, backend, options);
+  ipc::RequestRing requests = seg.requests();
+  ipc::ResponseRing responses = seg.responses();
+  std::vector<ipc::Doorbell> doorbells;
+  for (int fd : options.doorbell_fds) doorbells.push_back(ipc::Doorbell::Adopt(fd));
+  responses.set_doorbells(&doorbells);
+  // The response ring has one producer: whichever thread answers holds this.
+  std::mutex answer_mu;
+  auto answer = [&](const Message& reply) {
+    std::lock_guard<std::mutex> lock(answer_mu);
+    while (!responses.Push(reply, 1000).ok()) {
+      if (responses.corrupt()) break;  // the server reset the segment: nothing to answer
+    }
+  };
+  ResponseStreams streams(seg, answer);
+  Worker worker(seg, backend, options, streams);
   // BLS calls: a model of this worker in the caller's thread; any other through the server
   // (which routes it to whichever worker hosts it), when the server gave a socket.
   std::unique_ptr<BlsClient> remote;
@@ -327,24 +388,10 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
       return remote->Call(call);
     });
   }
-  ipc::RequestRing requests = seg.requests();
-  ipc::ResponseRing responses = seg.responses();
-  std::vector<ipc::Doorbell> doorbells;
-  for (int fd : options.doorbell_fds) doorbells.push_back(ipc::Doorbell::Adopt(fd));
-  responses.set_doorbells(&doorbells);
-  // The response ring has one producer: whichever thread answers holds this.
-  std::mutex answer_mu;
-  auto answer = [&](const Message& reply) {
-    std::lock_guard<std::mutex> lock(answer_mu);
-    while (!responses.Push(reply, 1000).ok()) {
-      if (responses.corrupt()) break;  // the server reset the segment: nothing to answer
-    }
-  };
   std::unique_ptr<SlotScheduler> scheduler;
   scheduler = std::make_unique<SlotScheduler>(options.execution_threads, [&](const Message& r) {
     Message reply;
-    worker.Handle(r, &reply, *scheduler);
-    answer(reply);
+    if (worker.Handle(r, &reply, *scheduler)) answer(reply);
   });
   int exit_code = 0;
   struct sigaction stop = {};
@@ -354,6 +401,7 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
   while (true) {
     if (g_stop_requested.load()) {
       scheduler->Drain();
+      FinishStreams(streams, requests, seg.arena_bytes(), answer);
       break;
     }
     Message request;
@@ -383,8 +431,11 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
         ipc::SetStatus(&reply, st);
       }
       answer(reply);
+    } else if (op == Op::kStreamAck) {
+      streams.OnAck(request);
     } else if (op == Op::kShutdown) {
       scheduler->Drain();  // finish what was accepted, then say goodbye
+      FinishStreams(streams, requests, seg.arena_bytes(), answer);
       answer(reply);
       break;
     } else {
@@ -392,6 +443,7 @@ int RunWorker(const WorkerLoopOptions& options, Backend& backend, BlsRouter* bls
     }
   }
   scheduler.reset();                  // waits for requests still running (after a corrupt ring)
+  streams.Close();                    // models' threads may send no more
   if (bls != nullptr) bls->Bind({});  // the models' finalize may not call into the others
   seg.header().worker_state.store(static_cast<uint32_t>(ipc::WorkerState::kStopping));
   running = false;

@@ -68,7 +68,7 @@ MIB = edge_test.MIB
 SERVICE = "inference.GRPCInferenceService"
 HEALTH = "grpc.health.v1.Health"
 # Deadlines: hang guards only; nothing asserts on latency unless it says so.
-RPC_TIMEOUT = 60.0
+RPC_TIMEOUT = float(os.environ.get("MG_RPC_TIMEOUT", "60"))
 LOAD_TIMEOUT = 120.0
 STREAM_TIMEOUT = 300.0  # the deadline of a whole ModelStreamInfer call
 READY_TIMEOUT = 120.0

@@ -281,13 +281,9 @@ class LoadedModel:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(result)
 
-    def execute(self, inputs, request_ids, request_parameters, requested, batches):
-        """Runs one request, or with `batches` (each request's batch size) a batch of requests
-        whose inputs were concatenated along dimension 0: execute gets one request each, as
-        in Triton. `inputs`: (name, datatype, shape, memoryview) tuples; `request_ids`,
-        `request_parameters` (JSON objects) and `requested` (JSON arrays of output names, ""
-        for all): the requests' own, in order, or None when none has any. Returns the outputs
-        as (name, datatype, shape, buffer) tuples; raises ModelError."""
+    def _requests(self, inputs, request_ids, request_parameters, requested, batches):
+        """The pb_utils.InferenceRequests of one execution, and the output names each asked
+        for (empty: all). See execute for the arguments."""
         arrays = [(n, _to_numpy(d, s, v)) for (n, d, s, v) in inputs]
         if batches and sum(batches) != (arrays[0][1].shape[0] if arrays and arrays[0][1].ndim else -1):
             raise ModelError("a batch of %d requests does not add up to its inputs" % len(batches))
@@ -308,13 +304,28 @@ class LoadedModel:
                 parameters=(request_parameters[index] or "{}")
                 if request_parameters and index < len(request_parameters) else "{}",
             ))
+        return requests, names
+
+    def _run(self, requests):
+        """execute(requests)'s result; the model's own exception becomes a ModelError."""
         try:
-            responses = self._settle(self.instance.execute(requests))
+            return self._settle(self.instance.execute(requests))
         except ModelError:
             raise
         except Exception as exc:  # the model's own error fails these requests only
             sys.stderr.write("model %s: execute raised:\n%s" % (self.name, _full_traceback(exc)))
             raise ModelError("execute raised " + summarize(exc)) from None
+
+    def execute(self, inputs, request_ids, request_parameters, requested, batches):
+        """Runs one request, or with `batches` (each request's batch size) a batch of requests
+        whose inputs were concatenated along dimension 0: execute gets one request each, as
+        in Triton. `inputs`: (name, datatype, shape, memoryview) tuples; `request_ids`,
+        `request_parameters` (JSON objects) and `requested` (JSON arrays of output names, ""
+        for all): the requests' own, in order, or None when none has any. Returns the outputs
+        as (name, datatype, shape, buffer) tuples; raises ModelError."""
+        requests, names = self._requests(inputs, request_ids, request_parameters, requested,
+                                         batches)
+        responses = self._run(requests)
         if responses is None or len(responses) != len(requests):
             count = "None" if responses is None else str(len(responses))
             raise ModelError("execute returned %s responses for %d requests" % (count, len(requests)))
@@ -336,6 +347,40 @@ class LoadedModel:
                 raise results[0]
             return [_wire(*output) for output in results[0]]
         return [_wire(*output) for output in _join(results, batches)]
+
+    def execute_decoupled(self, inputs, request_ids, request_parameters, requested, capsule):
+        """A decoupled model's request (one; see execute for the arguments): execute gets it
+        with a response sender that passes its responses to `capsule`'s sink
+        (_modelgrid_responses), during execute or from the model's threads after it. execute
+        must return None, as in Triton; raises ModelError."""
+        import _modelgrid_responses  # installed by the backend before any model loads
+        requests, names = self._requests(inputs, request_ids, request_parameters, requested,
+                                         None)
+        wanted = set(names[0]) if names else set()
+        declared = self.declared
+
+        def send(response, final):
+            outputs, code, message = None, "", ""
+            if response is not None and response.has_error():
+                error = response.error()
+                code, message = _ERROR_CODES.get(error.code(), "internal"), error.message()
+            elif response is not None:
+                try:
+                    outputs = [_wire(*_checked(t, declared)) for t in response.output_tensors()
+                               if not wanted or t.name() in wanted]
+                except ModelError as exc:
+                    raise pb_utils.TritonModelException("send: " + str(exc)) from None
+            try:
+                _modelgrid_responses.send(capsule, outputs, code, message, final)
+            except RuntimeError as exc:
+                raise pb_utils.TritonModelException("send: " + str(exc)) from None
+
+        requests[0]._sender = pb_utils.InferenceResponseSender(
+            send, lambda: _modelgrid_responses.cancelled(capsule))
+        result = self._run(requests)
+        if result is not None:
+            raise ModelError("execute of a decoupled model returned %s: it must return None "
+                             "and answer through get_response_sender()" % type(result).__name__)
 
     def finalize(self):
         if hasattr(self.instance, "finalize"):

@@ -11,6 +11,8 @@
 
 #include "backends/python/bls_module.h"
 #include "backends/python/interpreter.h"
+#include "backends/python/output_tuples.h"
+#include "backends/python/response_module.h"
 #include "common/process_memory.h"
 
 namespace modelgrid {
@@ -65,44 +67,6 @@ PyObject* RequestStrings(const HostTensorView& strings) {
   return list.release();
 }
 
-// One (name, datatype, shape, buffer) tuple of execute's result as a tensor (GIL held).
-Result<HostTensor> OutputTensor(PyObject* item) {
-  const char* name = nullptr;
-  const char* datatype = nullptr;
-  PyObject* shape = nullptr;
-  PyObject* buffer = nullptr;
-  if (!PyArg_ParseTuple(item, "ssOO", &name, &datatype, &shape, &buffer)) {
-    return TakeError("reading an output");
-  }
-  HostTensor t;
-  t.name = name;
-  const std::string what = "output '" + t.name + "'";
-  MG_ASSIGN_OR_RETURN(t.dtype, ParseTensorDType(datatype));
-  PyRef dims(PySequence_Fast(shape, "shape"));
-  if (!dims) return TakeError(what);
-  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(dims.get()); ++i) {
-    const long long d = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(dims.get(), i));
-    if (d < 0) {
-      PyErr_Clear();
-      return Internal(what + " has a negative or non-integer dimension");
-    }
-    t.shape.push_back(d);
-  }
-  Py_buffer view;
-  if (PyObject_GetBuffer(buffer, &view, PyBUF_C_CONTIGUOUS) != 0) return TakeError(what);
-  const auto* bytes = static_cast<const uint8_t*>(view.buf);
-  t.data.assign(bytes, bytes + view.len);
-  PyBuffer_Release(&view);
-  const bool consistent =
-      t.dtype == TensorDType::kBytes
-          ? BytesElementCount(t.data.data(), t.data.size()) == ShapeElementCount(t.shape)
-          : t.data.size() ==
-                static_cast<size_t>(ShapeElementCount(t.shape)) * TensorDTypeSize(t.dtype);
-  if (!consistent)
-    return Internal(what + ": its bytes do not match shape " + ShapeToString(t.shape));
-  return t;
-}
-
 // torch's CUDA caching allocator in this process, when a model has initialised CUDA through
 // torch (GIL held): allocated and peak allocated bytes.
 struct CudaBytes {
@@ -141,37 +105,39 @@ class PythonInstance final : public ModelInstance {
   }
 
   Result<std::vector<HostTensor>> Infer(const std::vector<HostTensorView>& given) override {
+    if (config_.decoupled) {
+      return InvalidArgument("model '" + config_.model_name +
+                             "' is decoupled: its requests are streamed (InferDecoupled)");
+    }
     std::lock_guard<std::mutex> lock(mu_);
-    MG_ASSIGN_OR_RETURN(Call call, SplitCall(given));
-    MG_RETURN_IF_ERROR(CheckInputs(call.inputs));
     std::vector<HostTensor> outputs;
     {
       Gil gil;
-      MG_ASSIGN_OR_RETURN(PyRef tuples, InputTuples(call.inputs));
-      PyRef requested(call.requested ? RequestStrings(*call.requested) : Py_NewRef(Py_None));
-      PyRef sizes(call.batches.empty() ? Py_NewRef(Py_None)
-                                       : PyList_New(static_cast<Py_ssize_t>(call.batches.size())));
-      PyRef ids(call.ids ? RequestStrings(*call.ids) : Py_NewRef(Py_None));
-      PyRef parameters(call.parameters ? RequestStrings(*call.parameters) : Py_NewRef(Py_None));
-      if (!sizes || !requested || !ids || !parameters) {
-        return TakeError("model " + config_.model_name);
-      }
-      for (size_t i = 0; i < call.batches.size(); ++i) {
-        PyList_SET_ITEM(sizes.get(), static_cast<Py_ssize_t>(i),
-                        PyLong_FromLongLong(call.batches[i]));
-      }
-      PyRef result(PyObject_CallMethod(loaded_.get(), "execute", "OOOOO", tuples.get(), ids.get(),
-                                       parameters.get(), requested.get(), sizes.get()));
-      if (!result) return TakeError("model " + config_.model_name);
-      PyRef items(PySequence_Fast(result.get(), "execute's outputs"));
-      if (!items) return TakeError("model " + config_.model_name);
-      for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items.get()); ++i) {
-        MG_ASSIGN_OR_RETURN(HostTensor t, OutputTensor(PySequence_Fast_GET_ITEM(items.get(), i)));
-        outputs.push_back(std::move(t));
-      }
+      MG_ASSIGN_OR_RETURN(PyRef result, Execute(given, nullptr));
+      MG_ASSIGN_OR_RETURN(outputs, python::OutputTensors(result.get(), "execute's outputs"));
     }
     NotePeak();
     return outputs;
+  }
+
+  // The runtime's execute_decoupled: the request gets a response sender that sends to
+  // `sink` (response_module.h), now or from the model's threads later.
+  Status InferDecoupled(const std::vector<HostTensorView>& given,
+                        std::shared_ptr<ResponseSink> sink) override {
+    if (!config_.decoupled) return ModelInstance::InferDecoupled(given, std::move(sink));
+    std::lock_guard<std::mutex> lock(mu_);
+    Status st;
+    {
+      Gil gil;
+      PyRef capsule(python::SinkCapsule(sink));
+      st = capsule ? Execute(given, capsule.get()).status()
+                   : TakeError("model " + config_.model_name);
+      // The error ends the request before the capsule can (a capsule dropped without the
+      // final flag says only that).
+      if (!st.ok()) (void)sink->Send(Result<std::vector<HostTensor>>(st), true);
+    }
+    NotePeak();
+    return st;
   }
 
   // No forward pass: Triton runs a Python model's execute only on requests (or its
@@ -213,6 +179,33 @@ class PythonInstance final : public ModelInstance {
     const HostTensorView* parameters = nullptr;  // kRequestParametersTensor
     const HostTensorView* requested = nullptr;   // kRequestedOutputsTensor
   };
+
+  // Calls the runtime's execute (or, with `sender`, execute_decoupled) on `given` (GIL held).
+  Result<PyRef> Execute(const std::vector<HostTensorView>& given, PyObject* sender) {
+    MG_ASSIGN_OR_RETURN(Call call, SplitCall(given));
+    MG_RETURN_IF_ERROR(CheckInputs(call.inputs));
+    MG_ASSIGN_OR_RETURN(PyRef tuples, InputTuples(call.inputs));
+    PyRef requested(call.requested ? RequestStrings(*call.requested) : Py_NewRef(Py_None));
+    PyRef sizes(call.batches.empty() ? Py_NewRef(Py_None)
+                                     : PyList_New(static_cast<Py_ssize_t>(call.batches.size())));
+    PyRef ids(call.ids ? RequestStrings(*call.ids) : Py_NewRef(Py_None));
+    PyRef parameters(call.parameters ? RequestStrings(*call.parameters) : Py_NewRef(Py_None));
+    if (!sizes || !requested || !ids || !parameters) {
+      return TakeError("model " + config_.model_name);
+    }
+    for (size_t i = 0; i < call.batches.size(); ++i) {
+      PyList_SET_ITEM(sizes.get(), static_cast<Py_ssize_t>(i),
+                      PyLong_FromLongLong(call.batches[i]));
+    }
+    PyRef result(
+        sender == nullptr
+            ? PyObject_CallMethod(loaded_.get(), "execute", "OOOOO", tuples.get(), ids.get(),
+                                  parameters.get(), requested.get(), sizes.get())
+            : PyObject_CallMethod(loaded_.get(), "execute_decoupled", "OOOOO", tuples.get(),
+                                  ids.get(), parameters.get(), requested.get(), sender));
+    if (!result) return TakeError("model " + config_.model_name);
+    return result;
+  }
 
   static Result<Call> SplitCall(const std::vector<HostTensorView>& given) {
     Call call;
@@ -309,6 +302,7 @@ class PythonBackend final : public Backend {
     }
     MG_RETURN_IF_ERROR(python::StartInterpreter());
     MG_RETURN_IF_ERROR(python::InstallBlsModule(bls_));
+    MG_RETURN_IF_ERROR(python::InstallResponseModule());
     const std::string args = InitializeArgs(config);
     const uint64_t rss_before = ReadRssBytes();
     const bool hwm_reset = ResetPeakRss();

@@ -4,8 +4,9 @@ Models import it as Triton's Python backend documents (``import triton_python_ba
 as pb_utils``); the names, signatures and semantics follow that API. The module is compiled
 into modelgrid-worker and registered before the first model is imported.
 
-Not provided in this version (raises TritonModelException naming itself when used):
-decoupled response senders (``get_response_sender``), and BLS into decoupled models.
+Not provided in this version (raises TritonModelException naming itself when used): BLS
+into decoupled models (``exec(decoupled=True)``), and response senders in models that are
+not decoupled.
 """
 
 import json
@@ -285,6 +286,7 @@ class InferenceRequest:
         self._flags = flags
         self._timeout = timeout
         self._parameters = parameters if isinstance(parameters, str) else json.dumps(parameters or {})
+        self._sender = None  # a decoupled model's request: its InferenceResponseSender
 
     def inputs(self):
         return self._inputs
@@ -317,8 +319,11 @@ class InferenceRequest:
         return False
 
     def get_response_sender(self):
-        raise TritonModelException(
-            "decoupled models (get_response_sender) are not supported by ModelGrid yet")
+        if self._sender is None:
+            raise TritonModelException(
+                "get_response_sender: the model is not decoupled (model_transaction_policy "
+                "{ decoupled: true }); its execute returns its responses")
+        return self._sender
 
     def exec(self, decoupled=False):
         if decoupled:
@@ -330,6 +335,31 @@ class InferenceRequest:
     async def async_exec(self, decoupled=False):
         # The call runs in the caller's thread; awaiting it returns its response.
         return self.exec(decoupled)
+
+
+class InferenceResponseSender:
+    """A decoupled model's way to answer one request, any number of times, from execute or
+    from threads after execute returned (built by ModelGrid). The last send carries
+    flags=TRITONSERVER_RESPONSE_COMPLETE_FINAL (with or without a response); sending after
+    it raises TritonModelException."""
+
+    def __init__(self, send, cancelled):
+        self._send = send  # (response or None, final) -> None; raises TritonModelException
+        self._cancelled = cancelled
+
+    def send(self, response=None, flags=0):
+        if flags not in (0, TRITONSERVER_RESPONSE_COMPLETE_FINAL):
+            raise TritonModelException("send: unknown flags %r (0 or "
+                                       "TRITONSERVER_RESPONSE_COMPLETE_FINAL)" % (flags,))
+        if response is None and flags == 0:
+            raise TritonModelException("send: a response, the final flag, or both")
+        if response is not None and not isinstance(response, InferenceResponse):
+            raise TritonModelException("send: %s is not a pb_utils.InferenceResponse"
+                                       % type(response).__name__)
+        self._send(response, flags == TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def is_cancelled(self):
+        return self._cancelled()
 
 
 def get_input_tensor_by_name(inference_request, name):
