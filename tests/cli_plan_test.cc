@@ -100,6 +100,29 @@ TEST_F(CliPlanTest, ContextAndReserveFlags) {
   for (const auto& w : j["gpus"][0]["workers"]) EXPECT_EQ(w["context_bytes"], 1ull << 30);
 }
 
+TEST_F(CliPlanTest, HostCacheParksWhatFitsNoGpu) {
+  // One 40 GiB GPU holds part of the manifest: what does not fit and may be parked is
+  // parked, and the table and the JSON say so.
+  auto r = RunCommand(Plan("--gpus 1x40GiB --host-cache 64GiB --strategy fill-first --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["host_cache_bytes"], 64ull << 30);
+  uint64_t used = 0;
+  for (const auto& p : j["parked"]) {
+    EXPECT_NE(p["name"], "big");  // process-isolated: never parked
+    EXPECT_NE(p["name"], "mid");  // latency-sensitive: never parked
+    EXPECT_GT(p["swap_in_seconds"].get<double>(), 0.0);
+    used += p["parked_bytes"].get<uint64_t>();
+  }
+  EXPECT_EQ(j["host_cache_used_bytes"], used);
+  const size_t total =
+      j["parked"].size() + j["unplaced"].size() + j["placed_instances"].get<size_t>();
+  EXPECT_EQ(total, 5u);  // llama, big, mid x2, small
+  auto table = RunCommand(Plan("--gpus 1x40GiB --host-cache 64GiB --strategy fill-first"));
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("parked in host memory"), std::string::npos) << table.out;
+}
+
 TEST_F(CliPlanTest, ZeroContextAndSizesInEveryUnit) {
   // Contexts already counted elsewhere cost nothing here; capacities exact to the byte.
   auto r =
@@ -149,6 +172,8 @@ TEST_F(CliPlanTest, BadInputGivesAClearErrorAndNonZeroExit) {
       {Plan("--gpus 80GiB --context-bytes -5"), "--context-bytes"},
       {Plan("--gpus 80GiB --reserve-bytes 999TiB"), "--reserve-bytes"},
       {Plan("--gpus 80GiB --context-bytes 12parsecs"), "not a size"},
+      {Plan("--gpus 80GiB --host-cache lots"), "--host-cache"},
+      {Plan("--gpus 80GiB --host-cache 100TiB"), "--host-cache: size"},
       {Plan("--gpus 4x1000B"), "out of range"},
       {kBinary + " plan --gpus 80GiB --models " + dup, "duplicate model name 'a'"},
       {kBinary + " plan --gpus 80GiB --models " + unknown, "unknown key 'size'"},

@@ -20,6 +20,7 @@ struct PlanArgs {
   std::string strategy = "memory-optimized";
   std::string context_bytes;
   std::string reserve_bytes;
+  std::string host_cache;
   double time_limit_seconds = 1.0;
   bool json = false;
   std::string svg;
@@ -48,6 +49,11 @@ int RunPlan(const PlanArgs& args) {
     auto bytes = ParseByteSize(args.reserve_bytes);
     if (!bytes.ok()) return Fail(bytes.status().WithContext("--reserve-bytes"), 2);
     options.reserve_bytes = *bytes;
+  }
+  if (!args.host_cache.empty()) {
+    auto bytes = ParseByteSize(args.host_cache);
+    if (!bytes.ok()) return Fail(bytes.status().WithContext("--host-cache"), 2);
+    options.host_cache_bytes = *bytes;
   }
   auto gpus = ResolveGpus(args.gpus);
   if (!gpus.ok()) return Fail(gpus.status());
@@ -104,6 +110,10 @@ void RegisterPlan(CLI::App& app, Handler* handler) {
                   "686MiB; 0 when contexts are counted elsewhere");
   cmd->add_option("--reserve-bytes", args->reserve_bytes,
                   "Bytes kept free on every GPU that hosts a worker, e.g. 2GiB (default 0)");
+  cmd->add_option("--host-cache", args->host_cache,
+                  "Host memory for models that fit no GPU, e.g. 256GiB: they are parked there "
+                  "and swapped in on request; lists each with its swap-in time over its GPU's "
+                  "host link (default: none)");
   cmd->add_option("--time-limit", args->time_limit_seconds,
                   "Seconds the optimal strategy may search (default 1)")
       ->check(CLI::Range(0.0, 3600.0));

@@ -32,7 +32,7 @@ uint64_t ContextBytes(const Plan& plan) {
 }
 
 int TotalInstances(const Plan& plan) {
-  return plan.placed_instances + static_cast<int>(plan.unplaced.size());
+  return plan.placed_instances + static_cast<int>(plan.unplaced.size() + plan.parked.size());
 }
 
 std::string Escape(const std::string& s) {
@@ -90,6 +90,15 @@ json PlanToJson(const Plan& plan) {
                     {"load", g.load},
                     {"workers", workers}});
   }
+  json parked = json::array();
+  for (const auto& p : plan.parked) {
+    parked.push_back({{"name", p.name},
+                      {"gpu", p.gpu},
+                      {"parked_bytes", p.parked_bytes},
+                      {"footprint_bytes", p.footprint_bytes},
+                      {"swap_in_seconds", p.swap_in_seconds},
+                      {"link", p.link}});
+  }
   json unplaced = json::array();
   for (const auto& u : plan.unplaced) unplaced.push_back({{"name", u.name}, {"reason", u.reason}});
   return {{"strategy", plan.strategy},
@@ -97,6 +106,9 @@ json PlanToJson(const Plan& plan) {
           {"unplaced", unplaced},
           {"lower_bound_gpus", plan.lower_bound_gpus},
           {"proven_optimal", plan.proven_optimal},
+          {"host_cache_bytes", plan.host_cache_bytes},
+          {"host_cache_used_bytes", plan.host_cache_used_bytes},
+          {"parked", parked},
           {"placed_instances", plan.placed_instances},
           {"gpus_used", plan.gpus_used},
           {"contexts", plan.contexts},
@@ -142,6 +154,15 @@ std::string PlanToTable(const Plan& plan) {
   }
   const int unused = total_gpus - plan.gpus_used;
   if (unused > 0) out << "(" << unused << " GPU(s) unused)\n";
+  if (plan.host_cache_bytes > 0) {
+    out << "\nparked in host memory (" << plan.parked.size() << ", "
+        << HumanBytes(plan.host_cache_used_bytes) << " of the " << HumanBytes(plan.host_cache_bytes)
+        << " host cache; a request swaps its model in):\n";
+    for (const auto& p : plan.parked) {
+      out << "  " << p.name << ": " << HumanBytes(p.parked_bytes) << " -> GPU " << p.gpu
+          << Format(", swap-in >= %.2f ms over ", p.swap_in_seconds * 1e3) << p.link << "\n";
+    }
+  }
   if (!plan.unplaced.empty()) {
     out << "\nunplaced (" << plan.unplaced.size() << "):\n";
     for (const auto& u : plan.unplaced) out << "  " << u.name << ": " << u.reason << "\n";

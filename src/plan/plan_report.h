@@ -14,8 +14,9 @@ namespace modelgrid {
 // {"strategy", "gpus": [{"index", "name", "capacity_bytes", "planned_bytes", "reserve_bytes",
 // "load", "workers": [{"isolation", "context_bytes", "models": [names], "model_bytes",
 // "transient_bytes" (same order), "transient_peak_bytes"}]}], "unplaced": [{"name",
-// "reason"}], "lower_bound_gpus", "proven_optimal", "placed_instances", "gpus_used",
-// "contexts", "elapsed_seconds"}.
+// "reason"}], "host_cache_bytes", "host_cache_used_bytes", "parked": [{"name", "gpu",
+// "parked_bytes", "footprint_bytes", "swap_in_seconds", "link"}], "lower_bound_gpus",
+// "proven_optimal", "placed_instances", "gpus_used", "contexts", "elapsed_seconds"}.
 nlohmann::json PlanToJson(const Plan& plan);
 
 // A summary line, then one row per GPU hosting workers with its workers and models, then

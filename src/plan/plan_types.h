@@ -65,10 +65,27 @@ struct UnplacedModel {
   std::string reason;
 };
 
+// A model kept in host memory instead of on a GPU (modelgrid plan --host-cache): its weights
+// and buffers parked there, copied to its GPU when a request needs it, after parking idle
+// resident models of that GPU's shared worker to make room.
+struct ParkedModel {
+  std::string name;              // as in ModelRequest::name
+  int gpu = 0;                   // the GPU it swaps into (PlannedGpu::index)
+  uint64_t parked_bytes = 0;     // held in host memory: its resident part (footprint - transient)
+  uint64_t footprint_bytes = 0;  // what it needs on the GPU once swapped in
+  double swap_in_seconds = 0;    // parked_bytes over the GPU's host link: a lower bound
+  std::string link;              // that link ("PCIe Gen5 x16")
+};
+
 struct Plan {
   std::string strategy;          // "fill-first", ...
   std::vector<PlannedGpu> gpus;  // every GPU of the inventory, in index order
   std::vector<UnplacedModel> unplaced;
+  // With a host cache: the models that did not fit and wait in host memory, and the bytes
+  // they hold of the cache's.
+  std::vector<ParkedModel> parked;
+  uint64_t host_cache_bytes = 0;
+  uint64_t host_cache_used_bytes = 0;
   int lower_bound_gpus = 0;     // no plan placing every instance uses fewer GPUs
   bool proven_optimal = false;  // every instance placed on lower-bound-proven GPUs
   int placed_instances = 0;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "estimate/report.h"
+#include "plan/host_tier.h"
 #include "plan/packing.h"
 
 namespace modelgrid {
@@ -143,6 +144,7 @@ Status ValidatePlanInput(const std::vector<ModelRequest>& models,
   if (!(options.time_limit_seconds >= 0 && options.time_limit_seconds <= 3600)) {
     return OutOfRange("time limit must be 0..3600 seconds");
   }
+  if (options.host_cache_bytes > kMaxBytes) return OutOfRange("host cache over 64 TiB");
   return Status::Ok();
 }
 
@@ -227,6 +229,7 @@ Result<Plan> MakePlan(const std::vector<ModelRequest>& models, const std::vector
           {InstanceName(m, items[i].replica), UnplacedReason(p, static_cast<int>(i))});
     }
   }
+  if (options.host_cache_bytes > 0) ParkUnplaced(models, gpus, options, &plan);
   plan.elapsed_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return plan;

@@ -31,6 +31,9 @@ struct PlanOptions {
   uint64_t reserve_bytes = 0;
   // Optimal only: the search stops here and keeps its best plan (proven_optimal false).
   double time_limit_seconds = 1.0;
+  // Host memory for parked models (0: none). Models that fit no GPU are parked there when
+  // they can swap into one (plan/host_tier.h).
+  uint64_t host_cache_bytes = 0;
 };
 
 // "fill-first", "balance-load", "memory-optimized", "latency-sensitive", "optimal",
