@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -92,45 +93,44 @@ Result<std::pair<Model*, PendingInfer>> RequestPath::Admit(server::InferRequest 
   if (!ticket) {
     return Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is unloading");
   }
-  auto reject = [](Status st) { return st; };
   if (m->state != ModelState::kReady || grid_.stopping) {
-    return reject(Status(StatusCode::kUnavailable,
-                         "model '" + m->served.name + "' is " +
-                             (m->state == ModelState::kUnloading ? "unloading" : "not ready")));
+    return Status(StatusCode::kUnavailable,
+                  "model '" + m->served.name + "' is " +
+                      (m->state == ModelState::kUnloading ? "unloading" : "not ready"));
   }
   for (const auto& [key, value] : request.parameters.items()) {
     if (key != "binary_data_output" && m->instance.backend != "python") {
-      return reject(InvalidArgument("the request's parameters: \"" + key +
-                                    "\" is not supported by model '" + m->served.name +
-                                    "' (custom parameters go to Python models)"));
+      return InvalidArgument("the request's parameters: \"" + key +
+                             "\" is not supported by model '" + m->served.name +
+                             "' (custom parameters go to Python models)");
     }
   }
   for (const auto& t : request.inputs) {
     auto dtype = ParseTensorDType(t.datatype);
-    if (!dtype.ok()) return reject(dtype.status().WithContext("input '" + t.name + "'"));
+    if (!dtype.ok()) return dtype.status().WithContext("input '" + t.name + "'");
   }
   int64_t batch = 1;
   if (m->instance.max_batch_size > 0) {
     if (request.inputs.empty() || request.inputs[0].shape.empty()) {
-      return reject(InvalidArgument("model '" + m->served.name +
-                                    "' batches along dimension 0: inputs need a batch dimension"));
+      return InvalidArgument("model '" + m->served.name +
+                             "' batches along dimension 0: inputs need a batch dimension");
     }
     batch = request.inputs[0].shape[0];
     for (const auto& t : request.inputs) {
       if (t.shape.empty() || t.shape[0] != batch) {
-        return reject(InvalidArgument("input '" + t.name + "' has batch " +
-                                      (t.shape.empty() ? "none" : std::to_string(t.shape[0])) +
-                                      ", input '" + request.inputs[0].name + "' has " +
-                                      std::to_string(batch)));
+        return InvalidArgument("input '" + t.name + "' has batch " +
+                               (t.shape.empty() ? "none" : std::to_string(t.shape[0])) +
+                               ", input '" + request.inputs[0].name + "' has " +
+                               std::to_string(batch));
       }
     }
     if (batch < 1) {
-      return reject(InvalidArgument("model '" + m->served.name + "' needs a batch of at least 1"));
+      return InvalidArgument("model '" + m->served.name + "' needs a batch of at least 1");
     }
     if (batch > m->instance.max_batch_size) {
-      return reject(InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
-                                    std::to_string(m->instance.max_batch_size) + " of model '" +
-                                    m->served.name + "'"));
+      return InvalidArgument("batch " + std::to_string(batch) + " exceeds max_batch_size " +
+                             std::to_string(m->instance.max_batch_size) + " of model '" +
+                             m->served.name + "'");
     }
   }
   PendingInfer p{std::move(request), batch, NowNs(), nullptr, std::move(ticket), nullptr};
@@ -214,6 +214,17 @@ bool AddPerRequestBytes(std::string_view name, const std::vector<PendingInfer>& 
                      storage->data(),
                      storage->size()});
   return true;
+}
+
+// A worker's outputs as KServe tensors (their bytes moved out).
+Result<std::vector<server::Tensor>> KServeOutputs(std::vector<ReplyTensor>& outputs) {
+  std::vector<server::Tensor> tensors;
+  for (auto& out : outputs) {
+    MG_ASSIGN_OR_RETURN(TensorDType dtype, TensorDTypeFromWire(out.wire_dtype));
+    tensors.push_back(
+        {out.name, std::string(TensorDTypeName(dtype)), out.shape, std::move(out.data)});
+  }
+  return tensors;
 }
 
 // Reads kRequestErrorsTensor into `failed` (one Status per request of the batch).
@@ -340,10 +351,16 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
   }
   auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
   if (shared->front().stream) {  // a decoupled model's request, alone
+    // A worker's exit fails the call (final) on another thread than the one delivering a
+    // part: one at a time, and nothing after the final one.
+    auto order = std::make_shared<std::pair<std::mutex, bool>>();
     placement->worker->channel->CallStream(
         static_cast<uint8_t>(ipc::Op::kInfer), placement->slot, inputs, response_bytes,
-        [this, m, placement_ticket, shared, dispatched_ns](std::optional<Result<Reply>> reply,
-                                                           bool final) {
+        [this, m, placement_ticket, shared, dispatched_ns, order](
+            std::optional<Result<Reply>> reply, bool final) {
+          std::lock_guard<std::mutex> lock(order->first);
+          if (order->second) return;
+          order->second = final;
           if (final) {
             m->UpdateStats([&](InferStats& s) {
               s.executions += 1;
@@ -383,16 +400,12 @@ void RequestPath::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64
     return;
   }
   // Outputs as KServe tensors, then each request's slice along dimension 0.
-  std::vector<server::Tensor> outputs;
-  for (auto& out : reply->outputs) {
-    auto dtype = TensorDTypeFromWire(out.wire_dtype);
-    if (!dtype.ok()) {
-      for (auto& p : group) Complete(m, p, dtype.status());
-      return;
-    }
-    outputs.push_back(
-        {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
+  auto converted = KServeOutputs(reply->outputs);
+  if (!converted.ok()) {
+    for (auto& p : group) Complete(m, p, converted.status());
+    return;
   }
+  std::vector<server::Tensor> outputs = std::move(converted).value();
   // Requests of the batch that failed alone (kRequestErrorsTensor), by position.
   std::vector<Status> failed(group.size());
   for (auto it = outputs.begin(); it != outputs.end(); ++it) {
@@ -448,24 +461,9 @@ void RequestPath::RespondGroup(Model* m, std::vector<PendingInfer>& group, int64
 
 void RequestPath::StreamReply(Model* m, PendingInfer& p, std::optional<Result<Reply>> reply,
                               bool final) {
-  // Outputs as KServe tensors.
   std::optional<Result<std::vector<server::Tensor>>> outputs;
   if (reply && !reply->ok()) outputs = reply->status();
-  if (reply && reply->ok()) {
-    std::vector<server::Tensor> tensors;
-    Status st;
-    for (auto& out : (*reply)->outputs) {
-      auto dtype = TensorDTypeFromWire(out.wire_dtype);
-      if (!dtype.ok()) {
-        st = dtype.status();
-        break;
-      }
-      tensors.push_back(
-          {out.name, std::string(TensorDTypeName(*dtype)), out.shape, std::move(out.data)});
-    }
-    outputs = st.ok() ? Result<std::vector<server::Tensor>>(std::move(tensors))
-                      : Result<std::vector<server::Tensor>>(st);
-  }
+  if (reply && reply->ok()) outputs = KServeOutputs((*reply)->outputs);
   if (!final) {
     if (outputs) p.stream(Respond(m, p, std::move(*outputs)), false);
     return;
