@@ -136,14 +136,7 @@ Status InstallBlsModule(const BlsRouter* bls) {
   g_bls.store(bls);
   static std::once_flag once;
   static Status status;
-  std::call_once(once, [] {
-    Gil gil;
-    PyRef module(PyModule_Create(&kModule));
-    if (!module ||
-        PyDict_SetItemString(PyImport_GetModuleDict(), "_modelgrid_bls", module.get()) != 0) {
-      status = TakeError("installing _modelgrid_bls");
-    }
-  });
+  std::call_once(once, [] { status = InstallModule(&kModule); });
   return status;
 }
 

@@ -84,6 +84,15 @@ uint64_t InterpreterBytes() { return g_interpreter_bytes.load(); }
 
 PyObject* Runtime() { return g_runtime; }
 
+Status InstallModule(PyModuleDef* def) {
+  Gil gil;
+  PyRef module(PyModule_Create(def));
+  if (!module || PyDict_SetItemString(PyImport_GetModuleDict(), def->m_name, module.get()) != 0) {
+    return TakeError(std::string("installing ") + def->m_name);
+  }
+  return Status::Ok();
+}
+
 Status TakeError(const std::string& context) {
   PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
   PyErr_Fetch(&type, &value, &traceback);

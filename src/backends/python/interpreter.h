@@ -23,6 +23,10 @@ uint64_t InterpreterBytes();
 // The modelgrid_python_runtime module (borrowed); valid after StartInterpreter succeeded.
 PyObject* Runtime();
 
+// Creates the built-in module `def` and adds it to sys.modules under its name, so that
+// runtime code imports it (takes the GIL). Call once per module.
+Status InstallModule(PyModuleDef* def);
+
 // The pending Python exception as a Status prefixed with `context` (GIL held; clears it).
 // The runtime's ModelError carries its own code (a StatusCodeName: "invalid argument",
 // "not found", ...); MemoryError is kResourceExhausted; other

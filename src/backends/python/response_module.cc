@@ -96,14 +96,7 @@ PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
 Status InstallResponseModule() {
   static std::once_flag once;
   static Status status;
-  std::call_once(once, [] {
-    Gil gil;
-    PyRef module(PyModule_Create(&kModule));
-    if (!module ||
-        PyDict_SetItemString(PyImport_GetModuleDict(), "_modelgrid_responses", module.get()) != 0) {
-      status = TakeError("installing _modelgrid_responses");
-    }
-  });
+  std::call_once(once, [] { status = InstallModule(&kModule); });
   return status;
 }
 
