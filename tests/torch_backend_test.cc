@@ -369,6 +369,34 @@ TEST(TorchBackend, WarmUpReturnsStats) {
   EXPECT_EQ(unconfigured->WarmUp().status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(TorchBackend, AParkedModelAnswersTheSameOnceUnparked) {
+  for (const char* model : {"tiny_cnn", "transformer"}) {
+    SCOPED_TRACE(model);
+    MG_REQUIRE_REFERENCE(ref, model);
+    auto instance = MustLoad(ref.config);
+    ASSERT_NE(instance, nullptr);
+    const uint64_t weights = instance->Memory().weights_bytes;
+    Result<uint64_t> parked = instance->Park();
+    ASSERT_TRUE(parked.ok()) << parked.status().ToString();
+    EXPECT_EQ(*parked, weights);  // every storage once
+    EXPECT_EQ(instance->Park().status().code(), StatusCode::kInvalidArgument);
+    Result<std::vector<HostTensor>> refused = instance->Infer(Views(ref.inputs));
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+    for (int round = 0; round < 2; ++round) {  // parked twice: nothing is lost on the way
+      Result<uint64_t> back = instance->Unpark();
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(*back, weights);
+      Result<std::vector<HostTensor>> outputs = instance->Infer(Views(ref.inputs));
+      ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
+      ExpectAllClose(*outputs, ref.outputs, ref.rtol, ref.atol, model);
+      if (round == 0) {
+        ASSERT_TRUE(instance->Park().ok());
+      }
+    }
+    EXPECT_EQ(instance->Unpark().status().code(), StatusCode::kInvalidArgument);
+  }
+}
+
 TEST(TorchBackend, MemoryLimitOnCpu) {
   MG_REQUIRE_REFERENCE(ref, "tiny_cnn");
   ModelInstanceConfig small = ref.config;

@@ -265,6 +265,14 @@ class ModelInstance {
   // The instance's memory now. Does not block on a running Infer().
   virtual MemoryStats Memory() = 0;
 
+  // The host-memory tier: Park() copies the instance's weights and buffers to host memory
+  // (pinned on CUDA) and frees them on its device; Unpark() copies them back. Each returns
+  // the bytes it moved and waits for a running Infer(); while parked, Infer() fails with
+  // kUnavailable. Parking a parked instance (or unparking one that is not) is
+  // kInvalidArgument. The default: kUnsupported.
+  virtual Result<uint64_t> Park() { return Status(StatusCode::kUnsupported, "cannot park"); }
+  virtual Result<uint64_t> Unpark() { return Status(StatusCode::kUnsupported, "cannot park"); }
+
   virtual const ModelInstanceConfig& config() const = 0;
 };
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 
+#include "backends/libtorch/weight_parking.h"
 #include "common/process_memory.h"
 
 #if defined(MODELGRID_TORCH_CUDA)
@@ -130,6 +131,28 @@ class TorchInstance final : public ModelInstance {
   MemoryStats Memory() override;
   const ModelInstanceConfig& config() const override { return config_; }
 
+  Result<uint64_t> Park() override {
+    std::lock_guard<std::mutex> lock(infer_mu_);
+    if (parked_) return InvalidArgument(config_.path + " is parked already");
+    MG_ASSIGN_OR_RETURN(ParkedWeights parked, ParkedWeights::Park(module_));
+    parked_.emplace(std::move(parked));
+#if defined(MODELGRID_TORCH_CUDA)
+    if (device_.is_cuda()) {  // the freed blocks go back to the device, not to the cache
+      (void)CatchAll("", [] { return c10::cuda::CUDACachingAllocator::emptyCache(), Status(); });
+    }
+#endif
+    return parked_->bytes();
+  }
+
+  Result<uint64_t> Unpark() override {
+    std::lock_guard<std::mutex> lock(infer_mu_);
+    if (!parked_) return InvalidArgument(config_.path + " is not parked");
+    const uint64_t bytes = parked_->bytes();
+    MG_RETURN_IF_ERROR(parked_->Restore(device_));
+    parked_.reset();
+    return bytes;
+  }
+
   // Checks the config's inputs against forward's signature (called once by Load).
   Status CheckSignature() const;
 
@@ -151,6 +174,7 @@ class TorchInstance final : public ModelInstance {
   const ModelInstanceConfig config_;
   std::mutex infer_mu_;  // serialises forward passes
   torch::jit::Module module_;
+  std::optional<ParkedWeights> parked_;  // set while the weights are in host memory
   const c10::Device device_;
   const LoadFacts facts_;
 #if defined(MODELGRID_TORCH_CUDA)
@@ -301,6 +325,10 @@ Result<std::vector<HostTensor>> TorchInstance::ToOutputs(const c10::IValue& resu
 
 Result<std::vector<HostTensor>> TorchInstance::InferLocked(
     const std::vector<HostTensorView>& inputs) {
+  if (parked_) {
+    return Status(StatusCode::kUnavailable,
+                  config_.path + " is parked in host memory: unpark it first");
+  }
   std::vector<size_t> position;
   int64_t batch = -1;
   uint64_t input_bytes = 0;
