@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -52,7 +53,18 @@ class ScriptedInstance : public ModelInstance {
   ScriptedInstance(ModelInstanceConfig config, Script& script)
       : config_(std::move(config)), script_(script) {}
 
+  // Parking moves a pretend 1000 bytes of weights; a parked instance refuses to run.
+  Result<uint64_t> Park() override {
+    if (parked_.exchange(true)) return InvalidArgument("parked already");
+    return uint64_t{1000};
+  }
+  Result<uint64_t> Unpark() override {
+    if (!parked_.exchange(false)) return InvalidArgument("not parked");
+    return uint64_t{1000};
+  }
+
   Result<std::vector<HostTensor>> Infer(const std::vector<HostTensorView>& inputs) override {
+    if (parked_) return Status(StatusCode::kUnavailable, "parked");
     int repeat = 1;
     {
       std::unique_lock<std::mutex> lock(script_.mu);
@@ -98,6 +110,7 @@ class ScriptedInstance : public ModelInstance {
  private:
   ModelInstanceConfig config_;
   Script& script_;
+  std::atomic<bool> parked_{false};
 };
 
 class ScriptedBackend : public Backend {
@@ -448,6 +461,25 @@ TEST_F(WorkerClientTest, EachReplyWakesTheEventLoopThatSentItsRequest) {
   }
   loops.Stop();
   client_->UseEventLoop(nullptr);
+}
+
+TEST_F(WorkerClientTest, ASlotParksAndUnparksEveryInstance) {
+  Start(uint64_t{1} << 20, 1, 2, /*instances=*/3);
+  auto op = [&](ipc::Op o) { return Wait(Send(static_cast<uint8_t>(o), {}, 0)); };
+  Outcome parked = op(ipc::Op::kPark);
+  ASSERT_TRUE(parked.reply.ok()) << parked.reply.status().ToString();
+  EXPECT_EQ(parked.reply->text, R"({"bytes":3000})");
+  Outcome refused = Wait(Infer(Bytes(16, 'p'), 4096));
+  EXPECT_EQ(refused.reply.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(op(ipc::Op::kPark).reply.status().code(), StatusCode::kInvalidArgument);
+  // The failed park left every instance parked: the unpark moves all three back.
+  Outcome back = op(ipc::Op::kUnpark);
+  ASSERT_TRUE(back.reply.ok()) << back.reply.status().ToString();
+  EXPECT_EQ(back.reply->text, R"({"bytes":3000})");
+  Outcome served = Wait(Infer(Bytes(16, 'q'), 4096));
+  EXPECT_TRUE(served.reply.ok()) << served.reply.status().ToString();
+  EXPECT_EQ(Wait(Send(static_cast<uint8_t>(ipc::Op::kPark), {}, 0, 7)).reply.status().code(),
+            StatusCode::kNotFound);
 }
 
 TEST_F(WorkerClientTest, ADecoupledModelsResponsesArriveInOrderAndGrowTheirRegion) {

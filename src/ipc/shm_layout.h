@@ -49,8 +49,12 @@ enum class Op : uint8_t {
   // response_offset/bytes the region to use from now on (a larger one when the worker asked
   // for it); response_bytes 0 cancels the stream (the worker drops what the model sends).
   kStreamAck = 7,
+  // The host-memory tier: copy model_slot's weights to host memory and free them on the
+  // device (kPark), or copy them back (kUnpark). The response text holds {"bytes"}.
+  kPark = 8,
+  kUnpark = 9,
 };
-inline constexpr uint8_t kMaxOp = 7;
+inline constexpr uint8_t kMaxOp = 9;
 
 // Message::flags of a response: a decoupled model's response with more to follow for the
 // same request (the final one lacks it). The worker writes no further response into the

@@ -7,6 +7,8 @@
 //   kInfer  slot = model slot; tensors are the inputs by name; the response's tensors are
 //           the outputs, written into the request's response region.
 //   kUnload slot = model slot.
+//   kPark, kUnpark  slot = model slot: every instance's weights to host memory, or back. The
+//           response text holds {"bytes"}: how many moved.
 //   kPing   answered at once.
 //   kMetrics answered at once: tensor 0 "metrics" (kBytes) holds Backend::CustomMetrics()
 //           (a JSON array), written into the request's response region.

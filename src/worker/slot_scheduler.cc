@@ -7,7 +7,8 @@ namespace {
 
 bool Exclusive(const ipc::Message& request) {
   const auto op = static_cast<ipc::Op>(request.op);
-  return op == ipc::Op::kLoad || op == ipc::Op::kUnload;
+  return op == ipc::Op::kLoad || op == ipc::Op::kUnload || op == ipc::Op::kPark ||
+         op == ipc::Op::kUnpark;
 }
 
 }  // namespace

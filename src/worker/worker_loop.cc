@@ -60,6 +60,10 @@ class Worker {
       case Op::kUnload:
         status = Unload(request.model_slot);
         break;
+      case Op::kPark:
+      case Op::kUnpark:
+        status = Park(request.model_slot, request.op == static_cast<uint8_t>(Op::kPark), reply);
+        break;
       case Op::kInfer:
         if (Decoupled(request.model_slot)) {
           InferDecoupled(request);
@@ -131,6 +135,31 @@ class Worker {
     }
     gone.instances.clear();
     ::malloc_trim(0);  // hand the freed weights back to the system now
+    return Status::Ok();
+  }
+
+  // Parks (or unparks) every instance of `slot`; alone in its slot (SlotScheduler), so no
+  // inference runs meanwhile. When one fails, those this call moved are moved back, so the
+  // slot's instances stay all parked or all not.
+  Status Park(uint32_t slot, bool park, Message* reply) {
+    std::vector<ModelInstance*> instances;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pools_.find(slot);
+      if (it == pools_.end()) return NotFound("no model in slot " + std::to_string(slot));
+      for (auto& instance : it->second.instances) instances.push_back(instance.get());
+    }
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < instances.size(); ++i) {
+      Result<uint64_t> moved = park ? instances[i]->Park() : instances[i]->Unpark();
+      if (!moved.ok()) {
+        for (size_t k = 0; k < i; ++k) (void)(park ? instances[k]->Unpark() : instances[k]->Park());
+        return moved.status();
+      }
+      bytes += *moved;
+    }
+    std::snprintf(reply->text, sizeof reply->text, "{\"bytes\":%llu}",
+                  static_cast<unsigned long long>(bytes));
     return Status::Ok();
   }
 
