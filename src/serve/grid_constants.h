@@ -18,6 +18,10 @@ constexpr auto kWorkerStartTimeout = std::chrono::seconds(60);
 // A worker confirms an unload within this long: freeing a model takes milliseconds, a
 // slot still running requests finishes them first (at most one long forward pass).
 constexpr auto kUnloadConfirmTimeout = std::chrono::seconds(60);
+
+// An unload of a decoupled model waits this long for its open requests to end, then ends
+// them itself (the model may keep a response sender open forever).
+constexpr auto kStreamUnloadGrace = std::chrono::seconds(10);
 // Grace before SIGKILL for a worker stopped with work done (SIGUSR1 ends it at once; the
 // grace only matters when it is stuck): a worker just started and not needed, one left
 // empty by an unload, and every worker when the grid is destroyed.

@@ -27,6 +27,17 @@ void InFlight::WaitUntilIdle() {
   while (count_ > 0) idle_.Wait(&mu_);
 }
 
+bool InFlight::WaitUntilIdleFor(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(&mu_);
+  while (count_ > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return false;
+    idle_.WaitFor(&mu_, until - now);
+  }
+  return true;
+}
+
 void InFlight::Release() {
   MutexLock lock(&mu_);
   // Notified under the lock: a waiter that wakes may destroy this object at once.

@@ -6,6 +6,7 @@
 // always ends: its worker answers, or dies, or is killed by the watchdog).
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "common/mutex.h"
@@ -31,6 +32,8 @@ class InFlight {
   void Close() EXCLUDES(mu_);
   // Blocks until no ticket is held.
   void WaitUntilIdle() EXCLUDES(mu_);
+  // The same for at most `timeout`; false when tickets are still held then.
+  bool WaitUntilIdleFor(std::chrono::milliseconds timeout) EXCLUDES(mu_);
 
  private:
   void Release() EXCLUDES(mu_);

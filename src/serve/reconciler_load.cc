@@ -154,6 +154,17 @@ Result<UnloadResult> Reconciler::Unload(const std::string& name) {
   (void)m->state.Transition(ModelState::kUnloading);  // legal from every state
   // New requests now get 503; those accepted before finish (queued ones included).
   m->requests.Close();
+  if (m->instance.decoupled && !m->requests.WaitUntilIdleFor(grid_constants::kStreamUnloadGrace)) {
+    // A decoupled model may hold a request open for good: what is still open ends now.
+    const Status why(StatusCode::kUnavailable,
+                     "model '" + name + "' is unloading: its open request was ended");
+    Placements open;
+    {
+      ReaderLock lock(&registry_.mu);
+      open = m->placements(registry_.mu);
+    }
+    for (const auto& p : open) p->worker->channel->AbandonStreams(p->slot, why);
+  }
   m->requests.WaitUntilIdle();  // the last request's ticket ends the wait
   Placements placements;
   {

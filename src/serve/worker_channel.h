@@ -61,6 +61,13 @@ class WorkerChannel {
     Call(op, slot, inputs, response_bytes,
          [each = std::move(each)](Result<Reply> reply) { each(std::move(reply), true); });
   }
+  // Ends every CallStream of `slot` still open with `why` as its final response (an unload
+  // that cannot wait for a model that keeps its requests open). What the worker still sends
+  // for them is dropped. The default: channels without streams have none.
+  virtual void AbandonStreams(uint32_t slot, const Status& why) {
+    (void)slot;
+    (void)why;
+  }
   // The worker exited: every call in flight fails with kUnavailable, and so do new ones
   // until MarkUp().
   virtual void OnWorkerExit(const std::string& why) = 0;

@@ -307,6 +307,22 @@ void WorkerClient::SendAck(uint64_t id, uint64_t region_offset, uint64_t region_
   }
 }
 
+void WorkerClient::AbandonStreams(uint32_t slot, const Status& why) {
+  std::vector<StreamCallback> ended;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [id, p] : pending_) {
+      if (!p.stream || p.abandoned || p.request.model_slot != slot) continue;
+      p.abandoned = true;
+      // Moved out: what the callback holds (its request's tickets) goes with this call,
+      // not with the region that waits for the worker.
+      ended.push_back(std::move(p.done));
+      p.done = nullptr;
+    }
+  }
+  for (auto& each : ended) each(why, true);
+}
+
 void WorkerClient::DeliverPart(const ipc::Message& msg) {
   StreamCallback each;
   std::optional<Result<Reply>> part;
@@ -314,13 +330,18 @@ void WorkerClient::DeliverPart(const ipc::Message& msg) {
   uint64_t ack_offset = 0;  // the region the worker may use next
   uint64_t ack_bytes = 0;
   bool deliver = true;  // `part` is a response (not a request for a larger region)
+  bool silent = false;  // an abandoned call: nobody to tell
   {
     MutexLock lock(&mu_);
     auto it = pending_.find(msg.request_id);
     if (it == pending_.end()) return;  // failed by OnWorkerExit, or ended here
     Pending& p = it->second;
     const Status st = ipc::StatusOf(msg);
-    if (!p.stream) {
+    if (p.abandoned) {  // answered already: end it in the worker, and the region is free
+      Release(p);
+      pending_.erase(it);
+      silent = true;
+    } else if (!p.stream) {
       part = Result<Reply>(Internal("the worker answered a single-response call in parts"));
       ended = true;
     } else if (st.code() == StatusCode::kResourceExhausted && msg.response_needed > 0) {
@@ -347,12 +368,13 @@ void WorkerClient::DeliverPart(const ipc::Message& msg) {
       ack_offset = p.request.response_offset;
       ack_bytes = p.request.response_bytes;
     }
-    each = p.done;
+    if (!silent) each = p.done;
     if (ended) {
       Release(p);
       pending_.erase(it);
     }
   }
+  if (silent) return SendAck(msg.request_id, 0, 0);
   if (ended) {
     SendAck(msg.request_id, 0, 0);  // cancels the stream in the worker
     each(std::move(part), true);
@@ -384,10 +406,11 @@ void WorkerClient::Deliver(const ipc::Message& msg) {
     // A stream's end without a response (the model sent the final flag alone): nothing.
     const bool none = st.ok() && p.stream && (msg.flags & ipc::kFlagNoResponse) != 0;
     if (!none) result = st.ok() ? ReadReply(msg, p) : Result<Reply>(st);
+    if (p.abandoned) done = nullptr;  // answered already
     Release(p);
     SubmitWaiting(&failed);
   }
-  done(std::move(result), true);
+  if (done) done(std::move(result), true);
   for (auto& [callback, status] : failed) callback(std::move(status), true);
 }
 
@@ -402,7 +425,9 @@ void WorkerClient::OnWorkerExit(const std::string& why) {
   }
   const Status lost(StatusCode::kUnavailable,
                     "worker " + name_ + " exited (" + why + "); the request was not completed");
-  for (auto& [id, p] : failed) p.done(lost, true);
+  for (auto& [id, p] : failed) {
+    if (!p.abandoned) p.done(lost, true);
+  }
   for (Waiting& w : unsent) w.done(lost, true);
   // No consumer may touch the rings while they are reset.
   MutexLock mode(&mode_mu_);

@@ -64,6 +64,10 @@ class WorkerClient : public WorkerChannel {
   // cancels the stream in the worker.
   void CallStream(uint8_t op, uint32_t slot, const std::vector<CallTensor>& inputs,
                   uint64_t response_bytes, StreamCallback each) override;
+  // The abandoned calls keep their arena region until the worker's next message for them
+  // (it may be writing into it now): a part is answered with a cancelling ack, the final
+  // one is dropped, and both free the region.
+  void AbandonStreams(uint32_t slot, const Status& why) override;
 
   // The worker process exited: fails every call in flight with kUnavailable and resets the
   // segment for the next worker. Calls made until MarkUp() fail with kUnavailable.
@@ -106,6 +110,7 @@ class WorkerClient : public WorkerChannel {
   struct Pending {
     StreamCallback done;
     bool stream = false;                  // a CallStream: replies may come in parts
+    bool abandoned = false;               // answered already (AbandonStreams)
     ipc::Message request;                 // as sent
     std::vector<uint64_t> input_offsets;  // to free
     bool has_region = false;              // request.response_offset is allocated

@@ -15,7 +15,8 @@ on a temporary repository of two Python models:
                 TEXT BYTES [1] = "token i" (repeated `size` times). Request parameters pick
                 how it answers: mode inline (from execute), thread (from a thread after
                 execute returned), raise (execute raises after one response), forget (one
-                response, then the sender is dropped without the final flag), final_only;
+                response, then the sender is dropped without the final flag), final_only,
+                hold (one response, then the sender is kept and the request left open);
                 error_at K (response K is an error); final_apart (the final flag sent alone
                 after the last response); sleep_ms between responses.
   py_echo       not decoupled; INT32 N [1] -> OUT = N (the same path for a model that
@@ -77,6 +78,7 @@ class TritonPythonModel:
     def initialize(self, args):
         assert pb_utils.using_decoupled_model_transaction_policy(json.loads(args["model_config"]))
         self.threads = []
+        self.held = []
 
     def execute(self, requests):
         for request in requests:
@@ -95,6 +97,9 @@ class TritonPythonModel:
                 sender.send(response(0))
             elif mode == "final_only":
                 sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            elif mode == "hold":  # one response, and the request kept open for good
+                sender.send(response(0))
+                self.held.append(sender)
             else:
                 self.stream(sender, n, params)
         return None
@@ -344,6 +349,28 @@ class Decoupled(grpc_test.GrpcServerTest):
         events = self.stream_ok({"text_input": "one word per response"}, model="token_stream")
         self.assertEqual([(e["index"], e["text_output"]) for e in events],
                          list(enumerate(["one", "word", "per", "response"])))
+
+    def test_y_unload_ends_a_request_the_model_holds_open(self):
+        out = {}
+
+        def held():
+            out["events"] = self.stream_ok({"N": 1, "parameters": {"mode": "hold"}})
+        t = threading.Thread(target=held)
+        t.start()
+        time.sleep(1.0)  # its first response is out; the model keeps the request open
+        started = time.monotonic()
+        r = self.post("/v2/repository/models/py_countdown/unload", {}, timeout=120)
+        self.assertEqual(r.status, 200, r)
+        t.join(60)
+        events = out.get("events")
+        self.assertIsNotNone(events, "the held request did not end with the unload")
+        self.assertEqual(events[0]["OUT"], 0, events)
+        self.assertIn("unloading", events[-1].get("error", ""), events)
+        print("\n[decoupled] unload with a request held open took %.1f s"
+              % (time.monotonic() - started), flush=True)
+        r = self.post("/v2/repository/models/py_countdown/load", {}, timeout=120)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([e["OUT"] for e in self.stream_ok({"N": 2})], [0, 1])
 
     def test_zz_worker_killed_mid_stream(self):
         status = self.get("/v2/modelgrid/status").json()
