@@ -84,35 +84,33 @@ void StreamInferReactor::OnReadDone(bool ok) {
     slots_.push_back(std::make_unique<Slot>());
     slot = slots_.back().get();
     refuse = draining_;
-    if (!refuse) ++in_service_;
+    ++in_service_;  // until Responded gets its final response
   }
+  auto asked = std::make_shared<Asked>();
+  asked->last = slot;
+  // Kept for error and empty final responses, which need them after the request's
+  // fields moved.
+  asked->model = request.model_name();
+  asked->version = request.model_version();
+  asked->id = request.id();
+  auto* params = request.mutable_parameters();
+  Status flag = Status::Ok();
+  if (auto it = params->find(kEmptyFinalParameter); it != params->end()) {
+    if (it->second.parameter_choice_case() != inference::InferParameter::kBoolParam) {
+      flag = InvalidArgument(std::string("the request's parameters: \"") + kEmptyFinalParameter +
+                             "\" must be a bool");
+    }
+    asked->empty_final = it->second.bool_param();
+    params->erase(it);
+  }
+  auto answer = [this, asked](std::optional<Result<inference::ModelInferResponse>> response,
+                              bool final) { Responded(*asked, std::move(response), final); };
   if (refuse) {
-    Answered(slot, Status(StatusCode::kUnavailable, "the server is shutting down"), false);
+    answer(Status(StatusCode::kUnavailable, "the server is shutting down"), true);
+  } else if (!flag.ok()) {
+    answer(flag, true);
   } else {
-    auto asked = std::make_shared<Asked>();
-    asked->last = slot;
-    // Kept for error and empty final responses, which need them after the request's
-    // fields moved.
-    asked->model = request.model_name();
-    asked->version = request.model_version();
-    asked->id = request.id();
-    auto* params = request.mutable_parameters();
-    Status flag = Status::Ok();
-    if (auto it = params->find(kEmptyFinalParameter); it != params->end()) {
-      if (it->second.parameter_choice_case() != inference::InferParameter::kBoolParam) {
-        flag = InvalidArgument(std::string("the request's parameters: \"") + kEmptyFinalParameter +
-                               "\" must be a bool");
-      }
-      asked->empty_final = it->second.bool_param();
-      params->erase(it);
-    }
-    auto answer = [this, asked](std::optional<Result<inference::ModelInferResponse>> response,
-                                bool final) { Responded(*asked, std::move(response), final); };
-    if (!flag.ok()) {
-      answer(flag, true);
-    } else {
-      InferOneStream(service_, shm_, request, answer);
-    }
+    InferOneStream(service_, shm_, request, answer);
   }
   bool more = false;
   {
@@ -127,23 +125,6 @@ void StreamInferReactor::OnReadDone(bool ok) {
   {
     MutexLock lock(&mu_);
     --in_read_;
-  }
-  Advance();
-}
-
-void StreamInferReactor::Answered(Slot* slot, const Status& status, bool from_service) {
-  {
-    MutexLock lock(&mu_);
-    if (from_service) --in_service_;
-    if (!status.ok()) {
-      slot->response.set_error_message(status.message());
-      // The request's identity stays; whatever was filled of a response goes.
-      auto* r = slot->response.mutable_infer_response();
-      r->clear_outputs();
-      r->clear_raw_output_contents();
-      r->clear_parameters();
-    }
-    slot->ready = true;
   }
   Advance();
 }

@@ -88,8 +88,6 @@ class StreamInferReactor final
     std::string model, version, id;
   };
 
-  // A request is answered (any thread); `from_service` when the service answered it.
-  void Answered(Slot* slot, const Status& status, bool from_service) EXCLUDES(mu_);
   // One of the responses of `asked` (any thread), `final` on its last.
   void Responded(Asked& asked, std::optional<Result<inference::ModelInferResponse>> response,
                  bool final) EXCLUDES(mu_);
