@@ -18,9 +18,11 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "common/byte_size.h"
 #include "common/log.h"
 #include "common/temp_folder.h"
 #include "estimate/dry_run_process.h"
+#include "gpu/device_usage.h"
 #include "serve/model_grid.h"
 #include "serve/model_repository.h"
 #include "server/http_server.h"
@@ -62,9 +64,19 @@ struct ServeArgs {
   // memory are set at start).
   rpc::GrpcServerOptions grpc;
   std::string worker_user;
+  std::string host_cache;  // "": off; a size, or "auto"
+  uint32_t host_cache_wait_ms = ServeOptions{}.host_cache_wait_ms;
   logging::LogOptions log;
   uint64_t log_max_size_mb = 64;
 };
+
+// --host-cache: a size, or "auto", kAutoHostCacheShare of the host memory available now.
+constexpr double kAutoHostCacheShare = 0.5;
+Result<uint64_t> HostCacheBytes(const std::string& text) {
+  if (text != "auto") return ParseByteSize(text);
+  MG_ASSIGN_OR_RETURN(HostMemory host, QueryHostMemory());
+  return static_cast<uint64_t>(static_cast<double>(host.available_bytes) * kAutoHostCacheShare);
+}
 
 std::string DefaultFootprintStore() {
   const char* state = std::getenv("XDG_STATE_HOME");
@@ -233,6 +245,15 @@ int RunServe(const ServeArgs& args) {
       return 1;
     }
     empty_repository.path = options.repository = *dir;
+  }
+  if (!args.host_cache.empty()) {
+    auto bytes = HostCacheBytes(args.host_cache);
+    if (!bytes.ok()) {
+      std::cerr << "error: --host-cache: " << bytes.status().message() << "\n";
+      return 2;
+    }
+    options.host_cache_bytes = *bytes;
+    options.host_cache_wait_ms = args.host_cache_wait_ms;
   }
   options.gpus = args.gpus;
   options.strategy = args.strategy;
@@ -450,6 +471,11 @@ void RegisterServe(CLI::App& app, Handler* handler) {
   cmd->add_option("--grpc-http2-max-ping-strikes", args->grpc.http2_max_ping_strikes,
                   "Close a connection after this many bad pings (default 2; 0: never)")
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--host-cache", args->host_cache,
+                  "Host memory for parked models (a size, or auto: half of the available "
+                  "memory): models beyond the devices wait there and swap in on request");
+  cmd->add_option("--host-cache-wait-ms", args->host_cache_wait_ms,
+                  "Longest a request waits for its model's swap-in (default 10000)");
   cmd->add_option("--worker-user", args->worker_user,
                   "When started as root, run workers as this user (they always drop "
                   "capabilities and set no_new_privs)");

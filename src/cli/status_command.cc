@@ -111,6 +111,11 @@ std::string Render(const json& doc) {
                 uptime ? (std::to_string(static_cast<int64_t>(*uptime)) + " s").c_str() : "-",
                 Text(server, "model_control_mode").c_str(), Text(server, "strategy").c_str());
   out += line;
+  if (doc.contains("host_cache")) {
+    const json& cache = doc["host_cache"];
+    out += "host cache: " + Bytes(Number(cache, "parked_bytes")) + " parked of " +
+           Bytes(Number(cache, "capacity_bytes")) + "\n";
+  }
 
   std::vector<std::vector<std::string>> devices = {
       {"DEVICE", "NAME", "CAPACITY", "PLANNED", "USED", "WORKERS"}};
@@ -134,9 +139,9 @@ std::string Render(const json& doc) {
   }
   out += "\n" + Table(workers);
 
-  std::vector<std::vector<std::string>> models = {{"MODEL", "VERSION", "STATE", "WORKER", "DEVICE",
-                                                   "ESTIMATED", "PLANNED", "MEASURED", "EST.ERROR",
-                                                   "OK", "FAILED", "REQ/S"}};
+  std::vector<std::vector<std::string>> models = {{"MODEL", "VERSION", "STATE", "TIER", "WORKER",
+                                                   "DEVICE", "ESTIMATED", "PLANNED", "MEASURED",
+                                                   "EST.ERROR", "OK", "FAILED", "REQ/S"}};
   std::string errors;
   for (const json& m : Items(doc, "models")) {
     const std::optional<double> estimated = Number(m, "estimated_bytes");
@@ -151,9 +156,10 @@ std::string Render(const json& doc) {
       std::snprintf(line, sizeof line, "%.1f", *r);
       rate = line;
     }
-    models.push_back({Text(m, "name"), Text(m, "version"), Text(m, "state"), Text(m, "worker"),
-                      Text(m, "device"), Bytes(estimated), Bytes(Number(m, "planned_bytes")),
-                      Bytes(measured), error, Text(m, "success"), Text(m, "failure"), rate});
+    models.push_back({Text(m, "name"), Text(m, "version"), Text(m, "state"), Text(m, "tier"),
+                      Text(m, "worker"), Text(m, "device"), Bytes(estimated),
+                      Bytes(Number(m, "planned_bytes")), Bytes(measured), error, Text(m, "success"),
+                      Text(m, "failure"), rate});
     if (const std::string last = Text(m, "last_error"); last != "-" && !last.empty()) {
       errors += Text(m, "name") + ": last error: " + last + "\n";
     }

@@ -30,6 +30,12 @@ constexpr uint32_t kStopEmptyWorkerGraceMs = 5000;
 // The poller's tick: how late a poll may start after --repository-poll-secs (>= 1 s).
 constexpr auto kPollTick = std::chrono::milliseconds(50);
 
+// How often the host-memory tier's swap thread retries a swap-in that had no room (every
+// resident model busy), besides when a request begins to wait.
+constexpr auto kSwapRetryTick = std::chrono::milliseconds(20);
+// The longest a park or a swap-in's copy may take before it counts as failed.
+constexpr auto kSwapTimeout = std::chrono::minutes(2);
+
 // How often the Observer measures devices and workers (NVML, /proc) for /metrics and
 // /v2/modelgrid/status, off the HTTP threads: a reading is at most this old (Prometheus
 // scrapes every 15 s by default), and a /proc walk of tens of workers costs milliseconds.

@@ -38,9 +38,26 @@ bool OtherInstanceUp(const Placements& placements, const Worker* except) {
                      [&](const auto& p) { return p->worker.get() != except && p->worker->up(); });
 }
 
-uint64_t WorkerBudget(const Worker& worker, const Worker::Slots& slots) {
+const char* TierName(Tier tier) {
+  switch (tier) {
+    case Tier::kResident:
+      return "resident";
+    case Tier::kParking:
+      return "parking";
+    case Tier::kParked:
+      return "parked";
+    case Tier::kUnparking:
+      return "unparking";
+    case Tier::kCold:
+      return "cold";
+  }
+  return "unknown";
+}
+
+uint64_t WorkerBudget(const Worker& worker, const Worker::Slots& slots, const Model* with) {
   SharedWorkerBudget budget;  // a worker of its own reuses nothing: no transient part
   for (const auto& [slot, m] : slots) {
+    if (m->tiered && !OnDevice(m->tier) && m.get() != with) continue;
     budget.Add(m->planned_bytes, worker.isolated ? 0 : m->transient_bytes);
   }
   return budget.bytes();

@@ -7,6 +7,8 @@
 // Registry's lock; the accessors name that lock, so clang checks that it is held.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -62,7 +64,13 @@ struct InferStats {
   uint64_t queue_ns = 0;    // time in the dynamic batcher's queue
   uint64_t compute_ns = 0;  // worker round trips of successful executions
   uint64_t last_inference_ms = 0;
+  // The host-memory tier: swaps in (copied or loaded onto the device) and out (parked),
+  // and the swap-ins' durations in kSwapInBucketsMs buckets (cumulative at render).
+  uint64_t swap_ins = 0, swap_outs = 0, swap_in_ns = 0;
+  std::array<uint64_t, 8> swap_in_buckets{};
 };
+// Upper bounds (ms) of the swap-in duration histogram's buckets; a last, +Inf, is implied.
+inline constexpr std::array<double, 8> kSwapInBucketsMs{1, 5, 10, 25, 50, 100, 250, 1000};
 
 // One request on its way to a worker, alone or in a dynamic batch.
 struct PendingInfer {
@@ -76,6 +84,17 @@ struct PendingInfer {
   // without a response).
   std::function<void(std::optional<Result<server::InferResponse>>, bool final)> stream;
 };
+
+// Where a model's weights are, when the host-memory tier (serve/tier_manager.h) manages it:
+// on its device (kResident), on their way to host memory (kParking) or back (kUnparking),
+// in host memory with the model object kept in its worker (kParked), or not in the worker
+// at all (kCold: before its first swap-in, or after its worker restarted). kResident,
+// kParking and kUnparking count on the device; kParked counts in the host cache.
+enum class Tier : uint8_t { kResident, kParking, kParked, kUnparking, kCold };
+const char* TierName(Tier tier);  // "resident", "parking", "parked", "unparking", "cold"
+inline bool OnDevice(Tier t) {
+  return t == Tier::kResident || t == Tier::kParking || t == Tier::kUnparking;
+}
 
 struct Model;
 
@@ -145,6 +164,13 @@ struct Model {
   int instances_per_device = 1;
   // Isolation of its next placement; changed by moves (control thread only).
   Isolation isolation = Isolation::kShared;
+  // Managed by the host-memory tier (serve/tier_manager.h): set before it is routed, when
+  // it may be parked. Its tier changes only under the TierManager's lock; its last use
+  // orders least-recently-used eviction (the TierManager's use count when a request last
+  // went to it, or it last swapped in).
+  bool tiered = false;
+  std::atomic<Tier> tier{Tier::kResident};
+  std::atomic<uint64_t> last_use{0};
 
   ModelStateMachine state;  // changes only through Transition (serve/model_state.h)
   // Requests accepted and not yet answered (queued, in flight) hold its tickets; an
@@ -185,14 +211,22 @@ struct Model {
   InferStats stats GUARDED_BY(stats_mu);
 };
 
+// What a parked model holds in host memory: its weights and buffers, the resident part
+// of its footprint (planned_bytes - transient_bytes).
+inline uint64_t ResidentPart(const Model& m) {
+  return m.planned_bytes - std::min(m.transient_bytes, m.planned_bytes);
+}
+
 // The instance a request goes to: the least busy one whose worker is up, else the first
 // (whose call then fails fast); null when the model is not placed.
 std::shared_ptr<Placement> Route(const Placements& placements);
 // True when one of `placements` is in a worker other than `except` that is up.
 bool OtherInstanceUp(const Placements& placements, const Worker* except);
 // What a worker's models need together (without its context): each one's resident part,
-// plus the largest transient part when the worker is shared (plan/worker_budget.h).
-uint64_t WorkerBudget(const Worker& worker, const Worker::Slots& slots);
+// plus the largest transient part when the worker is shared (plan/worker_budget.h). A
+// model whose tier is not on the device counts nothing, unless it is `with`.
+uint64_t WorkerBudget(const Worker& worker, const Worker::Slots& slots,
+                      const Model* with = nullptr);
 // The one key under which `m`'s measured peak on device `device_name` is stored and found.
 FootprintKey FootprintKeyFor(const Model& m, const std::string& device_name);
 

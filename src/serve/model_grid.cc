@@ -66,8 +66,14 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   launcher->ServeBls(parts->bls.get());
   parts->pool = std::make_unique<WorkerPool>(g, registry, std::move(launcher));
   parts->observer = std::make_unique<Observer>(g, registry, *parts->pool);
-  parts->reconciler =
-      std::make_unique<Reconciler>(g, registry, *parts->pool, *parts->observer, *parts->requests);
+  parts->tiers = std::make_unique<TierManager>(g, registry, *parts->pool, *parts->observer);
+  if (parts->tiers->enabled()) {
+    TierManager* tiers = parts->tiers.get();
+    parts->requests->UseTiers(tiers);
+    parts->pool->SetColdOnStart([tiers](Model& m) { return tiers->ColdOnStart(m); });
+  }
+  parts->reconciler = std::make_unique<Reconciler>(g, registry, *parts->pool, *parts->observer,
+                                                   *parts->requests, *parts->tiers);
   // The initial model set: every model, or in explicit mode the ones asked for.
   std::vector<std::string> names;
   const bool all = options.model_control != ModelControlMode::kExplicit ||
@@ -85,6 +91,7 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   parts->pool->StartWatchdog();
   parts->observer->Start();
   parts->reconciler->Start();
+  parts->tiers->Start();
   return std::unique_ptr<ModelGrid>(new ModelGrid(std::move(parts)));
 }
 
@@ -102,6 +109,7 @@ void ModelGrid::Shutdown(uint32_t grace_ms) {
   BeginShutdown();
   if (parts_->grid.stopping.exchange(true)) return;
   parts_->reconciler->Stop();
+  parts_->tiers->Stop();  // requests waiting for a swap-in fail now
   // Queued dynamic batches go out (or fail) while their workers still exist.
   for (const auto& m : parts_->registry.Models()) m->batcher.reset();
   parts_->pool->StopWatchdog();

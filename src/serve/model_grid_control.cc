@@ -216,6 +216,16 @@ Result<json> ModelGrid::RepositoryIndex(bool ready_only) {
       entry["version"] = std::to_string(it->second->served.version);
       entry["state"] = ModelStateName(s);
       entry["reason"] = s == ModelState::kReady ? "" : it->second->failure();
+      if (it->second->tiered) {  // the host-memory tier: where it is now
+        const Tier tier = it->second->tier;
+        entry["tier"] = TierName(tier);
+        if (s == ModelState::kReady && !OnDevice(tier)) {
+          entry["reason"] = tier == Tier::kParked ? "parked in host memory: swaps in on request"
+                                                  : "cold: loads on its first request";
+        }
+      } else if (parts_->tiers->enabled()) {
+        entry["tier"] = TierName(Tier::kResident);
+      }
     } else {
       if (ready_only) continue;
       auto why = r.unplaced.find(name);

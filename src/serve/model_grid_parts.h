@@ -15,6 +15,7 @@
 #include "serve/reconciler.h"
 #include "serve/registry.h"
 #include "serve/request_path.h"
+#include "serve/tier_manager.h"
 #include "serve/worker_pool.h"
 
 namespace modelgrid {
@@ -31,6 +32,9 @@ struct MeshState {
 struct ModelGrid::Parts {
   GridContext grid;
   Registry registry;
+  // The host-memory tier; built after the observer, but declared before the request path,
+  // which reaches it, so that it goes after it.
+  std::unique_ptr<TierManager> tiers;
   std::unique_ptr<RequestPath> requests;
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<Observer> observer;

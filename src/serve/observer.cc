@@ -158,6 +158,7 @@ GridSnapshot Observer::Snapshot(bool ready) const {
   s.observation = Latest();
   s.devices = DeviceStates(s.observation);
   s.worker_restarts = pool_.restarts_total();
+  s.host_cache_bytes = grid_.options.host_cache_bytes;
   std::vector<std::shared_ptr<Worker>> workers;
   {
     ReaderLock lock(&registry_.mu);
@@ -166,6 +167,8 @@ GridSnapshot Observer::Snapshot(bool ready) const {
       GridSnapshot::ModelView v;
       v.model = m;
       v.state = m->state;
+      v.tiered = m->tiered;
+      v.tier = m->tier;
       for (const auto& p : m->placements(registry_.mu)) {
         v.instances.push_back({p->worker->name, p->worker->device});
       }

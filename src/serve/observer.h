@@ -43,6 +43,8 @@ struct GridSnapshot {
     InferStats stats;
     std::string last_error;
     std::vector<std::pair<std::string, int>> instances;  // (worker, device index)
+    bool tiered = false;                                 // the host-memory tier may park it
+    Tier tier = Tier::kResident;
   };
   struct WorkerView {
     std::string name;
@@ -64,6 +66,7 @@ struct GridSnapshot {
   Observation observation;
   uint64_t worker_restarts = 0;
   bool ready = false;
+  uint64_t host_cache_bytes = 0;  // --host-cache (0: off)
 };
 
 class Observer {
@@ -115,6 +118,9 @@ class Observer {
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread sampler_;
 };
+
+// Bytes the snapshot's parked models hold in the host cache.
+uint64_t ParkedBytes(const GridSnapshot& s);
 
 // Prometheus text: Triton's nv_* families where they apply, modelgrid_* for the rest.
 std::string RenderMetrics(const GridSnapshot& s, const std::vector<Device>& devices);

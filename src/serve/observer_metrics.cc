@@ -1,6 +1,8 @@
 // /metrics: Prometheus text from a GridSnapshot. Triton's names where they apply.
 #include "serve/observer.h"
 
+#include <cstdio>
+
 #include "serve/custom_metrics.h"
 #include "server/prometheus.h"
 
@@ -79,7 +81,62 @@ void WriteDeviceGauges(const Observation& o, PrometheusWriter& w) {
   w.Sample("nv_cpu_utilization", {}, o.cpu_utilization);
 }
 
+// The host-memory tier, when on: each model's tier and swaps, the swap-in durations, and
+// the bytes on the devices and in the host cache.
+void WriteTierMetrics(const GridSnapshot& s, PrometheusWriter& w) {
+  w.Family("modelgrid_model_tier", "gauge",
+           "1 for the model's tier: resident, parked (host memory), cold (not loaded), or "
+           "parking/unparking (moving)");
+  w.Family("modelgrid_swap_ins_total", "counter", "Swap-ins of the model onto its device");
+  w.Family("modelgrid_swap_outs_total", "counter", "Parks of the model into host memory");
+  w.Family("modelgrid_swap_in_duration_seconds", "histogram",
+           "Time of a swap-in: the copy (or the load, when cold) back onto the device");
+  uint64_t resident = 0;
+  for (const auto& v : s.models) {
+    const Model& m = *v.model;
+    Labels l = ModelLabels(m);
+    if (OnDevice(v.tier)) resident += m.planned_bytes;
+    Labels tier = l;
+    tier.emplace_back("tier", TierName(v.tier));
+    w.Sample("modelgrid_model_tier", tier, 1);
+    if (!v.tiered) continue;  // pinned resident: it never swaps
+    w.Sample("modelgrid_swap_ins_total", l, static_cast<double>(v.stats.swap_ins));
+    w.Sample("modelgrid_swap_outs_total", l, static_cast<double>(v.stats.swap_outs));
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kSwapInBucketsMs.size(); ++i) {
+      cumulative += v.stats.swap_in_buckets[i];
+      Labels le = l;
+      char bound[32];
+      std::snprintf(bound, sizeof bound, "%g", kSwapInBucketsMs[i] / 1000.0);
+      le.emplace_back("le", bound);
+      w.Sample("modelgrid_swap_in_duration_seconds_bucket", le, static_cast<double>(cumulative));
+    }
+    Labels inf = l;
+    inf.emplace_back("le", "+Inf");
+    w.Sample("modelgrid_swap_in_duration_seconds_bucket", inf,
+             static_cast<double>(v.stats.swap_ins));
+    w.Sample("modelgrid_swap_in_duration_seconds_sum", l,
+             static_cast<double>(v.stats.swap_in_ns) / 1e9);
+    w.Sample("modelgrid_swap_in_duration_seconds_count", l, static_cast<double>(v.stats.swap_ins));
+  }
+  w.Family("modelgrid_tier_bytes", "gauge",
+           "Footprints of the models on the devices (resident) and the bytes the parked models "
+           "hold in host memory (parked)");
+  w.Sample("modelgrid_tier_bytes", {{"tier", "resident"}}, static_cast<double>(resident));
+  w.Sample("modelgrid_tier_bytes", {{"tier", "parked"}}, static_cast<double>(ParkedBytes(s)));
+  w.Family("modelgrid_host_cache_capacity_bytes", "gauge", "--host-cache");
+  w.Sample("modelgrid_host_cache_capacity_bytes", {}, static_cast<double>(s.host_cache_bytes));
+}
+
 }  // namespace
+
+uint64_t ParkedBytes(const GridSnapshot& s) {
+  uint64_t bytes = 0;
+  for (const auto& v : s.models) {
+    if (v.tier == Tier::kParked || v.tier == Tier::kParking) bytes += ResidentPart(*v.model);
+  }
+  return bytes;
+}
 
 std::string RenderMetrics(const GridSnapshot& s, const std::vector<Device>& devices) {
   PrometheusWriter w;
@@ -129,6 +186,7 @@ std::string RenderMetrics(const GridSnapshot& s, const std::vector<Device>& devi
   w.Family("modelgrid_fragmentation", "gauge",
            "1 - largest free block / total free memory over the devices");
   w.Sample("modelgrid_fragmentation", {}, Fragmentation(s.devices));
+  if (s.host_cache_bytes > 0) WriteTierMetrics(s, w);
   // The models' own (Python models' pb_utils.MetricFamily), as their workers report them.
   (void)WriteCustomMetrics(s.custom_metrics, w);
   return w.Take();

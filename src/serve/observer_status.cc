@@ -79,6 +79,10 @@ json RenderStatus(const GridSnapshot& s, const GridContext& grid) {
          {"planned_bytes", m.planned_bytes},
          {"transient_bytes", m.transient_bytes},
          {"measured_bytes", measured ? json(measured) : json(nullptr)},
+         {"tier", TierName(v.tier)},
+         {"parkable", v.tiered},
+         {"swap_ins", v.stats.swap_ins},
+         {"swap_outs", v.stats.swap_outs},
          {"success", v.stats.success},
          {"failure", v.stats.failure},
          {"inferences", v.stats.inferences},
@@ -90,6 +94,11 @@ json RenderStatus(const GridSnapshot& s, const GridContext& grid) {
         {{"name", name}, {"version", nullptr}, {"state", "UNAVAILABLE"}, {"last_error", why}});
   }
   out["fragmentation"] = Fragmentation(s.devices);
+  if (s.host_cache_bytes > 0) {
+    out["host_cache"] = {{"capacity_bytes", s.host_cache_bytes},
+                         {"parked_bytes", ParkedBytes(s)},
+                         {"wait_ms", grid.options.host_cache_wait_ms}};
+  }
   return out;
 }
 

@@ -110,6 +110,15 @@ void Reconciler::SyncRepository() {
   }
 }
 
+void Reconciler::AddSlot(const std::shared_ptr<Worker>& worker, const std::shared_ptr<Model>& m) {
+  const uint32_t slot = registry_.FreeSlot(*worker);
+  worker->mutable_slots(registry_.mu)[slot] = m;
+  Placements& placements = m->mutable_placements(registry_.mu);
+  if (placements.empty()) requests_.AttachBatcher(m);
+  placements.push_back(std::make_shared<Placement>(worker, slot));
+  registry_.models[m->served.name] = m;
+}
+
 Status Reconciler::PlaceInitial(const std::vector<std::string>& names) {
   std::vector<ModelRequest> requests;
   std::map<std::string, std::shared_ptr<Model>> read;
@@ -135,6 +144,7 @@ Status Reconciler::PlaceInitial(const std::vector<std::string>& names) {
   if (requests.empty()) return Status::Ok();
   PlanOptions plan_options;
   plan_options.strategy = grid_.strategy;
+  plan_options.host_cache_bytes = grid_.options.host_cache_bytes;
   MG_ASSIGN_OR_RETURN(Plan plan, MakePlan(requests, PlanDevices(grid_.devices), plan_options));
   for (const auto& gpu : plan.gpus) {
     for (const auto& pw : gpu.workers) {
@@ -149,15 +159,36 @@ Status Reconciler::PlaceInitial(const std::vector<std::string>& names) {
         auto it = read.find(ModelOfInstance(instance));
         if (it == read.end()) continue;
         const std::shared_ptr<Model>& m = it->second;
-        const uint32_t slot = registry_.FreeSlot(*worker);
-        worker->mutable_slots(registry_.mu)[slot] = m;
-        Placements& placements = m->mutable_placements(registry_.mu);
-        if (placements.empty()) requests_.AttachBatcher(m);
-        placements.push_back(std::make_shared<Placement>(worker, slot));
-        registry_.models[m->served.name] = m;
+        m->tiered = tiers_.enabled() && TierManager::PinnedWhy(*m).empty();
+        AddSlot(worker, m);
       }
       if (!worker->slots(registry_.mu).empty()) registry_.workers[worker->name] = worker;
     }
+  }
+  // What the host cache holds: cold in its device's shared worker until the tier warms it.
+  for (const auto& parked : plan.parked) {
+    auto it = read.find(parked.name);
+    if (it == read.end()) continue;
+    const std::shared_ptr<Model>& m = it->second;
+    if (std::string why = TierManager::PinnedWhy(*m); !why.empty()) {
+      plan.unplaced.push_back({parked.name, "it fits no device and " + why});
+      continue;
+    }
+    std::shared_ptr<Worker> worker;
+    {
+      ReaderLock lock(&registry_.mu);
+      for (const auto& [name, w] : registry_.workers) {
+        if (w->device == parked.gpu && !w->isolated) worker = w;
+      }
+    }
+    if (!worker) {
+      MG_ASSIGN_OR_RETURN(worker, pool_.Create(parked.gpu, false, parked.name, 1));
+    }
+    WriterLock lock(&registry_.mu);
+    m->tiered = true;
+    m->tier = Tier::kCold;
+    AddSlot(worker, m);
+    registry_.workers[worker->name] = worker;
   }
   // What did not fit: a whole model, or some of its instances.
   WriterLock lock(&registry_.mu);

@@ -25,6 +25,7 @@
 #include "serve/observer.h"
 #include "serve/registry.h"
 #include "serve/request_path.h"
+#include "serve/tier_manager.h"
 #include "serve/worker_pool.h"
 
 namespace modelgrid {
@@ -33,8 +34,13 @@ class Reconciler {
  public:
   // Borrows everything, which outlives it.
   Reconciler(GridContext& grid, Registry& registry, WorkerPool& pool, Observer& observer,
-             RequestPath& requests)
-      : grid_(grid), registry_(registry), pool_(pool), observer_(observer), requests_(requests) {}
+             RequestPath& requests, TierManager& tiers)
+      : grid_(grid),
+        registry_(registry),
+        pool_(pool),
+        observer_(observer),
+        requests_(requests),
+        tiers_(tiers) {}
   ~Reconciler();  // Stop()
 
   // Start-up: reads `names`, plans them together and registers their workers and
@@ -79,6 +85,9 @@ class Reconciler {
   Result<MoveResult> MoveInstance(const std::shared_ptr<Model>& m,
                                   const std::shared_ptr<Placement>& from, int target,
                                   Isolation isolation);
+  // Start-up: registers `m` in a new slot of `worker` (placement, batcher, registry).
+  void AddSlot(const std::shared_ptr<Worker>& worker, const std::shared_ptr<Model>& m)
+      REQUIRES(registry_.mu);
   // Admission's view of the devices, measured now.
   std::vector<DeviceState> DeviceStatesNow() { return observer_.DeviceStates(observer_.Measure()); }
   void ControlLoop() EXCLUDES(mu_);
@@ -92,6 +101,7 @@ class Reconciler {
   WorkerPool& pool_;
   Observer& observer_;
   RequestPath& requests_;
+  TierManager& tiers_;
 
   Mutex mu_;
   CondVar cv_;  // a task was queued, or Stop() was called

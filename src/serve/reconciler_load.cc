@@ -112,6 +112,11 @@ Result<Placements> Reconciler::LoadInstances(const std::shared_ptr<Model>& m,
                                              std::vector<std::string>* notes) {
   Placements placed;
   std::set<int> used;  // instances go to distinct devices
+  // No swap changes the devices between the admission and the load; a model the tier may
+  // park joins it, and makes room by parking idle ones when it fits nowhere as things are.
+  auto hold = tiers_.Hold();
+  const bool tiered = tiers_.enabled() && TierManager::PinnedWhy(*m).empty();
+  m->tiered = tiered;
   for (int k = 0; k < m->instances && !grid_.stopping; ++k) {
     std::vector<DeviceState> states = DeviceStatesNow();
     std::erase_if(states, [&](const DeviceState& d) { return used.count(d.index) > 0; });
@@ -122,6 +127,12 @@ Result<Placements> Reconciler::LoadInstances(const std::shared_ptr<Model>& m,
       AdmissionRequest ask{m->served.name, m->planned_bytes, m->transient_bytes,
                            m->isolation,   grid_.strategy,   std::nullopt};
       Result<Admission> admitted = Admit(ask, states);
+      for (size_t d = 0; tiered && !admitted.ok() && d < states.size(); ++d) {
+        AdmissionRequest here = ask;
+        here.device = states[d].index;
+        while (!(admitted = Admit(here, DeviceStatesNow())).ok() && tiers_.ParkOne(*here.device)) {
+        }
+      }
       if (admitted.ok()) {
         auto p = LoadPlaced(m, *admitted);
         if (p.ok()) {

@@ -14,8 +14,15 @@
 
 namespace modelgrid {
 
+namespace {
+constexpr const char* kNoMovesWithTiers =
+    "moves and replans are not supported with --host-cache: the host-memory tier keeps each "
+    "model in its device's shared worker";
+}  // namespace
+
 Result<MoveResult> Reconciler::Move(const std::string& name, std::optional<int> device,
                                     std::optional<Isolation> isolation) {
+  if (tiers_.enabled()) return Unsupported(kNoMovesWithTiers);
   std::shared_ptr<Model> m;
   std::shared_ptr<Placement> from;
   {
@@ -96,6 +103,7 @@ Result<MoveResult> Reconciler::MoveInstance(const std::shared_ptr<Model>& m,
 }
 
 Result<ReplanResult> Reconciler::Replan(Strategy strategy, bool dry_run) {
+  if (tiers_.enabled()) return Unsupported(kNoMovesWithTiers);
   // The live models, as the planner sees them.
   std::vector<ModelRequest> requests;
   std::map<std::string, int> current_device;  // instance name ("m", "m#2") -> device

@@ -81,6 +81,7 @@ std::vector<DeviceState> Registry::PlannedDeviceStates(const std::vector<Device>
     if (w->isolated) continue;
     s.has_shared_worker = true;
     for (const auto& [slot, m] : slots) {
+      if (m->tiered && !OnDevice(m->tier)) continue;  // parked: nothing on the device
       s.shared_transient_bytes =
           std::max(s.shared_transient_bytes, std::min(m->transient_bytes, m->planned_bytes));
     }

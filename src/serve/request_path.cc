@@ -8,6 +8,7 @@
 
 #include "ipc/shm_layout.h"
 #include "serve/classification.h"
+#include "serve/tier_manager.h"
 
 namespace modelgrid {
 
@@ -331,24 +332,40 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
   const uint64_t response_bytes =
       ResponseBytes(m->instance, total, input_bytes, m->output_bytes_per_sample.load(),
                     grid_.options.shm.arena_bytes);
-  m->UpdateStats([&](InferStats& s) {
-    for (const auto& p : group) s.queue_ns += dispatched_ns - p.started_ns;
-  });
   // The placement requests go to now; a move switches it and waits for these to finish.
+  // A model in the host-memory tier that is not resident waits for its swap-in, and the
+  // group runs from the start again then.
   std::shared_ptr<Placement> placement;
-  InFlight::Ticket placement_ticket;
+  Result<InFlight::Ticket> entered = InFlight::Ticket();
+  const bool tiered = m->tiered && tiers_;
+  // Moving the vector keeps its elements, so `inputs` still points into them.
+  auto held = std::make_shared<std::vector<PendingInfer>>();
+  if (tiered) *held = std::move(group);
   {
     ReaderLock lock(&registry_.mu);
     placement = Route(m->placements(registry_.mu));
-    if (placement) placement_ticket = placement->requests.Enter();
-  }
-  if (!placement) {
-    for (auto& p : group) {
-      Complete(m, p,
-               Status(StatusCode::kUnavailable, "model '" + m->served.name + "' is not placed"));
+    if (placement && tiered) {
+      entered = tiers_->EnterOrWait(m, *placement, [this, m, held](Status swapped) {
+        if (swapped.ok()) return Execute(m, std::move(*held));
+        for (auto& p : *held) Complete(m, p, swapped);
+      });
+      if (entered.ok() && !*entered) return;  // waits for its swap-in: `held` runs it then
+    } else if (placement) {
+      entered = placement->requests.Enter();
     }
+  }
+  if (tiered) group = std::move(*held);
+  if (!placement || !entered.ok()) {
+    const Status why = !placement ? Status(StatusCode::kUnavailable,
+                                           "model '" + m->served.name + "' is not placed")
+                                  : entered.status();
+    for (auto& p : group) Complete(m, p, why);
     return;
   }
+  const InFlight::Ticket placement_ticket = *entered;
+  m->UpdateStats([&](InferStats& s) {
+    for (const auto& p : group) s.queue_ns += dispatched_ns - p.started_ns;
+  });
   auto shared = std::make_shared<std::vector<PendingInfer>>(std::move(group));
   if (shared->front().stream) {  // a decoupled model's request, alone
     // A worker's exit fails the call (final) on another thread than the one delivering a

@@ -19,6 +19,8 @@
 
 namespace modelgrid {
 
+class TierManager;
+
 class RequestPath {
  public:
   using Done = std::function<void(Result<server::InferResponse>)>;
@@ -38,6 +40,9 @@ class RequestPath {
   void InferStream(server::InferRequest request, Each each);
   // Gives `m` its dynamic batcher when its config asks for one (before it serves).
   void AttachBatcher(const std::shared_ptr<Model>& m);
+  // Routes requests of tiered models through `tiers` (which outlives this), before the
+  // first request.
+  void UseTiers(TierManager* tiers) { tiers_ = tiers; }
 
  private:
   // Sends a group of requests as one execution (concatenated along dimension 0 when there
@@ -60,6 +65,7 @@ class RequestPath {
 
   const GridContext& grid_;
   const Registry& registry_;
+  TierManager* tiers_ = nullptr;  // the host-memory tier, when on
 };
 
 }  // namespace modelgrid

@@ -41,6 +41,10 @@ struct ServeOptions {
   // KServe ModelMesh's runtime SPI (ModelGrid::RuntimeStatus and the rest): models are
   // loaded from the paths ModelMesh names, staged in a private folder. Needs kExplicit.
   bool modelmesh = false;
+  // The host-memory tier (serve/tier_manager.h): bytes of host memory that parked models
+  // may hold (0: off), and how long a request for a parked model waits for its swap-in.
+  uint64_t host_cache_bytes = 0;
+  uint32_t host_cache_wait_ms = 10'000;
 };
 
 }  // namespace modelgrid

@@ -94,7 +94,7 @@ void WorkerPool::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
   uint64_t budget = 0;
   {
     ReaderLock lock(&registry_.mu);
-    budget = WorkerBudget(*worker, worker->slots(registry_.mu));
+    budget = WorkerBudget(*worker, worker->slots(registry_.mu), m.get());
   }
   // The worker's planned budget caps each of its instances (on the CPU the backend rejects
   // requests that would exceed it; on CUDA it is the allocator's fraction).
@@ -188,22 +188,29 @@ void WorkerPool::OnStarted(const std::string& process) {
     const auto started = std::chrono::steady_clock::now();
     // The callback runs on the channel's thread: it must not hold the worker.
     const Worker* self = worker.get();
+    if (cold_on_start_ && cold_on_start_(*m)) {  // the host-memory tier loads it when asked
+      if (Current(self, slot, m)) {
+        (void)m->state.Transition(ModelState::kReady);
+        grid_.log("model " + m->served.name + " ready, cold: it loads on its first request");
+      }
+      continue;
+    }
     LoadSlot(worker, slot, m, [this, self, slot = slot, m = m, started](Result<uint64_t> peak) {
       Loaded(self, slot, m, std::move(peak), started);
     });
   }
 }
 
+bool WorkerPool::Current(const Worker* worker, uint32_t slot, const std::shared_ptr<Model>& m) {
+  ReaderLock lock(&registry_.mu);
+  const Placements& placements = m->placements(registry_.mu);
+  return std::any_of(placements.begin(), placements.end(),
+                     [&](const auto& p) { return p->worker.get() == worker && p->slot == slot; });
+}
+
 void WorkerPool::Loaded(const Worker* worker, uint32_t slot, const std::shared_ptr<Model>& m,
                         Result<uint64_t> peak, std::chrono::steady_clock::time_point started) {
-  {
-    ReaderLock lock(&registry_.mu);
-    const Placements& placements = m->placements(registry_.mu);
-    const bool current = std::any_of(placements.begin(), placements.end(), [&](const auto& p) {
-      return p->worker.get() == worker && p->slot == slot;
-    });
-    if (!current) return;
-  }
+  if (!Current(worker, slot, m)) return;
   if (!peak.ok()) {
     m->SetFailure(peak.status().message());
     const ModelState to = peak.status().code() == StatusCode::kUnavailable

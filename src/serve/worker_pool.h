@@ -50,6 +50,10 @@ class WorkerPool {
   // Asks `worker` to drop `slot` and blocks until it confirms or `timeout` passes.
   Status UnloadSlot(const Worker& worker, uint32_t slot, std::chrono::milliseconds timeout);
 
+  // When a worker comes up, a model for which `cold` is true is not loaded but made READY
+  // as it is (the host-memory tier loads it on demand). Set before the first Start.
+  void SetColdOnStart(std::function<bool(Model&)> cold) { cold_on_start_ = std::move(cold); }
+
   // Every worker's channel, present and future, consumes its replies on `loop`.
   void UseEventLoop(server::EventLoop* loop) EXCLUDES(loop_mu_);
   // Starts the watchdog (call once, after the initial workers were started); stops and
@@ -72,6 +76,9 @@ class WorkerPool {
   // still one of its placements.
   void Loaded(const Worker* worker, uint32_t slot, const std::shared_ptr<Model>& m,
               Result<uint64_t> peak, std::chrono::steady_clock::time_point started);
+  // Whether `worker`'s `slot` is one of `m`'s placements.
+  bool Current(const Worker* worker, uint32_t slot, const std::shared_ptr<Model>& m)
+      EXCLUDES(registry_.mu);
   void Watchdog();
 
   GridContext& grid_;
@@ -80,6 +87,7 @@ class WorkerPool {
   std::unique_ptr<WorkerLauncher> launcher_;
   std::atomic<uint64_t> next_worker_id_{0};  // makes Worker::process unique
   std::atomic<uint64_t> restarts_{0};
+  std::function<bool(Model&)> cold_on_start_;  // constant once a worker started
   Mutex loop_mu_;
   server::EventLoop* event_loop_ GUARDED_BY(loop_mu_) = nullptr;  // the HTTP server's
   Mutex mu_;
