@@ -317,6 +317,31 @@ TEST_F(ServeHostTier, AParkedModelUnloadsAndItsBytesLeaveTheCache) {
   ExpectConsistent();
 }
 
+TEST_F(ServeHostTier, ALoadThatFitsNowhereParksIdleModelsToMakeRoom) {
+  AddModels(3);
+  Start();  // a, b and c fill the device
+  EXPECT_EQ(Count("resident"), 3);
+  AddModel("late");
+  std::promise<Result<json>> loaded;
+  grid_->LoadModel("late", json::object(), [&](Result<json> r) { loaded.set_value(r); });
+  auto r = loaded.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Tiers()["late"], "resident");
+  EXPECT_EQ(Count("parked"), 1);
+  ExpectConsistent();
+  for (const char* m : {"late", "a", "b", "c"}) Served(m);
+  // A model larger than the device is refused as without the tier, saying why.
+  AddModel("huge", R"(parameters { key: "memory_bytes" value: { string_value: "600MiB" } })");
+  std::promise<Result<json>> refused;
+  grid_->LoadModel("huge", json::object(), [&](Result<json> r) { refused.set_value(r); });
+  auto no = refused.get_future().get();
+  ASSERT_FALSE(no.ok());
+  EXPECT_NE(no.status().message().find("no device has room"), std::string::npos)
+      << no.status().message();
+  EXPECT_EQ(Count("parked"), 1);  // and it parked nothing in vain
+  ExpectConsistent();
+}
+
 TEST_F(ServeHostTier, MovesAreRefusedNamingTheOption) {
   AddModels(2);
   Start();
@@ -328,7 +353,7 @@ TEST_F(ServeHostTier, MovesAreRefusedNamingTheOption) {
   EXPECT_NE(r.status().message().find("--host-cache"), std::string::npos) << r.status().message();
 }
 
-TEST_F(ServeHostTier, AHostCacheTooSmallForTheRestLeavesThemColdAndSaysWhy) {
+TEST_F(ServeHostTier, AHostCacheTooSmallForTheRestServesWhatItHoldsAndSaysWhy) {
   AddModels(5);
   Start(/*host_cache=*/150 * kMiB, /*wait_ms=*/300);
   // The planner parks what the cache holds: one model; the rest did not fit anywhere.

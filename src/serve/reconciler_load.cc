@@ -130,6 +130,7 @@ Result<Placements> Reconciler::LoadInstances(const std::shared_ptr<Model>& m,
       for (size_t d = 0; tiered && !admitted.ok() && d < states.size(); ++d) {
         AdmissionRequest here = ask;
         here.device = states[d].index;
+        if (!tiers_.FitsOnceParked(here)) continue;  // it would evict everything in vain
         while (!(admitted = Admit(here, DeviceStatesNow())).ok() && tiers_.ParkOne(*here.device)) {
         }
       }

@@ -317,6 +317,28 @@ Status TierManager::MakeRoomFor(const Worker& worker, const Model& keep) {
   }
 }
 
+bool TierManager::FitsOnceParked(const AdmissionRequest& ask) const {
+  std::vector<DeviceState> states = observer_.DeviceStates(observer_.Latest());
+  DeviceState& d = states.at(static_cast<size_t>(ask.device.value_or(0)));
+  d.planned_bytes = 0;
+  d.shared_transient_bytes = 0;
+  ReaderLock lock(&registry_.mu);
+  for (const auto& [name, w] : registry_.workers) {
+    if (w->device != d.index) continue;
+    Worker::Slots pinned;  // what stays: the models the tier never parks
+    for (const auto& [slot, m] : w->slots(registry_.mu)) {
+      if (m->tiered) continue;
+      pinned[slot] = m;
+      if (!w->isolated) {
+        d.shared_transient_bytes = std::max(d.shared_transient_bytes,
+                                            std::min(m->transient_bytes, m->planned_bytes));
+      }
+    }
+    d.planned_bytes += d.context_bytes + WorkerBudget(*w, pinned);
+  }
+  return Admit(ask, {d}).ok();
+}
+
 bool TierManager::ParkOne(int device) {
   std::vector<std::shared_ptr<Worker>> shared;
   {

@@ -74,6 +74,10 @@ class TierManager {
   // worker. False when there is none, or the host cache has no room for it.
   bool ParkOne(int device) EXCLUDES(mu_);
 
+  // Whether `ask` would be admitted on its device (ask.device) were every model the tier
+  // may park there parked: when not, parking them for it would be in vain.
+  bool FitsOnceParked(const AdmissionRequest& ask) const;
+
   // The worker pool, when a worker came up: true when `m` (tiered, not on its device) must
   // not be loaded now; it becomes cold, to load on its next swap-in.
   bool ColdOnStart(Model& m) EXCLUDES(mu_);
