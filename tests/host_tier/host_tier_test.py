@@ -22,9 +22,12 @@ import os
 import random
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "edge"))
@@ -99,15 +102,18 @@ class HostTier(edge_test.ServerTest):
         self.assertEqual(r.status, 200, r.body)
         return r.json()
 
-    def infer(self, i, values):
+    def post_infer(self, i, values):
         raw = struct.pack("<%df" % WIDTH, *values)
         doc = {"inputs": [{"name": "INPUT__0", "shape": [1, WIDTH], "datatype": "FP32",
                            "parameters": {"binary_data_size": len(raw)}}],
                "outputs": [{"name": "OUTPUT__0", "parameters": {"binary_data": True}}]}
         header = json.dumps(doc).encode()
-        r = self.post("/v2/models/%s/infer" % model_name(i), body=header + raw,
-                      headers=[("Inference-Header-Content-Length", str(len(header))),
-                               ("Content-Type", "application/octet-stream")], timeout=60)
+        return self.post("/v2/models/%s/infer" % model_name(i), body=header + raw,
+                         headers=[("Inference-Header-Content-Length", str(len(header))),
+                                  ("Content-Type", "application/octet-stream")], timeout=60)
+
+    def infer(self, i, values):
+        r = self.post_infer(i, values)
         self.assertEqual(r.status, 200, "%s: %s" % (model_name(i), r.body[:300]))
         length = int(r.header("Inference-Header-Content-Length"))
         out = r.body[length:]
@@ -194,6 +200,48 @@ class HostTier(edge_test.ServerTest):
         self.assertEqual(set(tiers.values()) - {"resident", "parked"}, set(), tiers)
         for e in index:
             self.assertEqual(e["state"], "READY", e)
+
+    def test_05_a_worker_killed_mid_swap_comes_back_and_serves_every_model(self):
+        parked = []
+        deadline = time.monotonic() + READY_TIMEOUT
+        while len(parked) < MODELS // 2 and time.monotonic() < deadline:  # the tier warms up
+            time.sleep(0.2)
+            parked = [int(m["name"][-2:]) for m in self.status()["models"]
+                      if m.get("tier") == "parked"]
+        self.assertGreaterEqual(len(parked), MODELS // 2)
+        codes = []
+        x = [0.5] * WIDTH
+
+        def ask():  # each request swaps a model in: the kill lands during one of them
+            for i in parked[:6]:
+                codes.append(self.post_infer(i, x).status)
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        time.sleep(0.05)
+        os.kill(self.server.workers()[0], signal.SIGKILL)
+        asking.join(120)
+        self.assertFalse(asking.is_alive(), "a request hung")
+        self.assertEqual(set(codes) - {200, 503}, set(), codes)
+        print("\n[host_tier] requests around the kill: %s" % codes, flush=True)
+        # The worker restarts: the resident models reload, the parked ones come back cold
+        # (their host copies died with it) and load again on request or when warmed.
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            s = self.status()
+            if (s["workers"] and s["workers"][0]["restarts"] == 1 and s["workers"][0]["up"]
+                    and all(m["state"] == "READY" for m in s["models"])):
+                break
+            time.sleep(0.2)
+        else:
+            self.fail("the models did not come back: %s" % json.dumps(s)[:2000])
+        with torch.no_grad():
+            for i in range(MODELS):
+                want = make_module(i)(torch.tensor([x])).numpy()[0].tolist()
+                got = self.infer(i, x)
+                worst = max(abs(a - b) for a, b in zip(got, want))
+                self.assertLess(worst, 1e-3, model_name(i))
+        self.check_accounting()
 
     def test_04_moves_are_refused_naming_the_option(self):
         r = self.post("/v2/modelgrid/models/%s/move" % model_name(0), {"isolation": "process"})
