@@ -125,7 +125,7 @@ void TierManager::TakeWaiters(Model* m, const Status& status, Resumes* out) {
 void TierManager::Loop() {
   bool idle = false;  // the last round changed nothing: wait for a request or the tick
   while (true) {
-    Model* target = nullptr;
+    std::vector<std::pair<uint64_t, Model*>> targets;  // (oldest wait, model)
     Resumes resumes;
     bool stopping = false;
     {
@@ -134,7 +134,6 @@ void TierManager::Loop() {
       stopping = stop_;
       const uint64_t now = ipc::MonotonicNowMs();
       const uint64_t wait_ms = grid_.options.host_cache_wait_ms;
-      uint64_t oldest = UINT64_MAX;
       for (auto it = waiting_.begin(); it != waiting_.end();) {
         Model* m = it->first;
         auto& queue = it->second;
@@ -163,17 +162,20 @@ void TierManager::Loop() {
           it = waiting_.erase(it);
           continue;
         }
-        if (queue.front().since_ms < oldest) {
-          oldest = queue.front().since_ms;
-          target = m;
-        }
+        targets.emplace_back(queue.front().since_ms, m);
         ++it;
       }
     }
     Run(resumes);
     if (stopping) return;
-    // The model whose request waited longest goes first; with none waiting, a cold one.
-    idle = !(target ? SwapIn(target) : WarmOne());
+    // The model whose request waited longest goes first, the next when it cannot swap in
+    // yet; with none waiting, a cold one is warmed.
+    std::sort(targets.begin(), targets.end());
+    bool moved = false;
+    for (const auto& [since, m] : targets) {
+      if ((moved = SwapIn(m))) break;
+    }
+    idle = !(targets.empty() ? WarmOne() : moved);
   }
 }
 
@@ -330,8 +332,8 @@ bool TierManager::FitsOnceParked(const AdmissionRequest& ask) const {
       if (m->tiered) continue;
       pinned[slot] = m;
       if (!w->isolated) {
-        d.shared_transient_bytes = std::max(d.shared_transient_bytes,
-                                            std::min(m->transient_bytes, m->planned_bytes));
+        d.shared_transient_bytes =
+            std::max(d.shared_transient_bytes, std::min(m->transient_bytes, m->planned_bytes));
       }
     }
     d.planned_bytes += d.context_bytes + WorkerBudget(*w, pinned);

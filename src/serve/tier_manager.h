@@ -14,6 +14,9 @@
 // needs room in the host cache. Swaps run one at a time, and the control thread holds the
 // same lock (Hold) across an admission and the load it leads to.
 //
+// Requests are served oldest first: the model whose request waited longest swaps in first,
+// and the next when that one cannot yet (its device's other models busy).
+//
 // A request waits at most ServeOptions::host_cache_wait_ms, then fails with
 // kUnavailable saying why (every resident model busy, the host cache full). A worker's
 // exit fails its swap in flight; its parked models come back cold (the parked copies were
