@@ -54,11 +54,13 @@ class StatusService : public server::InferenceService {
       "models": [{"name": "resnet", "version": "1", "state": "READY", "worker": "cpu-shared",
                   "device": "cpu", "estimated_bytes": 110100480, "planned_bytes": 115343360,
                   "measured_bytes": 104857600, "success": 0, "failure": 2,
-                  "inferences": 0, "last_error": ""},
+                  "inferences": 0, "last_error": "", "tier": "parked"},
                  {"name": "bert", "version": "1", "state": "FAILED", "worker": "cpu-shared",
                   "device": "cpu", "estimated_bytes": 524288000, "planned_bytes": 524288000,
                   "measured_bytes": null, "success": 0, "failure": 0, "inferences": 0,
-                  "last_error": "worker crashed while loading"}]})");
+                  "last_error": "worker crashed while loading"}],
+      "host_cache": {"capacity_bytes": 2147483648, "parked_bytes": 115343360,
+                     "wait_ms": 10000}})");
     doc["models"][0]["success"] = 100 + 10 * calls;
     doc["models"][0]["inferences"] = 100 + 10 * calls;
     return doc;
@@ -93,7 +95,8 @@ TEST_F(CliStatusTest, PrintsTables) {
   for (const char* want :
        {"modelgrid 0.1.0", "explicit", "memory-optimized", "H100-80GB", "80.0 GiB", "1.5 GiB",
         "cpu-shared", "4242", "resnet,bert", "105.0 MiB", "100.0 MiB", "+5.0%", "READY", "FAILED",
-        "bert: last error: worker crashed while loading"}) {
+        "bert: last error: worker crashed while loading", "TIER", "parked",
+        "host cache: 110.0 MiB parked of 2.0 GiB"}) {
     EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
   }
 }

@@ -91,10 +91,19 @@ void WorkerPool::Stop(const Worker& worker, uint32_t grace_ms) {
 
 void WorkerPool::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
                           const std::shared_ptr<Model>& m, LoadCallback done) {
-  uint64_t budget = 0;
+  uint64_t budget = 0, resident = 0;
   {
     ReaderLock lock(&registry_.mu);
     budget = WorkerBudget(*worker, worker->slots(registry_.mu), m.get());
+    resident = WorkerBudget(*worker, worker->slots(registry_.mu));
+  }
+  if (m->tiered) {
+    // The host-memory tier changes what is resident without loading anything (and on CUDA
+    // the fraction is the whole process's): allow what the device leaves this worker.
+    const DeviceState d = registry_.PlannedDeviceStates(grid_.devices)[worker->device];
+    if (d.capacity_bytes >= d.planned_bytes) {
+      budget = std::max(budget, d.capacity_bytes - d.planned_bytes + resident);
+    }
   }
   // The worker's planned budget caps each of its instances (on the CPU the backend rejects
   // requests that would exceed it; on CUDA it is the allocator's fraction).

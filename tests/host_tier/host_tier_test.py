@@ -125,7 +125,9 @@ class HostTier(edge_test.ServerTest):
         and within the cache; the worker's measured memory is within the device and the
         parked bytes (on a virtual CPU device both tiers are host memory), plus
         MODULE_ALLOWANCE per model: a parked model's TorchScript module object (its code and
-        graph, a few hundred KiB here) stays in the worker, in host memory."""
+        graph, a few hundred KiB here) stays in the worker, in host memory; plus one model's
+        weights, as a swap caught by the sampler holds both copies while it copies (on a GPU
+        they are in different memories)."""
         s = self.status()
         device = s["devices"][0]
         self.assertLessEqual(device["planned_bytes"], device["capacity_bytes"], device)
@@ -137,8 +139,10 @@ class HostTier(edge_test.ServerTest):
         self.assertLessEqual(parked, HOST_CACHE)
         worker = s["workers"][0]
         if worker["memory_bytes"] is not None:
-            bound = device["capacity_bytes"] + parked + MODELS * MODULE_ALLOWANCE
-            self.assertLessEqual(worker["memory_bytes"], bound, worker)
+            largest = max(m["planned_bytes"] for m in tiers.values())
+            bound = device["capacity_bytes"] + parked + MODELS * MODULE_ALLOWANCE + largest
+            self.assertLessEqual(worker["memory_bytes"], bound,
+                                 "worker %s, parked %d" % (worker, parked))
             print("\n[host_tier] worker RSS %.0f MiB; device %.0f MiB + parked %.0f MiB"
                   % (worker["memory_bytes"] / 2**20, device["capacity_bytes"] / 2**20,
                      parked / 2**20), flush=True)
