@@ -103,6 +103,13 @@ parameters { key: "memory_bytes" value: { string_value: "104857600" } }
     }
     return out;
   }
+  // A model parked now ("" when none).
+  std::string AParkedModel() {
+    for (const auto& [name, t] : Tiers()) {
+      if (t == "parked") return name;
+    }
+    return "";
+  }
   int Count(const std::string& tier) {
     int n = 0;
     for (const auto& [name, t] : Tiers()) n += t == tier;
@@ -221,10 +228,7 @@ TEST_F(ServeHostTier, RequestsArrivingDuringASwapInAreServedByIt) {
   AddModels(4);
   Start();
   ASSERT_TRUE(Warmed());
-  std::string parked;
-  for (const auto& [name, t] : Tiers()) {
-    if (t == "parked") parked = name;
-  }
+  const std::string parked = AParkedModel();
   ASSERT_FALSE(parked.empty());
   fleet_->Hold(ipc::Op::kUnpark);
   auto first = Infer(parked, parked[0]);
@@ -271,10 +275,7 @@ TEST_F(ServeHostTier, AWorkerKilledMidSwapComesBackAndServesEveryModel) {
   AddModels(5);
   Start();
   ASSERT_TRUE(Warmed());
-  std::string parked;
-  for (const auto& [name, t] : Tiers()) {
-    if (t == "parked") parked = name;
-  }
+  const std::string parked = AParkedModel();
   fleet_->Hold(ipc::Op::kUnpark);
   auto lost = Infer(parked);
   ASSERT_TRUE(fleet_->WaitUntil([&] { return fleet_->HeldCalls(ipc::Op::kUnpark) == 1; }));
@@ -302,10 +303,7 @@ TEST_F(ServeHostTier, AParkedModelUnloadsAndItsBytesLeaveTheCache) {
   AddModels(4);
   Start();
   ASSERT_TRUE(Warmed());
-  std::string parked;
-  for (const auto& [name, t] : Tiers()) {
-    if (t == "parked") parked = name;
-  }
+  const std::string parked = AParkedModel();
   ASSERT_EQ(Status()["host_cache"]["parked_bytes"], 100 * kMiB);
   std::promise<Result<json>> unloaded;
   grid_->UnloadModel(parked, json::object(), [&](Result<json> r) { unloaded.set_value(r); });
