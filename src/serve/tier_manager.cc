@@ -234,7 +234,8 @@ bool TierManager::SwapIn(Model* m) {
     return true;
   }
   if (!worker->up() || m->state != ModelState::kReady) {
-    Block(m, "its worker " + worker->name + " is not up");
+    Block(m, !worker->up() ? "its worker " + worker->name + " is not up"
+                           : std::string("it is ") + ModelStateName(m->state));
     return false;
   }
   if (Status room = MakeRoomFor(*worker, *m); !room.ok()) {
