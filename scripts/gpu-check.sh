@@ -13,7 +13,9 @@
 #    measured memory, each model's estimate, plan and measured peak.
 #    Then once more with 1 GiB declared per model, so that no estimate caps a warm-up.
 # 4. `modelgrid perf` on the GPU: the transformer with binary tensors at concurrency 1-8;
-#    bench/serve_bench: the same model served against it called in-process on the GPU.
+#    bench/serve_bench: the same model served against it called in-process on the GPU;
+#    bench/swap_bench: swap-ins of ResNet-50 fp16 (when torchvision is there to make it) and
+#    ResNet-18 from pinned memory against one cudaMemcpy of their bytes.
 # 5. The whole test suite against this LibTorch (its CPU tests; missing fixtures skip).
 #
 # Everything goes to OUTDIR/gpu-check.log, the status documents to OUTDIR/*.json. Each step
@@ -69,8 +71,8 @@ if [[ -z "${MODELGRID_GPU_CHECK_BUILD:-}" ]]; then
   # -k 0: every failing file at once, so that one run shows everything to fix.
   if timeout 330 ninja -C "$build" -k 0 modelgrid modelgrid-worker modelgrid_tests >"$out/build.txt" 2>&1; then
     tail -n 2 "$out/build.txt"
-    timeout 120 ninja -C "$build" serve_bench >>"$out/build.txt" 2>&1 ||
-      echo "SKIPPED: serve_bench not built (no Google Benchmark?): no in-process GPU baseline"
+    timeout 120 ninja -C "$build" serve_bench swap_bench >>"$out/build.txt" 2>&1 ||
+      echo "SKIPPED: serve_bench/swap_bench not built (no Google Benchmark?): no GPU baselines"
   else
     grep -E -A3 "error|FAILED" "$out/build.txt" | head -n 80
     torch_api
@@ -155,6 +157,32 @@ if [[ -x "$build/bench/serve_bench" ]]; then
     --seconds-per-level 1 2>/dev/null || fail "serve_bench on the GPU"
 else
   echo "SKIPPED: no $build/bench/serve_bench"
+fi
+
+step "4c. swap-in on the GPU: weights parked in pinned memory against one cudaMemcpy"
+# ResNet-50 in fp16 (the host-memory tier's issue), made here when torchvision is there;
+# ResNet-18 from the fixtures either way.
+if [[ -x "$build/bench/swap_bench" && $gpus != cpu* ]]; then
+  swap_models=()
+  r50="$out/swap/resnet50_fp16/1"
+  mkdir -p "$r50"
+  if python3 - "$r50/model.pt" <<'EOF'
+import sys
+import torch
+try:
+    import torchvision
+except ImportError as e:
+    sys.exit("SKIPPED: ResNet-50 fp16 not made (%s)" % e)
+torch.jit.script(torchvision.models.resnet50().eval().half()).save(sys.argv[1])
+EOF
+  then
+    swap_models+=("$r50/model.pt")
+  fi
+  swap_models+=("$PWD/.fixtures/repo/resnet18/1/model.pt")
+  timeout 150 "$build/bench/swap_bench" --device=cuda:0 --benchmark_min_time=1 \
+    "${swap_models[@]}" 2>/dev/null || fail "swap_bench on the GPU"
+else
+  echo "SKIPPED: no $build/bench/swap_bench, or no GPU (--gpus $gpus)"
 fi
 
 step "3c. the same models with 1 GiB each (memory_bytes): peaks that no estimate capped"
