@@ -6,9 +6,11 @@
 
 namespace modelgrid {
 
-namespace {
+std::string MiBText(uint64_t bytes) {
+  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
+}
 
-std::string MiB(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+namespace {
 
 uint64_t CostOn(const AdmissionRequest& r, const DeviceState& d, bool* new_worker) {
   *new_worker = r.isolation == Isolation::kProcess || !d.has_shared_worker;
@@ -75,13 +77,13 @@ Result<Admission> Admit(const AdmissionRequest& request, const std::vector<Devic
   for (const DeviceState& d : devices) {
     if (request.device && *request.device != d.index) continue;
     if (!where.empty()) where += ", ";
-    where += d.label + " has " + MiB(FreeBytes(d)) + " free of " + MiB(d.capacity_bytes);
-    if (d.measured_free_bytes) where += " (measured free " + MiB(*d.measured_free_bytes) + ")";
+    where += d.label + " has " + MiBText(FreeBytes(d)) + " free of " + MiBText(d.capacity_bytes);
+    if (d.measured_free_bytes) where += " (measured free " + MiBText(*d.measured_free_bytes) + ")";
   }
-  return ResourceExhausted("model " + request.model + " needs " + MiB(request.footprint_bytes) +
+  return ResourceExhausted("model " + request.model + " needs " + MiBText(request.footprint_bytes) +
                            " (plus a worker context where it would start one) but no device has "
                            "room: " +
-                           where + "; at least " + MiB(smallest_gap) + " more is needed on " +
+                           where + "; at least " + MiBText(smallest_gap) + " more is needed on " +
                            gap_where);
 }
 

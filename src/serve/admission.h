@@ -31,6 +31,9 @@ struct DeviceState {
   uint64_t shared_transient_bytes = 0;
 };
 
+// "N MiB", rounded up: how admission's messages state sizes.
+std::string MiBText(uint64_t bytes);
+
 // Bytes a new placement may use on `d`.
 uint64_t FreeBytes(const DeviceState& d);
 

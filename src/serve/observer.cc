@@ -140,8 +140,9 @@ std::optional<uint64_t> Observer::MeasuredFreeBytes(const Device& d,
   return g->total_bytes > g->used_bytes ? g->total_bytes - g->used_bytes : 0;
 }
 
-std::vector<DeviceState> Observer::DeviceStates(const Observation& reading) const {
-  std::vector<DeviceState> states = registry_.PlannedDeviceStates(grid_.devices);
+std::vector<DeviceState> Observer::DeviceStates(const Observation& reading,
+                                                bool tiered_parked) const {
+  std::vector<DeviceState> states = registry_.PlannedDeviceStates(grid_.devices, tiered_parked);
   for (DeviceState& s : states)
     s.measured_free_bytes = MeasuredFreeBytes(grid_.device(s.index), reading);
   return states;

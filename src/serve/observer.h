@@ -82,8 +82,10 @@ class Observer {
   // The latest reading, without measuring.
   Observation Latest() const EXCLUDES(mu_);
 
-  // Admission's view of the devices: planned from the registry, measured from `reading`.
-  std::vector<DeviceState> DeviceStates(const Observation& reading) const;
+  // Admission's view of the devices: planned from the registry (`tiered_parked` as there),
+  // measured from `reading`.
+  std::vector<DeviceState> DeviceStates(const Observation& reading,
+                                        bool tiered_parked = false) const;
   // A worker's measured memory in `reading`, when known.
   static std::optional<uint64_t> WorkerBytes(const Worker& worker, const Observation& reading);
 

@@ -63,7 +63,8 @@ bool Registry::AllSettled(int* ready, int* total) const {
   return settled;
 }
 
-std::vector<DeviceState> Registry::PlannedDeviceStates(const std::vector<Device>& devices) const {
+std::vector<DeviceState> Registry::PlannedDeviceStates(const std::vector<Device>& devices,
+                                                       bool tiered_parked) const {
   std::vector<DeviceState> states;
   for (const Device& d : devices) {
     DeviceState s;
@@ -76,7 +77,12 @@ std::vector<DeviceState> Registry::PlannedDeviceStates(const std::vector<Device>
   ReaderLock lock(&mu);
   for (const auto& [name, w] : workers) {
     DeviceState& s = states[static_cast<size_t>(w->device)];
-    const Worker::Slots& slots = w->slots(mu);
+    Worker::Slots pinned;  // with tiered_parked: the models the tier never parks
+    if (tiered_parked) {
+      pinned = w->slots(mu);
+      std::erase_if(pinned, [](const auto& slot) { return slot.second->tiered; });
+    }
+    const Worker::Slots& slots = tiered_parked ? pinned : w->slots(mu);
     s.planned_bytes += s.context_bytes + WorkerBudget(*w, slots);
     if (w->isolated) continue;
     s.has_shared_worker = true;

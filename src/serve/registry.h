@@ -40,9 +40,10 @@ class Registry {
   // True once every model is READY or FAILED; `*ready` and `*total` count them.
   bool AllSettled(int* ready, int* total) const EXCLUDES(mu);
   // The devices as admission sees them: capacity, contexts and the planned budgets of the
-  // workers on each (no measurement: Observer adds that).
-  std::vector<DeviceState> PlannedDeviceStates(const std::vector<Device>& devices) const
-      EXCLUDES(mu);
+  // workers on each (no measurement: Observer adds that). `tiered_parked`: as if every
+  // model the host-memory tier may park were parked.
+  std::vector<DeviceState> PlannedDeviceStates(const std::vector<Device>& devices,
+                                               bool tiered_parked = false) const EXCLUDES(mu);
 };
 
 }  // namespace modelgrid

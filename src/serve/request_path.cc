@@ -339,8 +339,8 @@ void RequestPath::Execute(Model* m, std::vector<PendingInfer> group) {
   Result<InFlight::Ticket> entered = InFlight::Ticket();
   const bool tiered = m->tiered && tiers_;
   // Moving the vector keeps its elements, so `inputs` still points into them.
-  auto held = std::make_shared<std::vector<PendingInfer>>();
-  if (tiered) *held = std::move(group);
+  std::shared_ptr<std::vector<PendingInfer>> held;
+  if (tiered) held = std::make_shared<std::vector<PendingInfer>>(std::move(group));
   {
     ReaderLock lock(&registry_.mu);
     placement = Route(m->placements(registry_.mu));

@@ -11,8 +11,6 @@ namespace modelgrid {
 
 namespace {
 
-std::string MiB(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
-
 void Run(std::vector<std::pair<std::function<void(Status)>, Status>>& resumes) {
   for (auto& [resume, status] : resumes) resume(status);
   resumes.clear();
@@ -88,11 +86,6 @@ bool TierManager::ColdOnStart(Model& m) {
     return true;
   }
   return false;
-}
-
-uint64_t TierManager::ParkedBytes() const {
-  ReaderLock lock(&registry_.mu);
-  return ParkedBytesLocked();
 }
 
 uint64_t TierManager::ParkedBytesLocked() const {
@@ -314,32 +307,16 @@ Status TierManager::MakeRoomFor(const Worker& worker, const Model& keep) {
     if (need <= free) return Status::Ok();
     std::string why;
     if (!ParkVictim(worker, &keep, &why)) {
-      return ResourceExhausted("model '" + keep.served.name + "' needs " + MiB(need) + " on " +
-                               d.label + ", which has " + MiB(free) + " free, and " + why);
+      return ResourceExhausted("model '" + keep.served.name + "' needs " + MiBText(need) + " on " +
+                               d.label + ", which has " + MiBText(free) + " free, and " + why);
     }
   }
 }
 
 bool TierManager::FitsOnceParked(const AdmissionRequest& ask) const {
-  std::vector<DeviceState> states = observer_.DeviceStates(observer_.Latest());
-  DeviceState& d = states.at(static_cast<size_t>(ask.device.value_or(0)));
-  d.planned_bytes = 0;
-  d.shared_transient_bytes = 0;
-  ReaderLock lock(&registry_.mu);
-  for (const auto& [name, w] : registry_.workers) {
-    if (w->device != d.index) continue;
-    Worker::Slots pinned;  // what stays: the models the tier never parks
-    for (const auto& [slot, m] : w->slots(registry_.mu)) {
-      if (m->tiered) continue;
-      pinned[slot] = m;
-      if (!w->isolated) {
-        d.shared_transient_bytes =
-            std::max(d.shared_transient_bytes, std::min(m->transient_bytes, m->planned_bytes));
-      }
-    }
-    d.planned_bytes += d.context_bytes + WorkerBudget(*w, pinned);
-  }
-  return Admit(ask, {d}).ok();
+  const std::vector<DeviceState> states =
+      observer_.DeviceStates(observer_.Latest(), /*tiered_parked=*/true);
+  return Admit(ask, {states.at(static_cast<size_t>(ask.device.value_or(0)))}).ok();
 }
 
 bool TierManager::ParkOne(int device) {
@@ -391,7 +368,7 @@ bool TierManager::ParkVictim(const Worker& worker, const Model* keep, std::strin
     }
   }
   if (!victim || !ticket) {
-    *why = full ? "the host cache (--host-cache " + MiB(grid_.options.host_cache_bytes) +
+    *why = full ? "the host cache (--host-cache " + MiBText(grid_.options.host_cache_bytes) +
                       ") has no room for the idle models there"
            : busy ? "every other model resident there is busy"
                   : "no other model resident there can be parked";

@@ -85,9 +85,6 @@ class TierManager {
   // not be loaded now; it becomes cold, to load on its next swap-in.
   bool ColdOnStart(Model& m) EXCLUDES(mu_);
 
-  // Bytes the parked models hold in host memory (their resident parts).
-  uint64_t ParkedBytes() const;
-
  private:
   struct Waiter {
     uint64_t since_ms = 0;
@@ -102,6 +99,7 @@ class TierManager {
   // With no request waiting: swaps in one cold model that was not tried since it became
   // cold, so that what it evicts is parked and its first request finds it loaded.
   bool WarmOne() EXCLUDES(mu_);
+  // Bytes the parked models hold in host memory (their resident parts).
   uint64_t ParkedBytesLocked() const REQUIRES_SHARED(registry_.mu);
   // Parks models of `worker` (not `keep`) until `keep` fits on the device beside what
   // stays; kResourceExhausted (saying what is missing) when it cannot.
