@@ -1,6 +1,7 @@
 // The gRPC front end over real sockets with a fake InferenceService that holds every call
 // until the test completes it: stream order when answers come out of order, errors in a
-// stream, a drain with a request in flight, a client that leaves mid-request, and the key.
+// stream, a drain with a request in flight, a client that leaves mid-request, and the key;
+// for streams and for unary ModelInfer.
 #include <gtest/gtest.h>
 
 #include <grpcpp/grpcpp.h>
@@ -241,6 +242,89 @@ TEST_F(GrpcServerTest, TheKeyIsNeededButNotForLiveness) {
   inference::ModelStreamInferResponse r;
   EXPECT_FALSE(stream->Read(&r));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Unary ModelInfer: more calls at once than gRPC asks for ahead,
+// answered in reverse order, each get their own answer.
+TEST_F(GrpcServerTest, ManyUnaryCallsAtOnceEachGetTheirOwnAnswer) {
+  Start();
+  constexpr int kCalls = 40;
+  std::vector<std::thread> clients;
+  std::vector<float> got(kCalls, -1);
+  std::vector<grpc::StatusCode> codes(kCalls, grpc::StatusCode::UNKNOWN);
+  for (int i = 0; i < kCalls; ++i) {
+    clients.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      inference::ModelInferResponse r;
+      codes[i] = stub_->ModelInfer(&ctx, Request("m", "", static_cast<float>(i)), &r).error_code();
+      got[i] = Value(r);
+    });
+  }
+  ASSERT_TRUE(service_.WaitHeld(kCalls));
+  for (int i = kCalls - 1; i >= 0; --i) service_.Complete(static_cast<size_t>(i));
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(codes[i], grpc::StatusCode::OK) << i;
+    EXPECT_EQ(got[i], static_cast<float>(i)) << i;
+  }
+}
+
+TEST_F(GrpcServerTest, StopAnswersAUnaryCallInFlight) {
+  Start();
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  float got = -1;
+  std::thread client([&] {
+    grpc::ClientContext ctx;
+    inference::ModelInferResponse r;
+    code = stub_->ModelInfer(&ctx, Request("m", "", 5), &r).error_code();
+    got = Value(r);
+  });
+  ASSERT_TRUE(service_.WaitHeld(1));
+  std::thread stop([this] { server_->Stop(std::chrono::seconds(30)); });
+  service_.Complete(0);
+  client.join();
+  stop.join();
+  EXPECT_EQ(code, grpc::StatusCode::OK);
+  EXPECT_EQ(got, 5.0f);
+}
+
+TEST_F(GrpcServerTest, AUnaryClientThatLeavesMidRequestLeavesNothingBehind) {
+  Start();
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    inference::ModelInferResponse r;
+    std::thread client([&] { (void)stub_->ModelInfer(&ctx, Request("m", "", 1), &r); });
+    ASSERT_TRUE(service_.WaitHeld(1));
+    client.join();
+  }
+  // The answer comes after the client left: it is dropped, and Stop finds no call open.
+  service_.Complete(0);
+  server_->Stop(std::chrono::seconds(30));
+  server_.reset();
+}
+
+TEST_F(GrpcServerTest, UnaryInferNeedsTheKeyAndTakesModelMeshModelId) {
+  Start("secret");
+  // Deadlines: a call the fake held by mistake fails instead of hanging the test.
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    inference::ModelInferResponse r;
+    const grpc::Status st = stub_->ModelInfer(&ctx, Request("m", "", 1), &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(service_.held(), 0u);
+  // No model_name: ModelMesh's mm-model-id header names it (the fake refuses "unknown").
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  ctx.AddMetadata("authorization", "Bearer secret");
+  ctx.AddMetadata("mm-model-id", "unknown");
+  inference::ModelInferResponse r;
+  const grpc::Status st = stub_->ModelInfer(&ctx, Request("", "", 1), &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_NE(st.error_message().find("unknown"), std::string::npos) << st.error_message();
 }
 
 }  // namespace
