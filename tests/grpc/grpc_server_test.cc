@@ -244,8 +244,8 @@ TEST_F(GrpcServerTest, TheKeyIsNeededButNotForLiveness) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
-// Unary ModelInfer: more calls at once than gRPC asks for ahead,
-// answered in reverse order, each get their own answer.
+// Unary ModelInfer: 40 calls held at once, answered in reverse order, each get their own
+// answer.
 TEST_F(GrpcServerTest, ManyUnaryCallsAtOnceEachGetTheirOwnAnswer) {
   Start();
   constexpr int kCalls = 40;
