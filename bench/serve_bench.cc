@@ -9,10 +9,10 @@
 //                           [--device cpu|cuda:N]  (cuda: the server runs on --gpus auto)
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
-// in-process call, then throughput at concurrency 1..64 against in-process threads
-// sharing one instance (a served model also runs one instance). In builds with gRPC the
-// binary cases also measure the same requests over KServe v2 gRPC (ModelInfer, raw tensors,
-// one channel per client) against the same server in the same run.
+// in-process call, the threads woken per request in the server and its worker, then throughput at
+// concurrency 1..64 against in-process threads sharing one instance (a served model also runs one
+// instance). In builds with gRPC the binary cases also measure the same requests over KServe v2
+// gRPC (ModelInfer, raw tensors, one channel per client) against the same server in the same run.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,6 +49,37 @@ double Micros(Clock::duration d) { return std::chrono::duration<double, std::mic
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+// Context switches, voluntary or not, of every thread of process `pid` and of its child
+// processes (the server's workers), from /proc: how many times serving woke a thread.
+long ContextSwitches(pid_t pid) {
+  long total = 0;
+  std::error_code ec;
+  auto add_process = [&](const std::string& p) {
+    for (const auto& task : fs::directory_iterator("/proc/" + p + "/task", ec)) {
+      std::ifstream in(task.path() / "status");
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.find("ctxt_switches:") != std::string::npos) {
+          total += std::atol(line.c_str() + line.find(':') + 1);
+        }
+      }
+    }
+  };
+  add_process(std::to_string(pid));
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    // "pid (comm) state ppid ...": the comm may hold spaces and parentheses.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 4 >= stat.size()) continue;
+    if (std::atol(stat.c_str() + close + 4) == pid) add_process(name);
+  }
+  return total;
 }
 
 // A minimal keep-alive HTTP/1.1 client for one connection.
@@ -304,14 +335,17 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
     infer_once();
     local.push_back(Micros(Clock::now() - t0));
   }
+  double http_switches = 0, grpc_switches = 0;  // per request
   {
     Connection conn(server.port);
     for (int i = 0; i < 200; ++i) conn.Post(path, body, header);
+    const long before = ContextSwitches(server.pid);
     for (int i = 0; i < n; ++i) {
       const auto t0 = Clock::now();
       if (conn.Post(path, body, header) != 200) std::fprintf(stderr, "non-200\n");
       served.push_back(Micros(Clock::now() - t0));
     }
+    http_switches = static_cast<double>(ContextSwitches(server.pid) - before) / n;
   }
   std::vector<double> over_grpc;
 #ifdef MODELGRID_HAVE_GRPC
@@ -319,11 +353,13 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
   if (grpc) {
     GrpcConnection conn(server.grpc_port, c.name, c.request_shape, x);
     for (int i = 0; i < 200; ++i) conn.Infer();
+    const long before = ContextSwitches(server.pid);
     for (int i = 0; i < n; ++i) {
       const auto t0 = Clock::now();
       if (!conn.Infer()) std::fprintf(stderr, "gRPC call failed\n");
       over_grpc.push_back(Micros(Clock::now() - t0));
     }
+    grpc_switches = static_cast<double>(ContextSwitches(server.pid) - before) / n;
   }
 #else
   const bool grpc = false;
@@ -344,6 +380,13 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
     std::printf("  gRPC overhead at p50: %.1f us (%.2fx HTTP binary's %.1f us)\n", gp50 - lp50,
                 (gp50 - lp50) / std::max(sp50 - lp50, 0.1), sp50 - lp50);
   }
+  std::printf(
+      "  threads woken per request (context switches of the server and its worker):"
+      " HTTP %.1f",
+      http_switches);
+  if (grpc)
+    std::printf(", gRPC %.1f (%.2fx)", grpc_switches, grpc_switches / std::max(http_switches, 0.1));
+  std::printf("\n");
   std::printf("\n");
 
   // Throughput at increasing concurrency.
