@@ -9,10 +9,11 @@
 //                           [--device cpu|cuda:N]  (cuda: the server runs on --gpus auto)
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
-// in-process call, the threads woken per request in the server and its worker, then throughput at
-// concurrency 1..64 against in-process threads sharing one instance (a served model also runs one
-// instance). In builds with gRPC the binary cases also measure the same requests over KServe v2
-// gRPC (ModelInfer, raw tensors, one channel per client) against the same server in the same run.
+// in-process call, the threads woken per request in the server and its worker, then
+// throughput at concurrency 1..64 against in-process threads sharing one instance (a served
+// model also runs one instance). In builds with gRPC the binary cases also measure the same
+// requests over KServe v2 gRPC (ModelInfer, raw tensors, one channel per client) against the
+// same server in the same run.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -386,8 +387,7 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
       http_switches);
   if (grpc)
     std::printf(", gRPC %.1f (%.2fx)", grpc_switches, grpc_switches / std::max(http_switches, 0.1));
-  std::printf("\n");
-  std::printf("\n");
+  std::printf("\n\n");
 
   // Throughput at increasing concurrency.
   std::printf("throughput (%.1f s per level):\n  %-11s %14s %14s %8s", seconds, "concurrency",
