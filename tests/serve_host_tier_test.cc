@@ -4,50 +4,27 @@
 // a worker killed mid-swap and the unload of a parked model. No processes, no LibTorch.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "serve/model_grid.h"
-#include "support/fake_workers.h"
+#include "support/fake_grid.h"
 
 namespace modelgrid {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::FakeFleet;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
-class ServeHostTier : public ::testing::Test {
+class ServeHostTier : public testing::FakeGridTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mg-host-tier-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    fleet_ = std::make_shared<FakeFleet>();
-  }
-  void TearDown() override {
-    grid_.reset();
-    fleet_.reset();
-    fs::remove_all(dir_);
-  }
+  ServeHostTier() : FakeGridTest("mg-host-tier-") {}
 
-  // A model of 100 MiB (memory_bytes: no estimate) taking and giving FP32 [4].
+  // A model of 100 MiB taking and giving FP32 [4].
   void AddModel(const std::string& name, const std::string& extra = "") {
-    fs::create_directories(dir_ / name / "1");
-    std::ofstream(dir_ / name / "config.pbtxt") << R"(platform: "pytorch_libtorch"
-max_batch_size: 0
-input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]
-output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]
-parameters { key: "memory_bytes" value: { string_value: "104857600" } }
-)" << extra;
-    std::ofstream(dir_ / name / "1" / "model.pt") << "not read by fake workers: " << name;
+    WriteModel(name, 100 * kMiB, extra);
   }
   void AddModels(int n) {
     for (int i = 0; i < n; ++i) AddModel(Name(i));
@@ -60,32 +37,14 @@ parameters { key: "memory_bytes" value: { string_value: "104857600" } }
              const std::string& strategy = "memory-optimized") {
     ServeOptions options;
     options.strategy = strategy;
-    options.repository = dir_.string();
     options.gpus = "cpu:1x500MiB";
     options.model_control = ModelControlMode::kExplicit;
     options.load_models = {"*"};
     options.host_cache_bytes = host_cache;
     options.host_cache_wait_ms = wait_ms;
-    auto grid = ModelGrid::Start(
-        options, [](const std::string&) {}, fleet_->Launcher());
-    ASSERT_TRUE(grid.ok()) << grid.status().ToString();
-    grid_ = std::move(grid).value();
-    int ready = 0, total = 0;
-    ASSERT_TRUE(fleet_->WaitUntil([&] { return grid_->AllSettled(&ready, &total); }));
-    ASSERT_EQ(ready, total);
+    StartGrid(std::move(options));
   }
 
-  std::future<Result<server::InferResponse>> Infer(const std::string& m, char fill = '\1') {
-    server::InferRequest r;
-    r.model = m;
-    r.inputs.push_back({"INPUT0", "FP32", {4}, std::string(16, fill)});
-    auto promise = std::make_shared<std::promise<Result<server::InferResponse>>>();
-    auto answer = promise->get_future();
-    grid_->Infer(std::move(r), [promise](Result<server::InferResponse> out) {
-      promise->set_value(std::move(out));
-    });
-    return answer;
-  }
   // Runs one request on `m` and checks that its answer is the echo of its input.
   void Served(const std::string& m) {
     auto out = Infer(m, m[0]).get();
@@ -142,10 +101,6 @@ parameters { key: "memory_bytes" value: { string_value: "104857600" } }
     for (const auto& m : s["models"]) n += m.value(field, uint64_t{0});
     return n;
   }
-
-  fs::path dir_;
-  std::shared_ptr<FakeFleet> fleet_;
-  std::unique_ptr<ModelGrid> grid_;
 };
 
 TEST_F(ServeHostTier, ServesTwiceAsManyModelsAsTheDeviceHolds) {

@@ -3,63 +3,31 @@
 // move, restarts, stale exit reports and shutdown. No processes, no LibTorch.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 
 #include "serve/model_grid.h"
-#include "support/fake_workers.h"
+#include "support/fake_grid.h"
 
 namespace modelgrid {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::FakeFleet;
 
-class ServeLifecycle : public ::testing::Test {
+class ServeLifecycle : public testing::FakeGridTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mg-lifecycle-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    fleet_ = std::make_shared<FakeFleet>();
-  }
-  void TearDown() override {
-    grid_.reset();
-    fleet_.reset();
-    fs::remove_all(dir_);
-  }
+  ServeLifecycle() : FakeGridTest("mg-lifecycle-") {}
 
-  // A model of 1 MiB (memory_bytes: no estimate) taking and giving FP32 [4].
-  void AddModel(const std::string& name) {
-    fs::create_directories(dir_ / name / "1");
-    std::ofstream(dir_ / name / "config.pbtxt") << R"(platform: "pytorch_libtorch"
-max_batch_size: 0
-input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]
-output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]
-parameters { key: "memory_bytes" value: { string_value: "1048576" } }
-)";
-    std::ofstream(dir_ / name / "1" / "model.pt") << "not read by fake workers: " << name;
-  }
+  // A model of 1 MiB taking and giving FP32 [4].
+  void AddModel(const std::string& name) { WriteModel(name, uint64_t{1} << 20); }
 
   // Starts in explicit mode with `load` loaded, on two virtual devices.
   void Start(std::vector<std::string> load) {
     ServeOptions options;
-    options.repository = dir_.string();
     options.gpus = "cpu:2x1200MiB";
     options.model_control = ModelControlMode::kExplicit;
     options.load_models = std::move(load);
-    auto grid = ModelGrid::Start(
-        options, [](const std::string&) {}, fleet_->Launcher());
-    ASSERT_TRUE(grid.ok()) << grid.status().ToString();
-    grid_ = std::move(grid).value();
-    int ready = 0, total = 0;
-    ASSERT_TRUE(fleet_->WaitUntil([&] { return grid_->AllSettled(&ready, &total); }));
-    ASSERT_EQ(ready, total);
+    StartGrid(std::move(options));
   }
 
   using Answer = std::future<Result<json>>;
@@ -80,17 +48,6 @@ parameters { key: "memory_bytes" value: { string_value: "1048576" } }
     return answer;
   }
 
-  std::future<Result<server::InferResponse>> Infer(const std::string& m) {
-    server::InferRequest r;
-    r.model = m;
-    r.inputs.push_back({"INPUT0", "FP32", {4}, std::string(16, '\1')});
-    auto promise = std::make_shared<std::promise<Result<server::InferResponse>>>();
-    auto answer = promise->get_future();
-    grid_->Infer(std::move(r), [promise](Result<server::InferResponse> out) {
-      promise->set_value(std::move(out));
-    });
-    return answer;
-  }
   StatusCode InferCode(const std::string& m) { return Infer(m).get().status().code(); }
 
   std::string State(const std::string& m) {
@@ -113,10 +70,6 @@ parameters { key: "memory_bytes" value: { string_value: "1048576" } }
     }
     return found;
   }
-
-  fs::path dir_;
-  std::shared_ptr<FakeFleet> fleet_;
-  std::unique_ptr<ModelGrid> grid_;
 };
 
 TEST_F(ServeLifecycle, LoadsServesAndUnloads) {
