@@ -105,6 +105,12 @@ TEST(BlsWire, MalformedFramesAreInvalidArguments) {
   }
   EXPECT_FALSE(DecodeBlsReply(R"({"error":"x"})", four).ok());
   EXPECT_FALSE(DecodeBlsReply(R"({})", "").ok());
+  // An error whose code is not a string (found by bls_wire_fuzz: it threw).
+  for (const char* code : {"[1]", "7", "{}", "null"}) {
+    auto r = DecodeBlsReply(std::string(R"({"error":"x","code":)") + code + "}", "");
+    ASSERT_FALSE(r.ok()) << code;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  }
   std::string many = R"({"model":"m","version":1,"inputs":[)";
   for (size_t i = 0; i <= kMaxBlsTensors; ++i) {
     many += std::string(i ? "," : "") + R"({"name":"X","datatype":"FP32","shape":[0],"bytes":0})";

@@ -153,6 +153,9 @@ Result<BlsReply> DecodeBlsReply(std::string_view header, std::string_view payloa
     if (!h["error"].is_string() || !payload.empty()) {
       return InvalidArgument("BLS reply: an error is a string, with no payload");
     }
+    if (h.contains("code") && !h["code"].is_string()) {
+      return InvalidArgument("BLS reply: an error's code must be a string");
+    }
     const std::string code = h.value("code", std::string("internal"));
     r.status = Status(StatusCodeFromName(code), h["error"].get<std::string>());
     if (r.status.ok()) r.status = Internal(h["error"].get<std::string>());
