@@ -136,5 +136,27 @@ TEST(HfModelFolder, FollowsTheShardIndex) {
   fs::remove_all(dir);
 }
 
+TEST(HfModelFolder, ANonBooleanTieWordEmbeddingsIsAnErrorNotAnException) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "mg_hf_tie_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "model.safetensors", std::ios::binary)
+      << Image(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8);
+  const std::string config = R"({"model_type":"llama","hidden_size":64,"num_hidden_layers":2,
+      "num_attention_heads":4,"vocab_size":100,"intermediate_size":128,)";
+  std::ofstream(dir / "config.json") << config << R"("tie_word_embeddings":false})";
+  auto folder = ReadHfModelFolder(dir.string());
+  ASSERT_TRUE(folder.ok()) << folder.status().ToString();
+  EXPECT_FALSE(folder->tie_word_embeddings);
+  std::ofstream(dir / "config.json") << config << R"("tie_word_embeddings":"yes"})";
+  folder = ReadHfModelFolder(dir.string());
+  ASSERT_FALSE(folder.ok());
+  EXPECT_EQ(folder.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(folder.status().message().find("tie_word_embeddings"), std::string::npos)
+      << folder.status().message();
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace modelgrid

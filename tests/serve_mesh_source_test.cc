@@ -128,6 +128,12 @@ TEST_F(MeshSourceTest, BadSourcesAreInvalidArgumentsNamingTheProblem) {
       {"x", (root_ / "src/nomodel").string(), "pytorch", "holds no"},
       {"x", (root_ / "src/two").string(), "pytorch", "single .pt"},
   };
+  // A modelKey whose model_type.name is not a string.
+  auto keyed = Stage("x", root_ / "src/m", "", R"({"model_type":{"name":7}})");
+  ASSERT_FALSE(keyed.ok());
+  EXPECT_EQ(keyed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(keyed.status().message().find("model_type.name"), std::string::npos)
+      << keyed.status().message();
   for (const auto& c : cases) {
     auto staged = StageModelSource(stage_, {c.id, c.type, c.path, ""});
     ASSERT_FALSE(staged.ok()) << c.path;

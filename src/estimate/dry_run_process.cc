@@ -157,7 +157,9 @@ Result<json> Collect(const DryRunSandbox& sandbox, const Child& child, const std
                     std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
   }
   if (auto error = answer.find("error"); error != answer.end()) {
-    const int code = answer.value("code", static_cast<int>(StatusCode::kInternal));
+    const json number = answer.value("code", json());
+    const int code =
+        number.is_number_integer() ? number.get<int>() : static_cast<int>(StatusCode::kInternal);
     return Status(StatusCodeFromNumber(code),
                   error->is_string() ? error->get<std::string>() : what + " failed");
   }

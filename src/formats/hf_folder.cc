@@ -117,7 +117,11 @@ Result<HfModelFolder> ReadHfModelFolder(const std::string& dir) {
     folder.config = std::move(config).value();
     nlohmann::json raw = nlohmann::json::parse(text, nullptr, false);
     // tie_word_embeddings defaults to true in transformers' PretrainedConfig.
-    folder.tie_word_embeddings = raw.value("tie_word_embeddings", true);
+    const nlohmann::json tie = raw.value("tie_word_embeddings", nlohmann::json(true));
+    if (!tie.is_boolean()) {
+      return InvalidArgument(config_path + ": tie_word_embeddings must be true or false");
+    }
+    folder.tie_word_embeddings = tie.get<bool>();
   }
   std::map<std::string, std::string> weight_map;
   std::vector<std::string> shard_names;

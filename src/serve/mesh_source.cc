@@ -26,7 +26,9 @@ Result<std::optional<Kind>> KindOf(const server::RuntimeModelSource& source) {
     // modelKey: {"storage_key": ..., "model_type": {"name": "pytorch", "version": ...}}
     const auto key = nlohmann::json::parse(source.model_key, nullptr, false);
     if (key.is_object() && key.contains("model_type") && key["model_type"].is_object()) {
-      type = key["model_type"].value("name", "");
+      const nlohmann::json name = key["model_type"].value("name", nlohmann::json(""));
+      if (!name.is_string()) return InvalidArgument("modelKey: model_type.name must be a string");
+      type = name.get<std::string>();
     }
   }
   std::transform(type.begin(), type.end(), type.begin(),

@@ -126,7 +126,9 @@ void WorkerPool::LoadSlot(const std::shared_ptr<Worker>& worker, uint32_t slot,
         if (!r.ok()) return done(r.status());
         auto j = nlohmann::json::parse(r->text, nullptr, false);
         // One instance's peak is what the store keeps; the model's is all its instances'.
-        const uint64_t peak = j.is_object() ? j.value("peak_bytes", uint64_t{0}) : 0;
+        const nlohmann::json reported =
+            j.is_object() ? j.value("peak_bytes", nlohmann::json()) : nlohmann::json();
+        const uint64_t peak = reported.is_number_unsigned() ? reported.get<uint64_t>() : 0;
         const uint64_t all = peak * static_cast<uint64_t>(m->instances_per_device);
         m->measured_peak_bytes = all;
         if (peak > 0 && !m->digest.empty()) {
