@@ -5,9 +5,10 @@
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "common/mutex.h"
+#include "grpc/call_queue.h"
+#include "grpc/health_rpcs.h"
 #include "grpc/inference_rpcs.h"
 #include "grpc/model_runtime_rpcs.h"
 #include "grpc/stream_infer.h"
@@ -19,6 +20,11 @@ namespace {
 // How often the health service follows the InferenceService's readiness.
 constexpr auto kHealthPeriod = std::chrono::milliseconds(250);
 constexpr const char* kServiceName = "inference.GRPCInferenceService";
+// The threads that serve every call (CallQueue): they read, decode and answer; the models
+// run in the workers. One: the thread that polls the connections then also runs the call,
+// where with two, gRPC's poller hands completions from one to the other (serve_bench, x + 1:
+// 4.0 context switches per request with one thread, 7.2-7.9 with two; docs/PERFORMANCE.md).
+constexpr int kQueueThreads = 1;
 
 int ClampInt(int64_t v) { return static_cast<int>(std::clamp<int64_t>(v, 0, INT_MAX)); }
 
@@ -35,6 +41,8 @@ struct GrpcServer::Impl {
   StreamRegistry streams;
   std::unique_ptr<InferenceRpcs> rpcs;
   std::unique_ptr<ModelRuntimeRpcs> runtime_rpcs;  // with --modelmesh
+  std::unique_ptr<HealthRpcs> health_rpcs;
+  std::unique_ptr<CallQueue> queue;  // outlives the server, which must shut down first
   std::unique_ptr<::grpc::Server> server;
   int port = 0;
   std::thread health;
@@ -46,16 +54,9 @@ struct GrpcServer::Impl {
   // Follows readiness until Stop: SERVING for the server ("") and the service while the
   // InferenceService is ready.
   void FollowHealth() {
-    ::grpc::HealthCheckServiceInterface* h = server->GetHealthCheckService();
-    int last = -1;
     MutexLock lock(&mu);
     while (!stopping) {
-      const int ready = service->Ready() ? 1 : 0;
-      if (ready != last && h != nullptr) {
-        h->SetServingStatus("", ready == 1);
-        h->SetServingStatus(kServiceName, ready == 1);
-        last = ready;
-      }
+      health_rpcs->SetServing(service->Ready());
       wake.WaitFor(&mu, kHealthPeriod);
     }
   }
@@ -82,16 +83,19 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& o
   }
   impl->rpcs = std::make_unique<InferenceRpcs>(service, *shm, options.api_key, impl->streams);
 
-  ::grpc::EnableDefaultHealthCheckService(true);
+  impl->health_rpcs = std::make_unique<HealthRpcs>(std::vector<std::string>{kServiceName});
+
   ::grpc::ServerBuilder builder;
   const std::string address = ListenAddress(options.address, options.port);
   builder.AddListeningPort(address, ::grpc::InsecureServerCredentials(), &impl->port);
-  builder.RegisterService(impl->rpcs.get());
+  builder.RegisterService(impl->rpcs->grpc_service());
+  builder.RegisterService(impl->health_rpcs->grpc_service());
   if (options.model_runtime != nullptr) {
     impl->runtime_rpcs =
         std::make_unique<ModelRuntimeRpcs>(*options.model_runtime, options.api_key);
-    builder.RegisterService(impl->runtime_rpcs.get());
+    builder.RegisterService(impl->runtime_rpcs->grpc_service());
   }
+  impl->queue = std::make_unique<CallQueue>(builder.AddCompletionQueue());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ClampInt(options.keepalive_time_ms));
@@ -108,6 +112,11 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& o
     return Status(StatusCode::kUnavailable, "cannot serve gRPC on " + address +
                                                 " (in use, or not an address of this machine)");
   }
+  impl->health_rpcs->SetServing(service.Ready());  // before the first Check can come
+  impl->queue->Run(kQueueThreads);
+  impl->rpcs->Serve(*impl->queue);
+  impl->health_rpcs->Serve(*impl->queue);
+  if (impl->runtime_rpcs) impl->runtime_rpcs->Serve(*impl->queue);
   Impl* raw = impl.get();
   impl->health = std::thread([raw] { raw->FollowHealth(); });
   return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl)));
@@ -123,10 +132,11 @@ void GrpcServer::Stop(std::chrono::milliseconds deadline) {
   impl_->wake.NotifyAll();
   if (impl_->health.joinable()) impl_->health.join();
   // Health first: Watch calls are streams that would otherwise hold the shutdown.
-  if (auto* h = impl_->server->GetHealthCheckService()) h->Shutdown();
+  impl_->health_rpcs->Shutdown();
   impl_->streams.DrainAll();
   impl_->server->Shutdown(std::chrono::system_clock::now() + deadline);
   impl_->server->Wait();
+  impl_->queue->Stop();  // every call has ended
 }
 
 }  // namespace modelgrid::rpc

@@ -2,8 +2,9 @@
 // GRPCInferenceService, proto/grpc_service.proto), beside the HTTP one on the same
 // InferenceService: one request path, two front ends. It also answers gRPC's standard
 // health service (grpc.health.v1.Health Check and Watch: SERVING while the service is
-// ready), and ModelMesh's mmesh.ModelRuntime when asked (GrpcServerOptions::model_runtime). gRPC's
-// headers stay inside src/grpc's .cc files: this header pulls in none.
+// ready), and ModelMesh's mmesh.ModelRuntime when asked (GrpcServerOptions::model_runtime).
+// Every RPC is served from one completion queue by the server's own threads (CallQueue).
+// gRPC's headers stay inside src/grpc's .cc files: this header pulls in none.
 #pragma once
 
 #include <chrono>
@@ -58,10 +59,10 @@ class GrpcServer {
 
   uint16_t port() const;  // the port bound
 
-  // Graceful shutdown: health turns NOT_SERVING (Watch streams end), open streams read no
-  // more requests, answer those they have and end with UNAVAILABLE; new calls are refused;
-  // calls in flight get up to `deadline`, then are cancelled. Blocks until done;
-  // idempotent.
+  // Graceful shutdown: health turns NOT_SERVING (Watch streams are told, then end with
+  // UNAVAILABLE); open streams read no more requests, answer those they have and end with
+  // UNAVAILABLE; new calls are refused; calls in flight get up to `deadline`, then are
+  // cancelled. Blocks until every call has ended; idempotent.
   void Stop(std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
  private:

@@ -6,7 +6,6 @@
 #include "grpc/grpc_status.h"
 #include "grpc/infer_call.h"
 #include "grpc/json_proto.h"
-#include "grpc/unary_reactor.h"
 #include "server/logging_extension.h"
 
 namespace modelgrid::rpc {
@@ -16,11 +15,17 @@ namespace {
 using nlohmann::json;
 
 // A stream refused before it starts (no key): it ends at once with `status`.
-class RefusedStream final : public ::grpc::ServerBidiReactor<inference::ModelInferRequest,
-                                                             inference::ModelStreamInferResponse> {
+class RefusedStream final
+    : public BidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
-  explicit RefusedStream(const ::grpc::Status& status) { Finish(status); }
+  static void Start(StreamCall& call, const ::grpc::Status& status) {
+    (new RefusedStream(call))->Finish(status);
+  }
+  void OnReadDone(bool) override {}
   void OnDone() override { delete this; }
+
+ private:
+  explicit RefusedStream(StreamCall& call) : BidiReactor(call) {}
 };
 
 // A single repository: a request naming one is refused rather than ignored.
@@ -60,121 +65,153 @@ Result<json> ControlBody(
 
 }  // namespace
 
-template <typename Fill>
-InferenceRpcs::Reactor* InferenceRpcs::Answer(Context* ctx, Fill&& fill) {
-  return AnswerUnary(ctx, api_key_, std::forward<Fill>(fill));
+void InferenceRpcs::Serve(CallQueue& queue) {
+  using Service = inference::GRPCInferenceService::AsyncService;
+  Service* s = &async_;
+  ServeUnary(queue, s, &Service::RequestServerLive, [this](auto& c) { ServerLive(c); });
+  ServeUnary(queue, s, &Service::RequestServerReady, [this](auto& c) { ServerReady(c); });
+  ServeUnary(queue, s, &Service::RequestModelReady, [this](auto& c) { ModelReady(c); });
+  ServeUnary(queue, s, &Service::RequestServerMetadata, [this](auto& c) { ServerMetadata(c); });
+  ServeUnary(queue, s, &Service::RequestModelMetadata, [this](auto& c) { ModelMetadata(c); });
+  ServeUnary(queue, s, &Service::RequestModelInfer, [this](auto& c) { ModelInfer(c); });
+  ServeBidi(queue, s, &Service::RequestModelStreamInfer, [this](StreamCall& c) {
+    if (!Authorized(c.context(), api_key_)) return RefusedStream::Start(c, Unauthenticated());
+    StreamInferReactor::Start(c, service_, shm_, streams_);
+  });
+  ServeUnary(queue, s, &Service::RequestModelConfig, [this](auto& c) { ModelConfig(c); });
+  ServeUnary(queue, s, &Service::RequestModelStatistics, [this](auto& c) { ModelStatistics(c); });
+  ServeUnary(queue, s, &Service::RequestRepositoryIndex, [this](auto& c) { RepositoryIndex(c); });
+  ServeUnary(queue, s, &Service::RequestRepositoryModelLoad, [this](auto& c) { Control(c, true); });
+  ServeUnary(queue, s, &Service::RequestRepositoryModelUnload,
+             [this](auto& c) { Control(c, false); });
+  ServeUnary(queue, s, &Service::RequestSystemSharedMemoryStatus,
+             [this](auto& c) { SystemSharedMemoryStatus(c); });
+  ServeUnary(queue, s, &Service::RequestSystemSharedMemoryRegister,
+             [this](auto& c) { SystemSharedMemoryRegister(c); });
+  ServeUnary(queue, s, &Service::RequestSystemSharedMemoryUnregister,
+             [this](auto& c) { SystemSharedMemoryUnregister(c); });
+  ServeUnary(queue, s, &Service::RequestCudaSharedMemoryStatus,
+             [this](auto& c) { CudaSharedMemoryStatus(c); });
+  ServeUnary(queue, s, &Service::RequestCudaSharedMemoryRegister,
+             [this](auto& c) { CudaSharedMemoryRegister(c); });
+  ServeUnary(queue, s, &Service::RequestCudaSharedMemoryUnregister,
+             [this](auto& c) { CudaSharedMemoryUnregister(c); });
+  ServeUnary(queue, s, &Service::RequestTraceSetting, [this](auto& c) { TraceSetting(c); });
+  ServeUnary(queue, s, &Service::RequestLogSettings, [this](auto& c) { LogSettings(c); });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ServerLive(Context* ctx, const inference::ServerLiveRequest*,
-                                                  inference::ServerLiveResponse* response) {
+template <typename Request, typename Response, typename Fill>
+void InferenceRpcs::Answer(Call<Request, Response>& call, Fill&& fill) {
+  AnswerUnary(call, api_key_, std::forward<Fill>(fill));
+}
+
+void InferenceRpcs::ServerLive(
+    Call<inference::ServerLiveRequest, inference::ServerLiveResponse>& call) {
   // Liveness needs no key, as GET /v2/health/live: probes carry none.
-  Reactor* reactor = ctx->DefaultReactor();
-  response->set_live(service_.Live());
-  reactor->Finish(::grpc::Status::OK);
-  return reactor;
+  call.response().set_live(service_.Live());
+  call.Finish(::grpc::Status::OK);
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ServerReady(Context* ctx,
-                                                   const inference::ServerReadyRequest*,
-                                                   inference::ServerReadyResponse* response) {
-  return Answer(ctx, [&] {
+void InferenceRpcs::ServerReady(
+    Call<inference::ServerReadyRequest, inference::ServerReadyResponse>& call) {
+  auto* response = &call.response();
+  Answer(call, [&] {
     response->set_ready(service_.Ready());
     return Status::Ok();
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ModelReady(Context* ctx,
-                                                  const inference::ModelReadyRequest* request,
-                                                  inference::ModelReadyResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::ModelReady(
+    Call<inference::ModelReadyRequest, inference::ModelReadyResponse>& call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(bool ready, service_.ModelReady(request->name(), request->version()));
     response->set_ready(ready);
     return Status::Ok();
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ServerMetadata(Context* ctx,
-                                                      const inference::ServerMetadataRequest*,
-                                                      inference::ServerMetadataResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::ServerMetadata(
+    Call<inference::ServerMetadataRequest, inference::ServerMetadataResponse>& call) {
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(json j, service_.ServerMetadata());
     return ServerMetadataFromJson(j, response);
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ModelMetadata(Context* ctx,
-                                                     const inference::ModelMetadataRequest* request,
-                                                     inference::ModelMetadataResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::ModelMetadata(
+    Call<inference::ModelMetadataRequest, inference::ModelMetadataResponse>& call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(json j, service_.ModelMetadata(request->name(), request->version()));
     return ModelMetadataFromJson(j, response);
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ModelInfer(Context* ctx,
-                                                  const inference::ModelInferRequest* request,
-                                                  inference::ModelInferResponse* response) {
-  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
-    // gRPC made this message for this call alone and does not read it again: taking its
-    // input bytes instead of copying them is safe.
-    auto& mutable_request = const_cast<inference::ModelInferRequest&>(*request);
+void InferenceRpcs::ModelInfer(
+    Call<inference::ModelInferRequest, inference::ModelInferResponse>& call) {
+  StartUnary(call, api_key_, [&] {
+    // The message is this call's alone: taking its input bytes instead of copying them is
+    // safe.
+    inference::ModelInferRequest& mutable_request = call.request();
     // KServe ModelMesh names the model in its "mm-model-id" header too: a request routed by
     // it without an injected model_name is for that model.
     if (mutable_request.model_name().empty()) {
-      const auto& metadata = ctx->client_metadata();
+      const auto& metadata = call.context().client_metadata();
       if (auto it = metadata.find("mm-model-id"); it != metadata.end()) {
         mutable_request.set_model_name(std::string(it->second.data(), it->second.size()));
       }
     }
-    InferOne(service_, shm_, mutable_request, response,
-             [reactor](Status st) { reactor->Finish(ToGrpc(st)); });
+    InferOne(service_, shm_, mutable_request, &call.response(),
+             [&call](Status st) { call.Finish(ToGrpc(st)); });
   });
 }
 
-::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-InferenceRpcs::ModelStreamInfer(Context* ctx) {
-  if (!Authorized(*ctx, api_key_)) return new RefusedStream(Unauthenticated());
-  return StreamInferReactor::Start(service_, shm_, streams_);
-}
-
-InferenceRpcs::Reactor* InferenceRpcs::ModelConfig(Context* ctx,
-                                                   const inference::ModelConfigRequest* request,
-                                                   inference::ModelConfigResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::ModelConfig(
+    Call<inference::ModelConfigRequest, inference::ModelConfigResponse>& call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(json j, service_.ModelConfig(request->name(), request->version()));
     return ModelConfigFromJson(j, response->mutable_config());
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::ModelStatistics(
-    Context* ctx, const inference::ModelStatisticsRequest* request,
-    inference::ModelStatisticsResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::ModelStatistics(
+    Call<inference::ModelStatisticsRequest, inference::ModelStatisticsResponse>& call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(json j, service_.ModelStats(request->name(), request->version()));
     return ModelStatisticsFromJson(j, response);
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::RepositoryIndex(
-    Context* ctx, const inference::RepositoryIndexRequest* request,
-    inference::RepositoryIndexResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::RepositoryIndex(
+    Call<inference::RepositoryIndexRequest, inference::RepositoryIndexResponse>& call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_RETURN_IF_ERROR(CheckRepository(request->repository_name()));
     MG_ASSIGN_OR_RETURN(json j, service_.RepositoryIndex(request->ready()));
     return RepositoryIndexFromJson(j, response);
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::Control(
-    Context* ctx, const std::string& repository, const std::string& model, bool load,
-    const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters) {
-  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
-    Status checked = CheckRepository(repository);
-    auto body = ControlBody(parameters);
+template <typename Request, typename Response>
+void InferenceRpcs::Control(Call<Request, Response>& call, bool load) {
+  StartUnary(call, api_key_, [&] {
+    const Request& request = call.request();
+    const std::string& model = request.model_name();
+    Status checked = CheckRepository(request.repository_name());
+    auto body = ControlBody(request.parameters());
     if (checked.ok() && !body.ok()) checked = body.status();
     if (checked.ok() && model.empty()) checked = InvalidArgument("model_name is empty");
-    if (!checked.ok()) return reactor->Finish(ToGrpc(checked));
-    auto done = [reactor](Result<json> result) { reactor->Finish(ToGrpc(result.status())); };
+    if (!checked.ok()) return call.Finish(ToGrpc(checked));
+    auto done = [&call](Result<json> result) { call.Finish(ToGrpc(result.status())); };
     if (load) {
       service_.LoadModel(model, *body, done);
     } else {
@@ -183,24 +220,12 @@ InferenceRpcs::Reactor* InferenceRpcs::Control(
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::RepositoryModelLoad(
-    Context* ctx, const inference::RepositoryModelLoadRequest* request,
-    inference::RepositoryModelLoadResponse*) {
-  return Control(ctx, request->repository_name(), request->model_name(), true,
-                 request->parameters());
-}
-
-InferenceRpcs::Reactor* InferenceRpcs::RepositoryModelUnload(
-    Context* ctx, const inference::RepositoryModelUnloadRequest* request,
-    inference::RepositoryModelUnloadResponse*) {
-  return Control(ctx, request->repository_name(), request->model_name(), false,
-                 request->parameters());
-}
-
-InferenceRpcs::Reactor* InferenceRpcs::SystemSharedMemoryStatus(
-    Context* ctx, const inference::SystemSharedMemoryStatusRequest* request,
-    inference::SystemSharedMemoryStatusResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::SystemSharedMemoryStatus(
+    Call<inference::SystemSharedMemoryStatusRequest, inference::SystemSharedMemoryStatusResponse>&
+        call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     MG_ASSIGN_OR_RETURN(json regions, shm_.RegionStatus(request->name()));
     auto& out = *response->mutable_regions();
     for (const json& r : regions) {
@@ -214,64 +239,66 @@ InferenceRpcs::Reactor* InferenceRpcs::SystemSharedMemoryStatus(
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::SystemSharedMemoryRegister(
-    Context* ctx, const inference::SystemSharedMemoryRegisterRequest* request,
-    inference::SystemSharedMemoryRegisterResponse*) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::SystemSharedMemoryRegister(
+    Call<inference::SystemSharedMemoryRegisterRequest,
+         inference::SystemSharedMemoryRegisterResponse>& call) {
+  const auto* request = &call.request();
+  Answer(call, [&]() -> Status {
     if (request->name().empty()) return InvalidArgument("register needs a region name");
     return shm_.Register(request->name(), request->key(), request->offset(), request->byte_size());
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::SystemSharedMemoryUnregister(
-    Context* ctx, const inference::SystemSharedMemoryUnregisterRequest* request,
-    inference::SystemSharedMemoryUnregisterResponse*) {
-  return Answer(ctx, [&] {
+void InferenceRpcs::SystemSharedMemoryUnregister(
+    Call<inference::SystemSharedMemoryUnregisterRequest,
+         inference::SystemSharedMemoryUnregisterResponse>& call) {
+  const auto* request = &call.request();
+  Answer(call, [&] {
     shm_.Unregister(request->name());
     return Status::Ok();
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::CudaSharedMemoryStatus(
-    Context* ctx, const inference::CudaSharedMemoryStatusRequest* request,
-    inference::CudaSharedMemoryStatusResponse*) {
+void InferenceRpcs::CudaSharedMemoryStatus(Call<inference::CudaSharedMemoryStatusRequest,
+                                                inference::CudaSharedMemoryStatusResponse>& call) {
+  const auto* request = &call.request();
   // Nothing can be registered: the server process has no CUDA.
-  return Answer(ctx, [&] {
+  Answer(call, [&] {
     if (request->name().empty()) return Status::Ok();
     return InvalidArgument("no CUDA shared memory region '" + request->name() + "'");
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::CudaSharedMemoryRegister(
-    Context* ctx, const inference::CudaSharedMemoryRegisterRequest*,
-    inference::CudaSharedMemoryRegisterResponse*) {
-  return Answer(ctx, [] {
+void InferenceRpcs::CudaSharedMemoryRegister(
+    Call<inference::CudaSharedMemoryRegisterRequest, inference::CudaSharedMemoryRegisterResponse>&
+        call) {
+  Answer(call, [] {
     return InvalidArgument(
         "CUDA shared memory is not supported by this server: its server process has no CUDA "
         "(use system shared memory)");
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::CudaSharedMemoryUnregister(
-    Context* ctx, const inference::CudaSharedMemoryUnregisterRequest*,
-    inference::CudaSharedMemoryUnregisterResponse*) {
-  return Answer(ctx, [] { return Status::Ok(); });
+void InferenceRpcs::CudaSharedMemoryUnregister(
+    Call<inference::CudaSharedMemoryUnregisterRequest,
+         inference::CudaSharedMemoryUnregisterResponse>& call) {
+  Answer(call, [] { return Status::Ok(); });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::TraceSetting(Context* ctx,
-                                                    const inference::TraceSettingRequest*,
-                                                    inference::TraceSettingResponse*) {
-  return Answer(ctx, [] {
+void InferenceRpcs::TraceSetting(
+    Call<inference::TraceSettingRequest, inference::TraceSettingResponse>& call) {
+  Answer(call, [] {
     return InvalidArgument(
         "the trace extension is not supported by ModelGrid (its timings are in "
         "ModelStatistics and /metrics)");
   });
 }
 
-InferenceRpcs::Reactor* InferenceRpcs::LogSettings(Context* ctx,
-                                                   const inference::LogSettingsRequest* request,
-                                                   inference::LogSettingsResponse* response) {
-  return Answer(ctx, [&]() -> Status {
+void InferenceRpcs::LogSettings(
+    Call<inference::LogSettingsRequest, inference::LogSettingsResponse>& call) {
+  const auto* request = &call.request();
+  auto* response = &call.response();
+  Answer(call, [&]() -> Status {
     if (request->settings().empty())
       return LogSettingsFromJson(server::LogSettingsJson(), response);
     json update = json::object();

@@ -1,7 +1,6 @@
 #include "grpc/model_runtime_rpcs.h"
 
 #include "grpc/grpc_status.h"
-#include "grpc/unary_reactor.h"
 
 namespace modelgrid::rpc {
 
@@ -24,67 +23,71 @@ server::RuntimeModelSource SourceOf(const Request& r) {
 
 }  // namespace
 
-ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::loadModel(Context* ctx,
-                                                       const mmesh::LoadModelRequest* request,
-                                                       mmesh::LoadModelResponse* response) {
+void ModelRuntimeRpcs::Serve(CallQueue& queue) {
+  using Service = mmesh::ModelRuntime::AsyncService;
+  Service* s = &async_;
+  ServeUnary(queue, s, &Service::RequestloadModel, [this](auto& c) { loadModel(c); });
+  ServeUnary(queue, s, &Service::RequestunloadModel, [this](auto& c) { unloadModel(c); });
+  ServeUnary(queue, s, &Service::RequestpredictModelSize, [this](auto& c) { predictModelSize(c); });
+  ServeUnary(queue, s, &Service::RequestmodelSize, [this](auto& c) { modelSize(c); });
+  ServeUnary(queue, s, &Service::RequestruntimeStatus, [this](auto& c) { runtimeStatus(c); });
+}
+
+void ModelRuntimeRpcs::loadModel(Call<mmesh::LoadModelRequest, mmesh::LoadModelResponse>& call) {
   // A cancelled call still finishes its load: ModelMesh follows a cancel with unloadModel,
   // which the core runs after the load, so nothing stays loaded.
-  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
-    runtime_.LoadRuntimeModel(SourceOf(*request), [reactor, response](Result<uint64_t> size) {
-      if (size.ok()) response->set_sizeinbytes(*size);
-      reactor->Finish(ToGrpc(size.status()));
+  StartUnary(call, api_key_, [&] {
+    runtime_.LoadRuntimeModel(SourceOf(call.request()), [&call](Result<uint64_t> size) {
+      if (size.ok()) call.response().set_sizeinbytes(*size);
+      call.Finish(ToGrpc(size.status()));
     });
   });
 }
 
-ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::unloadModel(Context* ctx,
-                                                         const mmesh::UnloadModelRequest* request,
-                                                         mmesh::UnloadModelResponse*) {
-  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
-    runtime_.UnloadRuntimeModel(request->modelid(),
-                                [reactor](Status done) { reactor->Finish(ToGrpc(done)); });
+void ModelRuntimeRpcs::unloadModel(
+    Call<mmesh::UnloadModelRequest, mmesh::UnloadModelResponse>& call) {
+  StartUnary(call, api_key_, [&] {
+    runtime_.UnloadRuntimeModel(call.request().modelid(),
+                                [&call](Status done) { call.Finish(ToGrpc(done)); });
   });
 }
 
-ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::predictModelSize(
-    Context* ctx, const mmesh::PredictModelSizeRequest* request,
-    mmesh::PredictModelSizeResponse* response) {
-  return AnswerUnary(ctx, api_key_, [&]() -> Status {
-    MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.PredictModelSize(SourceOf(*request)));
-    response->set_sizeinbytes(size);
+void ModelRuntimeRpcs::predictModelSize(
+    Call<mmesh::PredictModelSizeRequest, mmesh::PredictModelSizeResponse>& call) {
+  AnswerUnary(call, api_key_, [&]() -> Status {
+    MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.PredictModelSize(SourceOf(call.request())));
+    call.response().set_sizeinbytes(size);
     return Status::Ok();
   });
 }
 
-ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::modelSize(Context* ctx,
-                                                       const mmesh::ModelSizeRequest* request,
-                                                       mmesh::ModelSizeResponse* response) {
-  return AnswerUnary(ctx, api_key_, [&]() -> Status {
-    MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.RuntimeModelSize(request->modelid()));
-    response->set_sizeinbytes(size);
+void ModelRuntimeRpcs::modelSize(Call<mmesh::ModelSizeRequest, mmesh::ModelSizeResponse>& call) {
+  AnswerUnary(call, api_key_, [&]() -> Status {
+    MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.RuntimeModelSize(call.request().modelid()));
+    call.response().set_sizeinbytes(size);
     return Status::Ok();
   });
 }
 
-ModelRuntimeRpcs::Reactor* ModelRuntimeRpcs::runtimeStatus(Context* ctx,
-                                                           const mmesh::RuntimeStatusRequest*,
-                                                           mmesh::RuntimeStatusResponse* response) {
-  return StartUnary(ctx, api_key_, [&](Reactor* reactor) {
-    runtime_.RuntimeStatus([reactor, response](Result<server::RuntimeInfo> info) {
-      if (!info.ok()) return reactor->Finish(ToGrpc(info.status()));
+void ModelRuntimeRpcs::runtimeStatus(
+    Call<mmesh::RuntimeStatusRequest, mmesh::RuntimeStatusResponse>& call) {
+  StartUnary(call, api_key_, [&] {
+    runtime_.RuntimeStatus([&call](Result<server::RuntimeInfo> info) {
+      if (!info.ok()) return call.Finish(ToGrpc(info.status()));
       using Response = mmesh::RuntimeStatusResponse;
-      response->set_status(info->ready ? Response::READY : Response::STARTING);
+      Response& response = call.response();
+      response.set_status(info->ready ? Response::READY : Response::STARTING);
       if (info->ready) {
-        response->set_capacityinbytes(info->capacity_bytes);
-        response->set_maxloadingconcurrency(info->max_loading_concurrency);
-        response->set_modelloadingtimeoutms(info->model_loading_timeout_ms);
-        response->set_defaultmodelsizeinbytes(info->default_model_size_bytes);
-        response->set_runtimeversion(info->runtime_version);
+        response.set_capacityinbytes(info->capacity_bytes);
+        response.set_maxloadingconcurrency(info->max_loading_concurrency);
+        response.set_modelloadingtimeoutms(info->model_loading_timeout_ms);
+        response.set_defaultmodelsizeinbytes(info->default_model_size_bytes);
+        response.set_runtimeversion(info->runtime_version);
         for (const char* method : kRoutedMethods) {
-          (*response->mutable_methodinfos())[method].add_idinjectionpath(kModelNameField);
+          (*response.mutable_methodinfos())[method].add_idinjectionpath(kModelNameField);
         }
       }
-      reactor->Finish(::grpc::Status::OK);
+      call.Finish(::grpc::Status::OK);
     });
   });
 }

@@ -5,12 +5,14 @@
 
 #include <string>
 
+#include "grpc/call_queue.h"
+#include "grpc/unary_call.h"
 #include "model_runtime.grpc.pb.h"
 #include "server/model_runtime.h"
 
 namespace modelgrid::rpc {
 
-class ModelRuntimeRpcs final : public mmesh::ModelRuntime::CallbackService {
+class ModelRuntimeRpcs {
  public:
   // `runtime` is borrowed and must outlive the gRPC server. With a non-empty `api_key`
   // every call needs "authorization: Bearer <key>" (ModelMesh's sidecar sends none: keep
@@ -18,23 +20,25 @@ class ModelRuntimeRpcs final : public mmesh::ModelRuntime::CallbackService {
   ModelRuntimeRpcs(server::ModelRuntime& runtime, std::string api_key)
       : runtime_(runtime), api_key_(std::move(api_key)) {}
 
-  using Context = ::grpc::CallbackServerContext;
-  using Reactor = ::grpc::ServerUnaryReactor;
-
-  Reactor* loadModel(Context* ctx, const mmesh::LoadModelRequest* request,
-                     mmesh::LoadModelResponse* response) override;
-  Reactor* unloadModel(Context* ctx, const mmesh::UnloadModelRequest* request,
-                       mmesh::UnloadModelResponse* response) override;
-  Reactor* predictModelSize(Context* ctx, const mmesh::PredictModelSizeRequest* request,
-                            mmesh::PredictModelSizeResponse* response) override;
-  Reactor* modelSize(Context* ctx, const mmesh::ModelSizeRequest* request,
-                     mmesh::ModelSizeResponse* response) override;
-  Reactor* runtimeStatus(Context* ctx, const mmesh::RuntimeStatusRequest* request,
-                         mmesh::RuntimeStatusResponse* response) override;
+  // What ServerBuilder::RegisterService takes.
+  ::grpc::Service* grpc_service() { return &async_; }
+  // Serves every RPC on `queue`, once the server is built.
+  void Serve(CallQueue& queue);
 
  private:
+  template <typename Request, typename Response>
+  using Call = UnaryCall<Request, Response>;
+
+  void loadModel(Call<mmesh::LoadModelRequest, mmesh::LoadModelResponse>& call);
+  void unloadModel(Call<mmesh::UnloadModelRequest, mmesh::UnloadModelResponse>& call);
+  void predictModelSize(
+      Call<mmesh::PredictModelSizeRequest, mmesh::PredictModelSizeResponse>& call);
+  void modelSize(Call<mmesh::ModelSizeRequest, mmesh::ModelSizeResponse>& call);
+  void runtimeStatus(Call<mmesh::RuntimeStatusRequest, mmesh::RuntimeStatusResponse>& call);
+
   server::ModelRuntime& runtime_;
   const std::string api_key_;
+  mmesh::ModelRuntime::AsyncService async_;
 };
 
 }  // namespace modelgrid::rpc

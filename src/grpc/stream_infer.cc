@@ -49,13 +49,11 @@ bool StreamRegistry::draining() const {
   return draining_;
 }
 
-StreamInferReactor* StreamInferReactor::Start(server::InferenceService& service,
-                                              const server::SystemSharedMemory& shm,
-                                              StreamRegistry& registry) {
-  auto stream = std::make_shared<StreamInferReactor>(service, shm, registry);
+void StreamInferReactor::Start(StreamCall& call, server::InferenceService& service,
+                               const server::SystemSharedMemory& shm, StreamRegistry& registry) {
+  auto stream = std::make_shared<StreamInferReactor>(call, service, shm, registry);
   stream->StartRead(&stream->incoming_);
   registry.Add(stream);  // drains it at once if the server is draining
-  return stream.get();
 }
 
 void StreamInferReactor::Drain() {

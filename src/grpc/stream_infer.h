@@ -23,9 +23,8 @@
 #include <optional>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
 #include "common/mutex.h"
+#include "grpc/bidi_call.h"
 #include "grpc_service.pb.h"
 #include "server/inference_service.h"
 #include "server/shared_memory.h"
@@ -53,18 +52,20 @@ class StreamRegistry {
   bool draining_ GUARDED_BY(mu_) = false;
 };
 
+// The stream calls of ModelStreamInfer.
+using StreamCall = BidiCall<inference::ModelInferRequest, inference::ModelStreamInferResponse>;
+
 // One stream. gRPC is done with it (OnDone) never before every request it passed to the
 // InferenceService has been answered; the registry then lets it go.
 class StreamInferReactor final
-    : public ::grpc::ServerBidiReactor<inference::ModelInferRequest,
-                                       inference::ModelStreamInferResponse> {
+    : public BidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
-  // Starts a stream for a new call: what the service method returns to gRPC.
-  static StreamInferReactor* Start(server::InferenceService& service,
-                                   const server::SystemSharedMemory& shm, StreamRegistry& registry);
-  StreamInferReactor(server::InferenceService& service, const server::SystemSharedMemory& shm,
-                     StreamRegistry& registry)
-      : service_(service), shm_(shm), registry_(registry) {}
+  // Starts serving the stream `call`: the method's start function.
+  static void Start(StreamCall& call, server::InferenceService& service,
+                    const server::SystemSharedMemory& shm, StreamRegistry& registry);
+  StreamInferReactor(StreamCall& call, server::InferenceService& service,
+                     const server::SystemSharedMemory& shm, StreamRegistry& registry)
+      : BidiReactor(call), service_(service), shm_(shm), registry_(registry) {}
 
   // Stops reading and ends the stream once the requests read so far are answered.
   void Drain() EXCLUDES(mu_);

@@ -1,11 +1,12 @@
 // The gRPC front end over real sockets with a fake InferenceService that holds every call
 // until the test completes it: stream order when answers come out of order, errors in a
 // stream, a drain with a request in flight, a client that leaves mid-request, and the key;
-// for streams and for unary ModelInfer.
+// for streams and for unary ModelInfer; and the health service's Check and Watch.
 #include <gtest/gtest.h>
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "grpc/grpc_server.h"
 #include "grpc/stream_infer.h"
 #include "grpc_service.grpc.pb.h"
+#include "health.grpc.pb.h"
 
 namespace modelgrid::rpc {
 namespace {
@@ -25,7 +27,7 @@ using server::InferResponse;
 class HeldService : public server::InferenceService {
  public:
   bool Live() override { return true; }
-  bool Ready() override { return true; }
+  bool Ready() override { return ready; }
   Result<json> ServerMetadata() override {
     return json{{"name", "held"}, {"version", "0"}, {"extensions", json::array()}};
   }
@@ -54,6 +56,8 @@ class HeldService : public server::InferenceService {
     std::lock_guard<std::mutex> lock(mu_);
     return held_.size();
   }
+  std::atomic<bool> ready{true};
+
   void Complete(size_t i) {
     Call call;
     {
@@ -84,8 +88,9 @@ class GrpcServerTest : public ::testing::Test {
     auto started = GrpcServer::Start(options, service_);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     server_ = std::move(started).value();
-    stub_ = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = inference::GRPCInferenceService::NewStub(channel_);
   }
   void TearDown() override {
     if (server_) server_->Stop(std::chrono::seconds(5));
@@ -113,6 +118,7 @@ class GrpcServerTest : public ::testing::Test {
 
   HeldService service_;
   std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
 };
 
@@ -325,6 +331,82 @@ TEST_F(GrpcServerTest, UnaryInferNeedsTheKeyAndTakesModelMeshModelId) {
   const grpc::Status st = stub_->ModelInfer(&ctx, Request("", "", 1), &r);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
   EXPECT_NE(st.error_message().find("unknown"), std::string::npos) << st.error_message();
+}
+
+// grpc.health.v1: Check answers for the server and the service, NOT_FOUND for others;
+// Watch sends the status, follows readiness, and when the server stops says NOT_SERVING and
+// ends with UNAVAILABLE.
+TEST_F(GrpcServerTest, HealthChecksAndWatchesFollowReadinessUntilStop) {
+  using grpc::health::v1::HealthCheckRequest;
+  using grpc::health::v1::HealthCheckResponse;
+  Start();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  auto check = [&](const std::string& service, HealthCheckResponse* r) {
+    grpc::ClientContext ctx;
+    HealthCheckRequest q;
+    q.set_service(service);
+    return health->Check(&ctx, q, r);
+  };
+  HealthCheckResponse r;
+  ASSERT_TRUE(check("", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+  ASSERT_TRUE(check("inference.GRPCInferenceService", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("nope", &r).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext watch_ctx;
+  HealthCheckRequest server;
+  auto watch = health->Watch(&watch_ctx, server);
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+  service_.ready = false;
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  ASSERT_TRUE(check("", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  service_.ready = true;
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+
+  grpc::ClientContext unknown_ctx;
+  HealthCheckRequest nope;
+  nope.set_service("nope");
+  auto unknown = health->Watch(&unknown_ctx, nope);
+  ASSERT_TRUE(unknown->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVICE_UNKNOWN);
+
+  server_->Stop(std::chrono::seconds(30));
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&r));
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(unknown->Read(&r));  // still unknown: nothing new to say
+  EXPECT_EQ(unknown->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// A Watch the client leaves ends; one left open holds nothing at Stop.
+TEST_F(GrpcServerTest, AWatchTheClientLeavesEnds) {
+  using grpc::health::v1::HealthCheckRequest;
+  using grpc::health::v1::HealthCheckResponse;
+  Start();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  {
+    grpc::ClientContext ctx;
+    auto watch = health->Watch(&ctx, HealthCheckRequest());
+    HealthCheckResponse r;
+    ASSERT_TRUE(watch->Read(&r));
+    ctx.TryCancel();
+    EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  grpc::ClientContext ctx;
+  auto open = health->Watch(&ctx, HealthCheckRequest());
+  HealthCheckResponse r;
+  ASSERT_TRUE(open->Read(&r));  // the server has the call
+  server_->Stop(std::chrono::seconds(30));
+  server_.reset();
+  while (open->Read(&r)) {
+  }
+  EXPECT_EQ(open->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace
