@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -56,6 +58,11 @@ class CallQueue {
   // Keeps `method` (what a served method's calls refer to) until the queue is destroyed.
   void Keep(std::shared_ptr<const void> method) { methods_.push_back(std::move(method)); }
 
+  // Runs `work` (which must not throw) on the queue's helper thread, started on first use,
+  // in order: a handler that must block (a model's dry run) holds no call behind it. For a
+  // call that has not ended: Stop joins the helper once every call has.
+  void Offload(std::function<void()> work) EXCLUDES(mu_);
+
   // A call begins to exist (Enter) or is gone (Leave). Thread-safe.
   void Enter() { calls_.fetch_add(1, std::memory_order_relaxed); }
   void Leave() EXCLUDES(mu_);
@@ -66,6 +73,7 @@ class CallQueue {
 
  private:
   void Loop();
+  void HelperLoop() EXCLUDES(mu_);
 
   std::unique_ptr<::grpc::ServerCompletionQueue> cq_;
   std::vector<std::thread> threads_;
@@ -74,6 +82,10 @@ class CallQueue {
   Mutex mu_;
   CondVar gone_;  // calls_ reached 0
   bool stopped_ GUARDED_BY(mu_) = false;
+  std::thread helper_;
+  std::deque<std::function<void()>> offloaded_ GUARDED_BY(mu_);
+  CondVar offload_;  // work offloaded, or the helper is to stop
+  bool helper_stop_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace modelgrid::rpc

@@ -24,6 +24,7 @@ server::RuntimeModelSource SourceOf(const Request& r) {
 }  // namespace
 
 void ModelRuntimeRpcs::Serve(CallQueue& queue) {
+  queue_ = &queue;
   using Service = mmesh::ModelRuntime::AsyncService;
   Service* s = &async_;
   ServeUnary(queue, s, &Service::RequestloadModel, [this](auto& c) { loadModel(c); });
@@ -54,10 +55,13 @@ void ModelRuntimeRpcs::unloadModel(
 
 void ModelRuntimeRpcs::predictModelSize(
     Call<mmesh::PredictModelSizeRequest, mmesh::PredictModelSizeResponse>& call) {
-  AnswerUnary(call, api_key_, [&]() -> Status {
-    MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.PredictModelSize(SourceOf(call.request())));
-    call.response().set_sizeinbytes(size);
-    return Status::Ok();
+  // A first prediction of a TorchScript model waits for its dry run: off the queue's thread.
+  queue_->Offload([this, &call] {
+    AnswerUnary(call, api_key_, [&]() -> Status {
+      MG_ASSIGN_OR_RETURN(uint64_t size, runtime_.PredictModelSize(SourceOf(call.request())));
+      call.response().set_sizeinbytes(size);
+      return Status::Ok();
+    });
   });
 }
 

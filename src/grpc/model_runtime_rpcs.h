@@ -39,6 +39,7 @@ class ModelRuntimeRpcs {
   server::ModelRuntime& runtime_;
   const std::string api_key_;
   mmesh::ModelRuntime::AsyncService async_;
+  CallQueue* queue_ = nullptr;  // set by Serve
 };
 
 }  // namespace modelgrid::rpc

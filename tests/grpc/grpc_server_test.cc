@@ -15,6 +15,7 @@
 #include "grpc/stream_infer.h"
 #include "grpc_service.grpc.pb.h"
 #include "health.grpc.pb.h"
+#include "model_runtime.grpc.pb.h"
 
 namespace modelgrid::rpc {
 namespace {
@@ -79,12 +80,55 @@ class HeldService : public server::InferenceService {
   std::vector<Call> held_;
 };
 
+// ModelMesh's runtime SPI whose predictModelSize blocks until Release, as a long dry run.
+class SlowRuntime : public server::ModelRuntime {
+ public:
+  void RuntimeStatus(std::function<void(Result<server::RuntimeInfo>)> done) override {
+    done(server::RuntimeInfo{});
+  }
+  Result<uint64_t> PredictModelSize(const server::RuntimeModelSource&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return released_; });
+    return uint64_t{42};
+  }
+  void LoadRuntimeModel(const server::RuntimeModelSource&,
+                        std::function<void(Result<uint64_t>)> done) override {
+    done(NotFound("no loads here"));
+  }
+  void UnloadRuntimeModel(const std::string&, std::function<void(Status)> done) override {
+    done(Status::Ok());
+  }
+  Result<uint64_t> RuntimeModelSize(const std::string& id) override {
+    return NotFound("no model " + id);
+  }
+
+  // Waits (up to a minute) until a prediction is blocked.
+  bool WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::minutes(1), [&] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+};
+
 class GrpcServerTest : public ::testing::Test {
  protected:
-  void Start(const std::string& key = "") {
+  void Start(const std::string& key = "", server::ModelRuntime* runtime = nullptr) {
     GrpcServerOptions options;
     options.port = 0;
     options.api_key = key;
+    options.model_runtime = runtime;
     auto started = GrpcServer::Start(options, service_);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     server_ = std::move(started).value();
@@ -407,6 +451,34 @@ TEST_F(GrpcServerTest, AWatchTheClientLeavesEnds) {
   while (open->Read(&r)) {
   }
   EXPECT_EQ(open->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Every call is served by one thread: a predictModelSize that waits for a long dry run is
+// run off it, and holds no other call.
+TEST_F(GrpcServerTest, ASlowModelSizePredictionHoldsNoOtherCall) {
+  SlowRuntime runtime;
+  Start("", &runtime);
+  auto mesh = mmesh::ModelRuntime::NewStub(channel_);
+  grpc::Status predicted;
+  mmesh::PredictModelSizeResponse size;
+  std::thread predict([&] {
+    grpc::ClientContext ctx;
+    predicted = mesh->predictModelSize(&ctx, mmesh::PredictModelSizeRequest(), &size);
+  });
+  ASSERT_TRUE(runtime.WaitEntered());
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    inference::ServerLiveResponse r;
+    EXPECT_TRUE(stub_->ServerLive(&ctx, {}, &r).ok()) << "a call waited behind the prediction";
+    EXPECT_TRUE(r.live());
+  }
+  runtime.Release();
+  predict.join();
+  EXPECT_TRUE(predicted.ok()) << predicted.error_message();
+  EXPECT_EQ(size.sizeinbytes(), 42u);
+  server_->Stop(std::chrono::seconds(30));
+  server_.reset();
 }
 
 }  // namespace
