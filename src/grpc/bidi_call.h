@@ -92,9 +92,7 @@ class BidiCall {
 
   void OnArrived(bool ok) {
     if (!ok) {  // never matched: the server is shutting down (no done tag comes)
-      CallQueue* queue = method_->queue;
-      delete this;
-      return queue->Leave();
+      return method_->queue->End(this);
     }
     Ask(method_);
     method_->start(*this);
@@ -120,9 +118,7 @@ class BidiCall {
       if (--pending_ != 0) return;
     }
     reactor_->OnDone();
-    CallQueue* queue = method_->queue;
-    delete this;
-    queue->Leave();
+    method_->queue->End(this);
   }
 
   const BidiMethod<Request, Response>* method_;

@@ -63,9 +63,13 @@ class CallQueue {
   // call that has not ended: Stop joins the helper once every call has.
   void Offload(std::function<void()> work) EXCLUDES(mu_);
 
-  // A call begins to exist (Enter) or is gone (Leave). Thread-safe.
+  // A call begins to exist (Enter), or is gone: End deletes it, as its last act. Thread-safe.
   void Enter() { calls_.fetch_add(1, std::memory_order_relaxed); }
-  void Leave() EXCLUDES(mu_);
+  template <typename Call>
+  void End(Call* call) EXCLUDES(mu_) {
+    delete call;
+    Leave();
+  }
 
   // Call after the server's Shutdown has returned (no new call is then matched): waits for
   // every call to Leave, shuts the queue down, drains it and joins its threads. Idempotent.
@@ -73,6 +77,7 @@ class CallQueue {
 
  private:
   void Loop();
+  void Leave() EXCLUDES(mu_);
   void HelperLoop() EXCLUDES(mu_);
 
   std::unique_ptr<::grpc::ServerCompletionQueue> cq_;

@@ -45,9 +45,7 @@ class HealthRpcs::Watch {
 
   void OnArrived(bool ok) {
     if (!ok) {  // never matched: the server is shutting down (no done tag comes)
-      CallQueue* queue = health_->queue_;
-      delete this;
-      return queue->Leave();
+      return health_->queue_->End(this);
     }
     Ask(health_);
     MutexLock lock(&health_->mu_);
@@ -75,14 +73,12 @@ class HealthRpcs::Watch {
   }
   // The Finish or the call completed, or a write did: after the last, the watch goes.
   void End() {
-    CallQueue* queue = health_->queue_;
     {
       MutexLock lock(&health_->mu_);
       if (--pending_ != 0) return;
       health_->watches_.erase(this);
     }
-    delete this;
-    queue->Leave();
+    health_->queue_->End(this);
   }
 
   HealthRpcs* const health_;

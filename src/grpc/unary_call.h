@@ -68,9 +68,7 @@ class UnaryCall final : public CallTag {
       return;
     }
     // Finished, or never matched (the server is shutting down).
-    CallQueue* queue = method_->queue;
-    delete this;
-    queue->Leave();
+    method_->queue->End(this);
   }
 
  private:
