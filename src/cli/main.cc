@@ -5,7 +5,15 @@
 #include "estimate/dry_run_process.h"
 #include "serve/auto_complete.h"
 
+#ifdef MODELGRID_HAVE_GRPC
+#include "grpc/abseil_mutex_mode.h"
+#endif
+
 int main(int argc, char** argv) {
+#ifdef MODELGRID_HAVE_GRPC
+  // gRPC's locks without Debian abseil's lock-order checks (serve and perf -i grpc).
+  modelgrid::rpc::TurnOffAbseilDeadlockDetection();
+#endif
   CLI::App app{"ModelGrid: predict GPU memory, pack models onto GPUs, serve them"};
   app.require_subcommand(1);
   modelgrid::cli::Handler handler;
