@@ -16,9 +16,6 @@
 //   size for the request.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,21 +25,13 @@
 #include <string_view>
 
 #include "grpc_service.pb.h"
+#include "loopback_socket.h"
 
 class RawGrpcConnection {
  public:
   // Connects to 127.0.0.1:`port`; `request` is sent as is on every Infer.
-  RawGrpcConnection(int port, const inference::ModelInferRequest& request) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  RawGrpcConnection(int port, const inference::ModelInferRequest& request)
+      : fd_(ConnectLoopback(port)), ok_(fd_ >= 0) {
     const std::string serialized = request.SerializeAsString();
     message_.push_back('\0');  // not compressed
     AppendU32(&message_, static_cast<uint32_t>(serialized.size()));
@@ -61,7 +50,9 @@ class RawGrpcConnection {
     AppendFrame(&start, kWindowUpdate, 0, 0, increment);
     ok_ = ok_ && Send(start);
   }
-  ~RawGrpcConnection() { ::close(fd_); }
+  ~RawGrpcConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   RawGrpcConnection(const RawGrpcConnection&) = delete;
   RawGrpcConnection& operator=(const RawGrpcConnection&) = delete;
 

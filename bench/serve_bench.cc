@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "loopback_socket.h"
 #ifdef MODELGRID_HAVE_GRPC
 #include <grpcpp/grpcpp.h>
 
@@ -90,19 +91,10 @@ long ContextSwitches(pid_t pid) {
 // A minimal keep-alive HTTP/1.1 client for one connection.
 class Connection {
  public:
-  explicit Connection(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  explicit Connection(int port) : fd_(ConnectLoopback(port)), ok_(fd_ >= 0) {}
+  ~Connection() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  ~Connection() { ::close(fd_); }
 
   // Sends one POST and reads the reply; returns the HTTP status (0 on failure).
   int Post(const std::string& path, const std::string& body, size_t binary_header = 0) {
