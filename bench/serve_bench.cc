@@ -11,11 +11,11 @@
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
 // in-process call, the threads woken per request in the server and its worker, then
 // throughput at concurrency 1..64 against in-process threads sharing one instance (a served
-// model also runs one instance). In builds with gRPC the binary cases also measure the same
-// requests over KServe v2 gRPC (ModelInfer, raw tensors, one connection per client) against
-// the same server in the same run, twice: with gRPC C++'s client, and with a raw HTTP/2 client
-// as light as the HTTP one (raw_grpc_connection.h), so that the server's gRPC cost can be
-// told from the client's on these shared cores.
+// model also runs one instance), each level's time cut into turns taken in rotation. In builds with
+// gRPC the binary cases also measure the same requests over KServe v2 gRPC (ModelInfer, raw
+// tensors, one connection per client) against the same server in the same run, twice: with gRPC
+// C++'s client, and with a raw HTTP/2 client as light as the HTTP one (raw_grpc_connection.h), so
+// that the server's gRPC cost can be told from the client's on these shared cores.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +31,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -331,7 +333,7 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
   }
   const std::string path = "/v2/models/" + c.name + "/infer";
 
-  // Latency, one client.
+  // Latency, one client: the in-process call, then HTTP, each alone, back to back.
   const int n = 3000;
   std::vector<double> local, served;
   for (int i = 0; i < 200; ++i) infer_once();
@@ -341,45 +343,18 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
     local.push_back(Micros(Clock::now() - t0));
   }
   double http_switches = 0;  // per request
+  Connection http_conn(server.port);
+  auto http_once = [&] { return http_conn.Post(path, body, header) == 200; };
   {
-    Connection conn(server.port);
-    for (int i = 0; i < 200; ++i) conn.Post(path, body, header);
+    for (int i = 0; i < 200; ++i) http_once();
     const long before = ContextSwitches(server.pid);
     for (int i = 0; i < n; ++i) {
       const auto t0 = Clock::now();
-      if (conn.Post(path, body, header) != 200) std::fprintf(stderr, "non-200\n");
+      if (!http_once()) std::fprintf(stderr, "non-200\n");
       served.push_back(Micros(Clock::now() - t0));
     }
     http_switches = static_cast<double>(ContextSwitches(server.pid) - before) / n;
   }
-  // gRPC, with gRPC C++'s client and with the raw HTTP/2 one: latencies and threads woken.
-  struct GrpcLatency {
-    std::vector<double> us;
-    double switches = 0;  // per request
-  };
-  GrpcLatency over_grpc, over_raw;
-#ifdef MODELGRID_HAVE_GRPC
-  const bool grpc = c.binary && server.grpc_port > 0;
-  const inference::ModelInferRequest grpc_request = InferRequest(c.name, c.request_shape, x);
-  auto measure = [&](auto& conn, GrpcLatency* out) {
-    for (int i = 0; i < 200; ++i) conn.Infer();
-    const long before = ContextSwitches(server.pid);
-    for (int i = 0; i < n; ++i) {
-      const auto t0 = Clock::now();
-      if (!conn.Infer()) std::fprintf(stderr, "gRPC call failed\n");
-      out->us.push_back(Micros(Clock::now() - t0));
-    }
-    out->switches = static_cast<double>(ContextSwitches(server.pid) - before) / n;
-  };
-  if (grpc) {
-    GrpcConnection conn(server.grpc_port, grpc_request);
-    measure(conn, &over_grpc);
-    RawGrpcConnection raw(server.grpc_port, grpc_request);
-    measure(raw, &over_raw);
-  }
-#else
-  const bool grpc = false;
-#endif
   const double lp50 = Percentile(local, 0.5), sp50 = Percentile(served, 0.5);
   std::printf("%s (%s) on %s\nlatency, 1 client, %d requests:\n", c.name.c_str(),
               c.describe.c_str(), device.c_str(), n);
@@ -389,37 +364,76 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
               Percentile(served, 0.99));
   std::printf("  serving overhead at p50: %.1f us (%.2fx the in-process call)\n", sp50 - lp50,
               sp50 / lp50);
+  std::printf(
+      "  threads woken per request (context switches of the server and its worker): HTTP "
+      "%.1f\n",
+      http_switches);
+
+#ifdef MODELGRID_HAVE_GRPC
+  // gRPC beside HTTP, with gRPC C++'s client and with the raw HTTP/2 one. The three take
+  // turns, a block of requests each, so that the host's drift (this VM's speed moves by tens
+  // of percent from one minute to the next) falls on all of them alike.
+  const bool grpc = c.binary && server.grpc_port > 0;
+  const inference::ModelInferRequest grpc_request = InferRequest(c.name, c.request_shape, x);
   if (grpc) {
-    for (const auto& [label, g] :
-         {std::pair{"gRPC C++ client", &over_grpc}, std::pair{"raw HTTP/2 client", &over_raw}}) {
-      const double gp50 = Percentile(g->us, 0.5);
-      std::printf("  gRPC + IPC + worker       p50 %8.1f us  p99 %8.1f us  (%s)\n", gp50,
-                  Percentile(g->us, 0.99), label);
-      std::printf("  gRPC overhead at p50: %.1f us (%.2fx HTTP binary's %.1f us)  (%s)\n",
-                  gp50 - lp50, (gp50 - lp50) / std::max(sp50 - lp50, 0.1), sp50 - lp50, label);
+    GrpcConnection grpc_conn(server.grpc_port, grpc_request);
+    RawGrpcConnection raw_conn(server.grpc_port, grpc_request);
+    struct Way {
+      const char* label;
+      std::function<bool()> once;  // one request; false when it failed
+      std::vector<double> us;      // its latencies
+      double switches = 0;         // threads woken per request, measured alone
+    };
+    std::vector<Way> ways;
+    ways.push_back({"HTTP binary", http_once, {}, http_switches});
+    ways.push_back({"gRPC, gRPC C++ client", [&] { return grpc_conn.Infer(); }, {}, 0});
+    ways.push_back({"gRPC, raw HTTP/2 client", [&] { return raw_conn.Infer(); }, {}, 0});
+    for (size_t k = 1; k < ways.size(); ++k) {
+      for (int i = 0; i < 200; ++i) ways[k].once();
+      const long before = ContextSwitches(server.pid);
+      for (int i = 0; i < 1000; ++i) ways[k].once();
+      ways[k].switches = static_cast<double>(ContextSwitches(server.pid) - before) / 1000;
+    }
+    const int block = 100;  // back to back within a block; 1 in 100 follows another way's
+    for (int i = 0; i < n; i += block) {
+      for (Way& way : ways) {
+        for (int j = 0; j < block; ++j) {
+          const auto t0 = Clock::now();
+          if (!way.once()) std::fprintf(stderr, "%s: request failed\n", way.label);
+          way.us.push_back(Micros(Clock::now() - t0));
+        }
+      }
+    }
+    const double hp50 = Percentile(ways[0].us, 0.5);
+    std::printf("gRPC beside HTTP, %d requests each, in turns of %d:\n", n, block);
+    for (const Way& way : ways) {
+      const double p50 = Percentile(way.us, 0.5);
+      std::printf("  %-24s p50 %8.1f us  p99 %8.1f us  overhead %6.1f us (%.2fx HTTP's)", way.label,
+                  p50, Percentile(way.us, 0.99), p50 - lp50,
+                  (p50 - lp50) / std::max(hp50 - lp50, 0.1));
+      std::printf("  threads woken %.1f\n", way.switches);
     }
   }
-  std::printf(
-      "  threads woken per request (context switches of the server and its worker):"
-      " HTTP %.1f",
-      http_switches);
-  if (grpc) {
-    std::printf(", gRPC %.1f (%.2fx) with gRPC C++'s client, %.1f (%.2fx) with the raw one",
-                over_grpc.switches, over_grpc.switches / std::max(http_switches, 0.1),
-                over_raw.switches, over_raw.switches / std::max(http_switches, 0.1));
-  }
-  std::printf("\n\n");
+#else
+  const bool grpc = false;
+#endif
+  std::printf("\n");
 
-  // Throughput at increasing concurrency.
-  std::printf("throughput (%.1f s per level):\n  %-11s %14s %14s %8s", seconds, "concurrency",
-              "in-process/s", "served/s", "ratio");
+  // Throughput at increasing concurrency. Each level's time is cut into turns, and the ways
+  // (in-process, HTTP, gRPC's two clients) take their turns in rotation, for the same reason
+  // as the latencies: the host's drift falls on all of them alike.
+  const int turns = 4;
+  std::printf("throughput (%.1f s per level and way, in %d turns):\n  %-11s %14s %14s %8s", seconds,
+              turns, "concurrency", "in-process/s", "served/s", "ratio");
   if (grpc) std::printf(" %14s %8s %14s %8s", "gRPC/s", "ratio", "raw gRPC/s", "ratio");
   std::printf("\n");
   for (int level = 1; level <= 64; level *= 2) {
-    // 0: in-process, 1: HTTP, 2: gRPC (gRPC C++'s client), 3: gRPC (the raw client).
-    auto run = [&](int how) {
+    // 0: in-process, 1: HTTP, 2: gRPC (gRPC C++'s client), 3: gRPC (the raw client). Returns
+    // the requests completed in `window` seconds, counted once every client is connected.
+    auto run = [&](int how, double window) {
       std::atomic<long> done{0};
-      std::atomic<bool> stop{false};
+      std::atomic<int> ready{0};
+      std::atomic<bool> go{false}, stop{false};
       std::vector<std::thread> threads;
       for (int t = 0; t < level; ++t) {
         threads.emplace_back([&] {
@@ -430,28 +444,37 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
           std::unique_ptr<RawGrpcConnection> raw;
           if (how == 2) rpc = std::make_unique<GrpcConnection>(server.grpc_port, grpc_request);
           if (how == 3) raw = std::make_unique<RawGrpcConnection>(server.grpc_port, grpc_request);
+#endif
+          ++ready;
+          while (!go) std::this_thread::yield();
           while (!stop) {
+#ifdef MODELGRID_HAVE_GRPC
             done += how == 0   ? infer_once()
                     : how == 1 ? conn->Post(path, body, header) == 200
                     : how == 2 ? rpc->Infer()
                                : raw->Infer();
-          }
 #else
-          while (!stop) done += how == 0 ? infer_once() : conn->Post(path, body, header) == 200;
+            done += how == 0 ? infer_once() : conn->Post(path, body, header) == 200;
 #endif
+          }
         });
       }
-      std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+      while (ready < level) std::this_thread::yield();
+      go = true;
+      std::this_thread::sleep_for(std::chrono::duration<double>(window));
       stop = true;
       for (auto& t : threads) t.join();
-      return static_cast<double>(done) / seconds;
+      return static_cast<double>(done);
     };
-    const double l = run(0), s = run(1);
-    std::printf("  %-11d %14.0f %14.0f %7.2fx", level, l, s, s / l);
-    if (grpc) {
-      const double g = run(2), r = run(3);
-      std::printf(" %14.0f %7.2fx %14.0f %7.2fx", g, g / l, r, r / l);
+    const int ways_here = grpc ? 4 : 2;
+    double rate[4] = {0, 0, 0, 0};
+    for (int turn = 0; turn < turns; ++turn) {
+      for (int how = 0; how < ways_here; ++how) rate[how] += run(how, seconds / turns) / seconds;
     }
+    const double l = rate[0], s = rate[1];
+    std::printf("  %-11d %14.0f %14.0f %7.2fx", level, l, s, s / l);
+    if (grpc)
+      std::printf(" %14.0f %7.2fx %14.0f %7.2fx", rate[2], rate[2] / l, rate[3], rate[3] / l);
     std::printf("\n");
   }
   std::printf("\n");
