@@ -7,6 +7,8 @@
 //   build/bench/serve_bench [--seconds-per-level 1.5] [--model add_one|transformer]
 //                           [--http-threads N]   (default 0: the server's own default)
 //                           [--device cpu|cuda:N]  (cuda: the server runs on --gpus auto)
+//                           [--host-policy NAME,SETTING=VALUE]...  (passed to modelgrid serve)
+//                           [--server-cpus LIST]  (the server's cores, as `taskset -c LIST`)
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
 // in-process call, the threads woken per request in the server and its worker, then
@@ -19,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -39,6 +42,7 @@
 
 #include "backends/backend.h"
 #include "loopback_socket.h"
+#include "serve/host_policy.h"
 #ifdef MODELGRID_HAVE_GRPC
 #include <grpcpp/grpcpp.h>
 
@@ -243,22 +247,34 @@ struct Server {
 };
 
 Server StartServer(const std::string& repo, const std::string& footprints,
-                   const std::string& http_threads, const std::string& gpus) {
+                   const std::string& http_threads, const std::string& gpus,
+                   const std::vector<std::string>& host_policies,
+                   const std::vector<int>& server_cpus) {
   int out[2];
   if (::pipe(out) != 0) return {};
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
     // The server's default --http-threads unless the benchmark is told otherwise.
 #ifdef MODELGRID_HAVE_GRPC
-    const char* grpc_port = "auto";
+  const std::string grpc_port = "auto";
 #else
-    const char* grpc_port = "0";
+  const std::string grpc_port = "0";
 #endif
-    ::execl(MODELGRID_BINARY, MODELGRID_BINARY, "serve", repo.c_str(), "--port", "0",
-            "--footprints", footprints.c_str(), "--http-threads", http_threads.c_str(), "--gpus",
-            gpus.c_str(), "--grpc-port", grpc_port, static_cast<char*>(nullptr));
+  std::vector<std::string> args = {
+      MODELGRID_BINARY, "serve",      repo,     "--port", "0",           "--footprints", footprints,
+      "--http-threads", http_threads, "--gpus", gpus,     "--grpc-port", grpc_port};
+  for (const std::string& policy : host_policies)
+    args.insert(args.end(), {"--host-policy", policy});
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  cpu_set_t cpus;  // --server-cpus, as `taskset` would set it
+  CPU_ZERO(&cpus);
+  for (int c : server_cpus) CPU_SET(c, &cpus);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (CPU_COUNT(&cpus) > 0 && ::sched_setaffinity(0, sizeof cpus, &cpus) != 0) ::_exit(126);
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(out[1]);
@@ -283,7 +299,8 @@ Server StartServer(const std::string& repo, const std::string& footprints,
 
 // Runs one case; false when it could not start.
 bool RunCase(const Case& c, double seconds, const std::string& http_threads,
-             const std::string& device) {
+             const std::string& device, const std::vector<std::string>& host_policies,
+             const std::vector<int>& server_cpus) {
   const std::string model = std::string(MODELGRID_SOURCE_DIR) + "/.fixtures/" + c.file;
   if (!fs::exists(model)) {
     std::fprintf(stderr, "missing %s: run scripts/make-fixtures.sh\n", model.c_str());
@@ -326,7 +343,7 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
          "output [ { name: \"OUTPUT__0\" data_type: TYPE_FP32 dims: [ "
       << c.config_dims << " ] } ]\n";
   Server server = StartServer(repo.string(), (repo / "footprints.json").string(), http_threads,
-                              device == "cpu" ? "cpu" : "auto");
+                              device == "cpu" ? "cpu" : "auto", host_policies, server_cpus);
   if (server.port == 0) {
     std::fprintf(stderr, "modelgrid serve did not start\n");
     return false;
@@ -356,8 +373,14 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
     http_switches = static_cast<double>(ContextSwitches(server.pid) - before) / n;
   }
   const double lp50 = Percentile(local, 0.5), sp50 = Percentile(served, 0.5);
-  std::printf("%s (%s) on %s\nlatency, 1 client, %d requests:\n", c.name.c_str(),
-              c.describe.c_str(), device.c_str(), n);
+  std::printf("%s (%s) on %s\n", c.name.c_str(), c.describe.c_str(), device.c_str());
+  for (const std::string& policy : host_policies) {
+    std::printf("the worker runs with --host-policy %s\n", policy.c_str());
+  }
+  if (!server_cpus.empty()) {
+    std::printf("the server runs on cores %s\n", modelgrid::FormatCpuList(server_cpus).c_str());
+  }
+  std::printf("latency, 1 client, %d requests:\n", n);
   std::printf("  in-process LibTorch call  p50 %8.1f us  p99 %8.1f us\n", lp50,
               Percentile(local, 0.99));
   std::printf("  HTTP + IPC + worker       p50 %8.1f us  p99 %8.1f us\n", sp50,
@@ -491,7 +514,20 @@ int main(int argc, char** argv) {
   std::string only;
   std::string http_threads = "0";
   std::string device = "cpu";
+  std::vector<std::string> host_policies;
+  std::vector<int> server_cpus;
   for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--server-cpus") {
+      auto list = modelgrid::ParseCpuList(argv[i + 1]);
+      if (list.ok() && list->back() >= CPU_SETSIZE) list = modelgrid::OutOfRange("too high");
+      if (!list.ok()) {
+        std::fprintf(stderr, "--server-cpus %s: %s\n", argv[i + 1],
+                     list.status().message().c_str());
+        return 2;
+      }
+      server_cpus = std::move(*list);
+    }
+    if (std::string(argv[i]) == "--host-policy") host_policies.push_back(argv[i + 1]);
     if (std::string(argv[i]) == "--seconds-per-level") seconds = std::atof(argv[i + 1]);
     if (std::string(argv[i]) == "--model") only = argv[i + 1];
     if (std::string(argv[i]) == "--http-threads") http_threads = argv[i + 1];
@@ -503,7 +539,7 @@ int main(int argc, char** argv) {
 #endif
   for (const Case& c : Cases()) {
     if (!only.empty() && c.name != only) continue;
-    if (!RunCase(c, seconds, http_threads, device)) return 1;
+    if (!RunCase(c, seconds, http_threads, device, host_policies, server_cpus)) return 1;
   }
   return 0;
 }

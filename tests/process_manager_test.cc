@@ -4,8 +4,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 namespace modelgrid {
@@ -23,7 +26,7 @@ bool WaitFor(F done, int max_ms = 20000) {
 
 ProcessManager::CommandFactory Sleeper() {
   return [](const std::string&) -> Result<WorkerCommand> {
-    return WorkerCommand{{"/bin/sleep", "600"}, {}};
+    return WorkerCommand{{"/bin/sleep", "600"}, {}, {}, {}};
   };
 }
 
@@ -74,10 +77,99 @@ TEST(ProcessManager, BackoffGrowsWhileAWorkerKeepsCrashing) {
   policy.max_backoff_ms = 40;
   ProcessManager pm(policy, nullptr);
   ASSERT_TRUE(pm.Start("crash", [](const std::string&) -> Result<WorkerCommand> {
-                  return WorkerCommand{{"/bin/false"}, {}};
+                  return WorkerCommand{{"/bin/false"}, {}, {}, {}};
                 }).ok());
   ASSERT_TRUE(WaitFor([&] { return pm.Restarts("crash") >= 4; }));
   ASSERT_TRUE(pm.Stop("crash", 1000).ok());
+}
+
+std::string ReadProcFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The first core this process may run on.
+int FirstAllowedCpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) return c;
+  }
+  return -1;
+}
+
+TEST(ProcessManager, AHostBindingHoldsFromTheChildsFirstInstructionAndOnRestart) {
+  const int cpu = FirstAllowedCpu();
+  ASSERT_GE(cpu, 0);
+  RestartPolicy policy;
+  policy.initial_backoff_ms = 10;
+  ProcessManager pm(policy, nullptr);
+  auto pid = pm.Start("w", [cpu](const std::string&) -> Result<WorkerCommand> {
+    WorkerCommand command{{"/bin/sleep", "600"}, {}, {}, {}};
+    command.binding.cpus = {cpu};
+    return command;
+  });
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  // Once the child runs the program (its name is sleep's), the binding must already hold.
+  const std::string want = "Cpus_allowed_list:\t" + std::to_string(cpu) + "\n";
+  auto bound_once_running = [&want](pid_t p) {
+    const std::string proc = "/proc/" + std::to_string(p);
+    if (!WaitFor([&] { return ReadProcFile(proc + "/comm") == "sleep\n"; })) return false;
+    return ReadProcFile(proc + "/status").find(want) != std::string::npos;
+  };
+  EXPECT_TRUE(bound_once_running(*pid));
+  ASSERT_TRUE(pm.Kill("w").ok());
+  ASSERT_TRUE(WaitFor([&] { return pm.Restarts("w") == 1 && pm.Pid("w") > 0; }));
+  EXPECT_TRUE(bound_once_running(pm.Pid("w")));
+  ASSERT_TRUE(pm.Stop("w", 2000).ok());
+}
+
+TEST(ProcessManager, ANumaNodeBindsTheChildsMemory) {
+  // The kernel may refuse set_mempolicy (a seccomp filter); probe it in a throwaway child.
+  const pid_t probe = ::fork();
+  ASSERT_GE(probe, 0);
+  if (probe == 0) {
+    HostBinding node0;
+    node0.numa_node = 0;
+    const char* call = nullptr;
+    ::_exit(PreparedHostBinding(node0).Apply(&call) == 0 ? 0 : 1);
+  }
+  int probe_status = 0;
+  ::waitpid(probe, &probe_status, 0);
+  if (!WIFEXITED(probe_status) || WEXITSTATUS(probe_status) != 0) {
+    GTEST_SKIP() << "SKIPPED: this kernel refuses set_mempolicy(MPOL_BIND, node 0) here, so "
+                    "numa-node cannot be checked on this machine";
+  }
+  ProcessManager pm({}, nullptr);
+  auto pid = pm.Start("w", [](const std::string&) -> Result<WorkerCommand> {
+    WorkerCommand command{{"/bin/sleep", "600"}, {}, {}, {}};
+    command.binding.numa_node = 0;
+    return command;
+  });
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  // Every mapping of the exec'd program follows the process's policy.
+  const std::string proc = "/proc/" + std::to_string(*pid);
+  ASSERT_TRUE(WaitFor([&] { return ReadProcFile(proc + "/comm") == "sleep\n"; }));
+  const std::string maps = ReadProcFile(proc + "/numa_maps");
+  EXPECT_NE(maps.find(" bind:0 "), std::string::npos) << maps;
+  ASSERT_TRUE(pm.Stop("w", 2000).ok());
+}
+
+TEST(ProcessManager, ABindingTheKernelRefusesEndsTheChildWithItsOwnCode) {
+  std::atomic<int> refused{0};
+  RestartPolicy policy;
+  policy.restart = false;
+  ProcessManager pm(policy, [&](const std::string&, pid_t, int code, int status, bool) {
+    if (code == CLD_EXITED && status == kBindingFailedExitCode) refused++;
+  });
+  // Core 4095 is valid syntax and on no machine this runs on: sched_setaffinity says EINVAL.
+  ASSERT_TRUE(pm.Start("w", [](const std::string&) -> Result<WorkerCommand> {
+                  WorkerCommand command{{"/bin/sleep", "600"}, {}, {}, {}};
+                  command.binding.cpus = {4095};
+                  return command;
+                }).ok());
+  ASSERT_TRUE(WaitFor([&] { return refused.load() == 1; }));
 }
 
 TEST(ProcessManager, WorkersDieWithTheirParent) {

@@ -145,6 +145,10 @@ TEST(TritonConfigTest, RejectsMalformedInput) {
   ExpectError("name:", "expected a value, found end of input");
   ExpectError("dynamic_batching { max_queue_delay_microseconds: -5 }", "is negative");
   ExpectError("model_transaction_policy { decoupled: maybe }", "expects true or false");
+  ExpectError("instance_group { kind: KIND_CPU host_policy: \"numa_0\" }",
+              "field 'host_policy' \"numa_0\" is not supported: ModelGrid binds the workers of a "
+              "device, with modelgrid serve --host-policy");
+  EXPECT_TRUE(ParseTritonConfig("instance_group { host_policy: \"\" }").ok());
 }
 
 TEST(TritonConfigTest, ReadsTheTransactionPolicy) {

@@ -23,6 +23,7 @@
 #include "common/temp_folder.h"
 #include "estimate/dry_run_process.h"
 #include "gpu/device_usage.h"
+#include "serve/host_policy.h"
 #include "serve/model_grid.h"
 #include "serve/model_repository.h"
 #include "server/http_server.h"
@@ -64,7 +65,8 @@ struct ServeArgs {
   // memory are set at start).
   rpc::GrpcServerOptions grpc;
   std::string worker_user;
-  std::string host_cache;  // "": off; a size, or "auto"
+  std::vector<std::string> host_policies;  // Triton's --host-policy NAME,SETTING=VALUE
+  std::string host_cache;                  // "": off; a size, or "auto"
   uint32_t host_cache_wait_ms = ServeOptions{}.host_cache_wait_ms;
   logging::LogOptions log;
   uint64_t log_max_size_mb = 64;
@@ -235,6 +237,11 @@ int RunServe(const ServeArgs& args) {
   options.poll_interval_ms = args.poll_secs * 1000;
   options.replan_fragmentation = args.replan_fragmentation;
   if (!args.worker_user.empty()) options.worker_args = {"--user", args.worker_user};
+  if (auto policies = ParseHostPolicies(args.host_policies); !policies.ok()) {
+    std::cerr << "error: " << policies.status().message() << "\n";
+    return 2;
+  }
+  options.host_policies = args.host_policies;
   options.repository = args.repository;
   // With --modelmesh and no repository, an empty one: every model comes from ModelMesh.
   TempFolder empty_repository;
@@ -476,6 +483,11 @@ void RegisterServe(CLI::App& app, Handler* handler) {
                   "memory): models beyond the devices wait there and swap in on request");
   cmd->add_option("--host-cache-wait-ms", args->host_cache_wait_ms,
                   "Longest a request waits for its model's swap-in (default 10000)");
+  cmd->add_option("--host-policy", args->host_policies,
+                  "Triton's host policy, NAME,SETTING=VALUE (repeat it): NAME is cpu or "
+                  "gpu_<N>, SETTING cpu-cores=LIST (like 0-3,8) or numa-node=N; that "
+                  "device's workers run on those cores, with memory from that node")
+      ->allow_extra_args(false);
   cmd->add_option("--worker-user", args->worker_user,
                   "When started as root, run workers as this user (they always drop "
                   "capabilities and set no_new_privs)");

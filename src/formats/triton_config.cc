@@ -399,6 +399,14 @@ Status ReadInstanceGroup(const Node& msg, TritonModelConfig& config, bool& first
       std::vector<int64_t> ids;
       MG_RETURN_IF_ERROR(AppendInts(f, ids));
       gpus += static_cast<int64_t>(ids.size());
+    } else if (f.name == "host_policy") {
+      // A model's instances share its device's workers: the policy is the device's.
+      MG_ASSIGN_OR_RETURN(std::string policy, GetString(f));
+      if (!policy.empty()) {
+        return FieldError(f, "\"" + policy +
+                                 "\" is not supported: ModelGrid binds the workers of a device, "
+                                 "with modelgrid serve --host-policy cpu|gpu_<N>,SETTING=VALUE");
+      }
     }
   }
   // `count` instances are made on each listed GPU, or without `gpus` on every GPU: each

@@ -22,8 +22,8 @@ uint64_t HostMemoryBytes() {
 Result<std::vector<Device>> ResolveDevices(const std::string& spec) {
   std::vector<Device> devices;
   if (spec == "cpu") {
-    devices.push_back(
-        Device{0, "cpu", "cpu", "cpu", HostMemoryBytes(), kHostWorkerContextBytes, true, false});
+    devices.push_back(Device{
+        0, "cpu", "cpu", "cpu", HostMemoryBytes(), kHostWorkerContextBytes, true, false, {}});
     return devices;
   }
   const bool host = spec.rfind("cpu:", 0) == 0;

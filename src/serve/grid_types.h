@@ -22,6 +22,7 @@
 #include "plan/plan_types.h"
 #include "serve/dynamic_batcher.h"
 #include "serve/footprint_store.h"
+#include "serve/host_policy.h"
 #include "serve/in_flight.h"
 #include "serve/model_repository.h"
 #include "serve/model_state.h"
@@ -40,7 +41,8 @@ struct Device {
   uint64_t capacity_bytes = 0;
   uint64_t context_bytes = 0;  // per worker process (kHostWorkerContextBytes on the host)
   bool host = true;
-  bool nvml = false;  // a real GPU: NVML measures its free memory
+  bool nvml = false;         // a real GPU: NVML measures its free memory
+  HostBinding host_binding;  // where on the host its workers run (--host-policy)
 };
 
 // What every part of the core reads. Constant once Start() returns, but `stopping`.

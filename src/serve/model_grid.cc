@@ -11,6 +11,7 @@
 #include "plan/planner.h"
 #include "serve/devices.h"
 #include "serve/grid_constants.h"
+#include "serve/host_policy.h"
 #include "serve/model_config_json.h"
 #include "serve/model_grid_parts.h"
 
@@ -34,6 +35,24 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
   return out;
 }
 
+// Gives each device the --host-policy that names it, and says so.
+Status BindDevices(const std::vector<std::string>& flags, GridContext& g) {
+  if (flags.empty()) return Status::Ok();
+  MG_ASSIGN_OR_RETURN(auto policies, ParseHostPolicies(flags));
+  MG_ASSIGN_OR_RETURN(auto bindings,
+                      ResolveHostBindings(policies, g.devices, HostTopology::Read()));
+  for (Device& d : g.devices) {
+    d.host_binding = bindings[static_cast<size_t>(d.index)];
+    if (!d.host_binding.empty()) {
+      MG_RETURN_IF_ERROR(
+          ProbeHostBinding(d.host_binding).WithContext("--host-policy " + HostPolicyName(d)));
+      g.log("host policy " + HostPolicyName(d) + ": " + d.label + "'s workers run with " +
+            d.host_binding.ToString());
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 ModelGrid::ModelGrid(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -48,6 +67,7 @@ Result<std::unique_ptr<ModelGrid>> ModelGrid::Start(const ServeOptions& options,
   MG_ASSIGN_OR_RETURN(g.strategy, ParseStrategy(options.strategy));
   MG_ASSIGN_OR_RETURN(g.store, FootprintStore::Open(options.footprint_store_path));
   MG_ASSIGN_OR_RETURN(g.devices, ResolveDevices(options.gpus));
+  MG_RETURN_IF_ERROR(BindDevices(options.host_policies, g));
   if (options.modelmesh) {
     if (options.model_control != ModelControlMode::kExplicit) {
       return InvalidArgument("ModelMesh's runtime SPI needs model control mode 'explicit'");

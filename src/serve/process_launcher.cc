@@ -59,18 +59,20 @@ class ProcessLauncher : public WorkerLauncher {
     argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
     BlsServer* bls = bls_.load();
     const std::string name = spec.name;
-    auto started = processes_->Start(spec.process, [argv, fds, bls, name](const std::string&) {
-      WorkerCommand command{argv, fds, {}};
-      // Each start gets a fresh BLS socket: a dead worker's half-sent call dies with it.
-      int pair[2];
-      if (bls != nullptr && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
-        bls->Serve(pair[0], name);
-        command.argv.insert(command.argv.begin() + 2, {"--bls-fd", std::to_string(pair[1])});
-        command.inherit_fds.push_back(pair[1]);
-        command.close_after_spawn.push_back(pair[1]);
-      }
-      return Result<WorkerCommand>(std::move(command));
-    });
+    const HostBinding binding = spec.binding;
+    auto started =
+        processes_->Start(spec.process, [argv, fds, bls, name, binding](const std::string&) {
+          WorkerCommand command{argv, fds, {}, binding};
+          // Each start gets a fresh BLS socket: a dead worker's half-sent call dies with it.
+          int pair[2];
+          if (bls != nullptr && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+            bls->Serve(pair[0], name);
+            command.argv.insert(command.argv.begin() + 2, {"--bls-fd", std::to_string(pair[1])});
+            command.inherit_fds.push_back(pair[1]);
+            command.close_after_spawn.push_back(pair[1]);
+          }
+          return Result<WorkerCommand>(std::move(command));
+        });
     return started.ok() ? Status::Ok() : started.status();
   }
 

@@ -21,6 +21,28 @@ namespace {
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// Says on stderr, in a forked child (async-signal-safe: no allocation, no stdio), that
+// the host policy could not be applied: "modelgrid: worker host policy: CALL failed (errno N)".
+void WriteBindingFailure(const char* call, int error) {
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + error % 10);
+    error /= 10;
+  } while (error > 0 && n < 15);
+  char line[128];
+  size_t len = 0;
+  auto put = [&](const char* s) {
+    while (*s != '\0' && len < sizeof line) line[len++] = *s++;
+  };
+  put("modelgrid: worker host policy: ");
+  put(call);
+  put(" failed (errno ");
+  while (n > 0 && len < sizeof line) line[len++] = digits[--n];
+  put(")\n");
+  [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, line, len);
+}
+
 }  // namespace
 
 ProcessManager::ProcessManager(RestartPolicy policy, ExitCallback on_exit, StartCallback on_start)
@@ -64,6 +86,7 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
   std::vector<char*> argv;
   for (auto& a : command->argv) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const PreparedHostBinding binding(command->binding);
   const pid_t parent = ::getpid();
   const bool shield = policy_.shield_from_group_signals;
   const pid_t pid = ::fork();
@@ -83,6 +106,11 @@ Status ProcessManager::Spawn(const std::string& name, Worker& worker) {
       ::signal(SIGHUP, SIG_IGN);
     }
     for (int fd : command->inherit_fds) ::fcntl(fd, F_SETFD, 0);
+    const char* failed_call = nullptr;
+    if (const int error = binding.Apply(&failed_call); error != 0) {
+      WriteBindingFailure(failed_call, error);
+      ::_exit(kBindingFailedExitCode);
+    }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -20,6 +20,7 @@
 
 #include "common/mutex.h"
 #include "common/status.h"
+#include "serve/host_policy.h"
 
 namespace modelgrid {
 
@@ -30,7 +31,12 @@ struct WorkerCommand {
   // Descriptors made for this start alone (of inherit_fds): the parent closes its copies
   // once the child has them, or when the start fails.
   std::vector<int> close_after_spawn;
+  HostBinding binding;  // where on the host the child runs (serve/host_policy.h)
 };
+
+// The exit code of a child that could not be bound as WorkerCommand::binding asked (it
+// says why on stderr).
+inline constexpr int kBindingFailedExitCode = 126;
 
 struct RestartPolicy {
   bool restart = true;  // restart workers that exit while wanted

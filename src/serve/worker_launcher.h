@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "serve/bls_server.h"
+#include "serve/host_policy.h"
 #include "serve/serve_options.h"
 #include "serve/worker_channel.h"
 
@@ -25,6 +26,7 @@ struct WorkerSpec {
   std::string name;     // shown in logs; reused after a worker stops
   std::string process;  // the launcher's key, never reused ("name#N")
   int execution_threads = 1;
+  HostBinding binding;  // its device's host policy
 };
 
 // Thread-safe: every method may be called from any thread.

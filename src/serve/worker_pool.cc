@@ -56,7 +56,8 @@ Result<std::shared_ptr<Worker>> WorkerPool::Create(int device, bool isolated,
   }
   const std::string process = name + "#" + std::to_string(++next_worker_id_);
   MG_ASSIGN_OR_RETURN(std::unique_ptr<WorkerChannel> channel,
-                      launcher_->Connect(WorkerSpec{name, process, execution_threads}));
+                      launcher_->Connect(WorkerSpec{name, process, execution_threads,
+                                                    grid_.device(device).host_binding}));
   {
     MutexLock lock(&loop_mu_);
     channel->UseEventLoop(event_loop_);
@@ -66,7 +67,8 @@ Result<std::shared_ptr<Worker>> WorkerPool::Create(int device, bool isolated,
 }
 
 Status WorkerPool::Start(const Worker& worker) {
-  return launcher_->Launch(WorkerSpec{worker.name, worker.process, worker.execution_threads},
+  return launcher_->Launch(WorkerSpec{worker.name, worker.process, worker.execution_threads,
+                                      grid_.device(worker.device).host_binding},
                            *worker.channel);
 }
 
