@@ -113,8 +113,9 @@ Result<std::vector<int>> ParseCpuList(std::string_view list) {
                              std::to_string(kMaxCpu) + ")");
     }
     for (int c = *first; c <= *last; ++c) cpus.insert(c);
-    if (comma != std::string_view::npos && list.empty())
+    if (comma != std::string_view::npos && list.empty()) {
       return InvalidArgument("CPU list ends in ','");
+    }
   }
   return std::vector<int>(cpus.begin(), cpus.end());
 }
@@ -218,10 +219,8 @@ Result<std::vector<HostBinding>> ResolveHostBindings(
     for (const Device& device : devices) names.insert(HostPolicyName(device));
     std::string list;
     for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
-    return InvalidArgument("--host-policy " + name +
-                           ": no device of this server has that policy "
-                           "name (its devices' are: " +
-                           list + ")");
+    return InvalidArgument("--host-policy " + name + ": no device of this server has that " +
+                           "policy name (its devices' are: " + list + ")");
   }
   return bindings;
 }
