@@ -252,17 +252,18 @@ Server StartServer(const std::string& repo, const std::string& footprints,
                    const std::vector<int>& server_cpus) {
   int out[2];
   if (::pipe(out) != 0) return {};
-    // The server's default --http-threads unless the benchmark is told otherwise.
 #ifdef MODELGRID_HAVE_GRPC
   const std::string grpc_port = "auto";
 #else
   const std::string grpc_port = "0";
 #endif
+  // --http-threads 0 is the server's own default, unless the benchmark is told otherwise.
   std::vector<std::string> args = {
       MODELGRID_BINARY, "serve",      repo,     "--port", "0",           "--footprints", footprints,
       "--http-threads", http_threads, "--gpus", gpus,     "--grpc-port", grpc_port};
-  for (const std::string& policy : host_policies)
+  for (const std::string& policy : host_policies) {
     args.insert(args.end(), {"--host-policy", policy});
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

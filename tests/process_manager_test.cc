@@ -1,10 +1,9 @@
 #include "serve/process_manager.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <sched.h>
 
 #include <atomic>
 #include <chrono>
