@@ -1,11 +1,12 @@
 #include "serve/host_policy.h"
 
 #include <gtest/gtest.h>
-#include <sched.h>
 
 #include <algorithm>
+#include <fstream>
 
 #include "serve/grid_types.h"
+#include "support/affinity.h"
 
 namespace modelgrid {
 namespace {
@@ -158,24 +159,27 @@ TEST(HostPolicy, TheRealTopologyHasTheCoresThisProcessRunsOn) {
   const HostTopology t = HostTopology::Read();
   ASSERT_FALSE(t.online_cpus.empty());
   EXPECT_TRUE(std::is_sorted(t.online_cpus.begin(), t.online_cpus.end()));
-  cpu_set_t mine;
-  CPU_ZERO(&mine);
-  ASSERT_EQ(::sched_getaffinity(0, sizeof mine, &mine), 0);
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &mine)) {
-      EXPECT_TRUE(std::binary_search(t.online_cpus.begin(), t.online_cpus.end(), c)) << c;
+  const std::vector<int> mine = testing::AllowedCpus();
+  ASSERT_FALSE(mine.empty());
+  for (int c : mine) {
+    EXPECT_TRUE(std::binary_search(t.online_cpus.begin(), t.online_cpus.end(), c)) << c;
+  }
+  // A kernel with NUMA lists its nodes; each node's cores are online ones.
+  if (std::ifstream("/sys/devices/system/node/online")) {
+    EXPECT_FALSE(t.node_cpus.empty());
+  }
+  for (const auto& [node, cpus] : t.node_cpus) {
+    for (int c : cpus) {
+      EXPECT_TRUE(std::binary_search(t.online_cpus.begin(), t.online_cpus.end(), c)) << node;
     }
   }
 }
 
 TEST(HostPolicy, TheProbeTellsWhatTheKernelAcceptsAndLeavesThisThreadAlone) {
-  cpu_set_t before;
-  CPU_ZERO(&before);
-  ASSERT_EQ(::sched_getaffinity(0, sizeof before, &before), 0);
-  int first = 0;
-  while (!CPU_ISSET(first, &before)) ++first;
+  const std::vector<int> before = testing::AllowedCpus();
+  ASSERT_FALSE(before.empty());
   HostBinding one;
-  one.cpus = {first};
+  one.cpus = {before.front()};
   EXPECT_TRUE(ProbeHostBinding(one).ok());
   HostBinding none;
   none.cpus = {4095};  // on no machine this runs on
@@ -184,10 +188,7 @@ TEST(HostPolicy, TheProbeTellsWhatTheKernelAcceptsAndLeavesThisThreadAlone) {
   EXPECT_NE(refused.message().find("the kernel refuses cpu-cores=4095 (sched_setaffinity: "),
             std::string::npos)
       << refused.message();
-  cpu_set_t after;
-  CPU_ZERO(&after);
-  ASSERT_EQ(::sched_getaffinity(0, sizeof after, &after), 0);
-  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  EXPECT_EQ(testing::AllowedCpus(), before);
 }
 
 }  // namespace

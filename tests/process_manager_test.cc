@@ -1,14 +1,16 @@
 #include "serve/process_manager.h"
 
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <thread>
+#include <vector>
+
+#include "support/affinity.h"
+#include "support/serve_process.h"
 
 namespace modelgrid {
 namespace {
@@ -82,25 +84,12 @@ TEST(ProcessManager, BackoffGrowsWhileAWorkerKeepsCrashing) {
   ASSERT_TRUE(pm.Stop("crash", 1000).ok());
 }
 
-std::string ReadProcFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// The first core this process may run on.
-int FirstAllowedCpu() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return -1;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) return c;
-  }
-  return -1;
-}
+using testing::ReadWholeFile;
 
 TEST(ProcessManager, AHostBindingHoldsFromTheChildsFirstInstructionAndOnRestart) {
-  const int cpu = FirstAllowedCpu();
-  ASSERT_GE(cpu, 0);
+  const std::vector<int> cpus = testing::AllowedCpus();
+  ASSERT_FALSE(cpus.empty());
+  const int cpu = cpus.front();
   RestartPolicy policy;
   policy.initial_backoff_ms = 10;
   ProcessManager pm(policy, nullptr);
@@ -114,8 +103,8 @@ TEST(ProcessManager, AHostBindingHoldsFromTheChildsFirstInstructionAndOnRestart)
   const std::string want = "Cpus_allowed_list:\t" + std::to_string(cpu) + "\n";
   auto bound_once_running = [&want](pid_t p) {
     const std::string proc = "/proc/" + std::to_string(p);
-    if (!WaitFor([&] { return ReadProcFile(proc + "/comm") == "sleep\n"; })) return false;
-    return ReadProcFile(proc + "/status").find(want) != std::string::npos;
+    if (!WaitFor([&] { return ReadWholeFile(proc + "/comm") == "sleep\n"; })) return false;
+    return ReadWholeFile(proc + "/status").find(want) != std::string::npos;
   };
   EXPECT_TRUE(bound_once_running(*pid));
   ASSERT_TRUE(pm.Kill("w").ok());
@@ -149,8 +138,8 @@ TEST(ProcessManager, ANumaNodeBindsTheChildsMemory) {
   ASSERT_TRUE(pid.ok()) << pid.status().ToString();
   // Every mapping of the exec'd program follows the process's policy.
   const std::string proc = "/proc/" + std::to_string(*pid);
-  ASSERT_TRUE(WaitFor([&] { return ReadProcFile(proc + "/comm") == "sleep\n"; }));
-  const std::string maps = ReadProcFile(proc + "/numa_maps");
+  ASSERT_TRUE(WaitFor([&] { return ReadWholeFile(proc + "/comm") == "sleep\n"; }));
+  const std::string maps = ReadWholeFile(proc + "/numa_maps");
   EXPECT_NE(maps.find(" bind:0 "), std::string::npos) << maps;
   ASSERT_TRUE(pm.Stop("w", 2000).ok());
 }

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/prometheus.h"
+#include "support/affinity.h"
 #include "support/fixtures.h"
 #include "support/http_client.h"
 #include "support/run_command.h"
@@ -542,13 +543,7 @@ std::vector<std::string> ThreadCpuLists(pid_t pid) {
 }
 
 TEST_F(ServeOperations, HostPolicyPinsEveryWorkerThreadAndTheRestartedWorker) {
-  cpu_set_t mine;
-  CPU_ZERO(&mine);
-  ASSERT_EQ(::sched_getaffinity(0, sizeof mine, &mine), 0);
-  std::vector<int> cores;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &mine)) cores.push_back(c);
-  }
+  const std::vector<int> cores = testing::AllowedCpus();
   ASSERT_FALSE(cores.empty());
   // The workers get the first core; the server, started with only the last one (as with
   // `taskset`), keeps it: a policy may name cores outside the server's own affinity.
@@ -565,6 +560,9 @@ TEST_F(ServeOperations, HostPolicyPinsEveryWorkerThreadAndTheRestartedWorker) {
   CPU_SET(cores.back(), &last);
   ASSERT_EQ(::sched_setaffinity(0, sizeof last, &last), 0);
   Serve({"--host-policy", "cpu,cpu-cores=" + core});
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  for (int c : cores) CPU_SET(c, &mine);
   ASSERT_EQ(::sched_setaffinity(0, sizeof mine, &mine), 0);
   ASSERT_EQ(Post("/v2/models/add_one/infer", kAddOneBody).status, 200);
   const auto workers = testing::WorkersOf(server_.pid());

@@ -237,11 +237,12 @@ int RunServe(const ServeArgs& args) {
   options.poll_interval_ms = args.poll_secs * 1000;
   options.replan_fragmentation = args.replan_fragmentation;
   if (!args.worker_user.empty()) options.worker_args = {"--user", args.worker_user};
-  if (auto policies = ParseHostPolicies(args.host_policies); !policies.ok()) {
+  auto policies = ParseHostPolicies(args.host_policies);
+  if (!policies.ok()) {
     std::cerr << "error: " << policies.status().message() << "\n";
     return 2;
   }
-  options.host_policies = args.host_policies;
+  options.host_policies = std::move(*policies);
   options.repository = args.repository;
   // With --modelmesh and no repository, an empty one: every model comes from ModelMesh.
   TempFolder empty_repository;

@@ -90,9 +90,10 @@ HostTopology HostTopology::Read() {
     return cpus.ok() ? *cpus : std::vector<int>{};
   };
   t.online_cpus = read_list("/sys/devices/system/cpu/online");
-  for (int node = 0; node < kMaxNode; ++node) {
-    const std::string dir = "/sys/devices/system/node/node" + std::to_string(node);
-    if (std::ifstream(dir + "/cpulist")) t.node_cpus[node] = read_list(dir + "/cpulist");
+  // The node list has the CPU list's syntax.
+  for (int node : read_list("/sys/devices/system/node/online")) {
+    t.node_cpus[node] =
+        read_list("/sys/devices/system/node/node" + std::to_string(node) + "/cpulist");
   }
   return t;
 }

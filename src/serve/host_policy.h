@@ -64,7 +64,7 @@ struct HostPolicy {
 struct HostTopology {
   std::vector<int> online_cpus;               // sorted
   std::map<int, std::vector<int>> node_cpus;  // NUMA node -> its online cores
-  static HostTopology Read();                 // /sys/devices/system/{cpu,node}
+  static HostTopology Read();                 // /sys/devices/system/{cpu,node}/online
 };
 
 // "0-3,8" -> {0,1,2,3,8}: sorted and unique. kInvalidArgument for an empty list, a range

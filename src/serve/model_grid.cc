@@ -36,9 +36,8 @@ json IoJson(const std::vector<IoSpec>& specs, int64_t max_batch_size) {
 }
 
 // Gives each device the --host-policy that names it, and says so.
-Status BindDevices(const std::vector<std::string>& flags, GridContext& g) {
-  if (flags.empty()) return Status::Ok();
-  MG_ASSIGN_OR_RETURN(auto policies, ParseHostPolicies(flags));
+Status BindDevices(const std::map<std::string, HostPolicy>& policies, GridContext& g) {
+  if (policies.empty()) return Status::Ok();
   MG_ASSIGN_OR_RETURN(auto bindings,
                       ResolveHostBindings(policies, g.devices, HostTopology::Read()));
   for (Device& d : g.devices) {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "ipc/shm_segment.h"
+#include "serve/host_policy.h"
 
 namespace modelgrid {
 
@@ -45,9 +47,9 @@ struct ServeOptions {
   // may hold (0: off), and how long a request for a parked model waits for its swap-in.
   uint64_t host_cache_bytes = 0;
   uint32_t host_cache_wait_ms = 10'000;
-  // Triton's --host-policy flags, "NAME,SETTING=VALUE" (serve/host_policy.h): the cores and
-  // NUMA node of each device's workers. None: workers run wherever the scheduler puts them.
-  std::vector<std::string> host_policies;
+  // Triton's --host-policy, by name (serve/host_policy.h): the cores and NUMA node of each
+  // device's workers. None: workers run wherever the scheduler puts them.
+  std::map<std::string, HostPolicy> host_policies;
 };
 
 }  // namespace modelgrid
