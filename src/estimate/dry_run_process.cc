@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/mutex.h"
+#include "common/sanitizers.h"
 
 namespace modelgrid {
 namespace {
@@ -110,7 +111,7 @@ Result<Child> Spawn(const DryRunSandbox& sandbox, const std::vector<std::string>
     if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
       for (int fd = 3; fd < 65536; ++fd) ::close(fd);
     }
-    ::setrlimit(RLIMIT_DATA, &memory);
+    if (!kAddressSanitizer) ::setrlimit(RLIMIT_DATA, &memory);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

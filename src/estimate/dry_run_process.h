@@ -21,6 +21,7 @@ struct DryRunSandbox {
   std::string worker_executable;  // modelgrid-worker
   // The child's RLIMIT_DATA (heap and private mappings): 8 GiB, over ten times the dry run
   // of the largest measured vision model at batch 32, and a third of this machine's memory.
+  // Not set in AddressSanitizer builds (common/sanitizers.h).
   uint64_t memory_bytes = uint64_t{8} << 30;
   // Loading LibTorch and the model and two small forward passes take seconds on 2 cores;
   // two minutes means a hang.

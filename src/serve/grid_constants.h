@@ -13,7 +13,8 @@ constexpr auto kLoadTimeout = std::chrono::minutes(10);
 // long after --heartbeat-timeout-ms of silence (the smallest allowed timeout is 200 ms).
 constexpr auto kWatchdogTick = std::chrono::milliseconds(100);
 // A new worker connects within this long: starting LibTorch takes a few seconds on a
-// loaded 2-core machine, a CUDA context about one more; a minute means it will not.
+// loaded 2-core machine, a CUDA context about one more; a minute means it will not. The
+// watchdog gives a worker as long to send its first heartbeat.
 constexpr auto kWorkerStartTimeout = std::chrono::seconds(60);
 // A worker confirms an unload within this long: freeing a model takes milliseconds, a
 // slot still running requests finishes them first (at most one long forward pass).

@@ -4,6 +4,12 @@
 
 namespace modelgrid {
 
+Registry::~Registry() {
+  WriterLock lock(&mu);
+  for (auto& [name, worker] : workers) worker->mutable_slots(mu).clear();
+  for (auto& [name, model] : models) model->mutable_placements(mu).clear();
+}
+
 Result<std::shared_ptr<Model>> Registry::Find(const std::string& model,
                                               const std::string& version) const {
   ReaderLock lock(&mu);

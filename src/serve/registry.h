@@ -20,6 +20,14 @@ namespace modelgrid {
 
 class Registry {
  public:
+  Registry() = default;
+  // Workers hold their models (slots) and models their workers (placements); the
+  // destructor breaks those cycles, so that what is still served when the core stops is
+  // freed with it.
+  ~Registry() EXCLUDES(mu);
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
   mutable SharedMutex mu;
   std::map<std::string, std::shared_ptr<Model>> models GUARDED_BY(mu);
   std::map<std::string, std::shared_ptr<Worker>> workers GUARDED_BY(mu);  // by name

@@ -75,8 +75,9 @@ class WorkerChannel {
   virtual void MarkUp() = 0;
   virtual bool up() const = 0;
   // How long the worker has been silent at `now_ms` (ipc::MonotonicNowMs): since its last
-  // heartbeat, or since MarkUp when it has not beaten since.
-  virtual uint64_t SilentMs(uint64_t now_ms) const = 0;
+  // heartbeat, or since MarkUp when it has not beaten since; `*starting` says which (true:
+  // not beaten since MarkUp).
+  virtual uint64_t SilentMs(uint64_t now_ms, bool* starting) const = 0;
   // Consumes replies on `loop`'s threads from now on (null: on a thread of its own).
   virtual void UseEventLoop(server::EventLoop* loop) = 0;
 };

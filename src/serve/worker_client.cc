@@ -101,9 +101,11 @@ void WorkerClient::MarkUp() {
   up_ = true;
 }
 
-uint64_t WorkerClient::SilentMs(uint64_t now_ms) const {
-  const uint64_t since =
-      std::max(ipc::Heartbeat(&segment_->header()).last_beat_ms(), up_since_ms_.load());
+uint64_t WorkerClient::SilentMs(uint64_t now_ms, bool* starting) const {
+  const uint64_t beat = ipc::Heartbeat(&segment_->header()).last_beat_ms();
+  const uint64_t up = up_since_ms_.load();
+  *starting = beat < up;  // the last beat, if any, is a previous worker's
+  const uint64_t since = std::max(beat, up);
   return now_ms > since ? now_ms - since : 0;
 }
 

@@ -76,8 +76,9 @@ class WorkerClient : public WorkerChannel {
   void MarkUp() override;
   bool up() const override { return up_; }
   // How long the worker has been silent at `now_ms` (ipc::MonotonicNowMs): since its last
-  // heartbeat, or since MarkUp when it has not beaten since. Thread-safe.
-  uint64_t SilentMs(uint64_t now_ms) const override;
+  // heartbeat, or since MarkUp when it has not beaten since; `*starting` says which (true:
+  // not beaten since MarkUp). Thread-safe.
+  uint64_t SilentMs(uint64_t now_ms, bool* starting) const override;
 
   // Consumes replies on `loop`'s threads from now on, or, with null, on the client's own
   // response thread again. Idempotent. Must not be called from a reply callback. A loop

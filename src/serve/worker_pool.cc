@@ -16,6 +16,9 @@ namespace modelgrid {
 
 namespace {
 
+constexpr uint64_t kStartGraceMs =
+    std::chrono::milliseconds(grid_constants::kWorkerStartTimeout).count();
+
 std::string MiB(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 }  // namespace
@@ -282,12 +285,21 @@ void WorkerPool::Watchdog() {
     const uint64_t now = ipc::MonotonicNowMs();
     for (const auto& worker : registry_.Workers()) {
       if (!worker->up()) continue;
-      // Silent since its last beat, or since it came up when it has not beaten yet: one
-      // timeout of silence, whatever the tick, and a starting worker gets the same grace.
-      const uint64_t silent_ms = worker->channel->SilentMs(now);
-      if (silent_ms <= grid_.options.heartbeat_timeout_ms) continue;
-      grid_.log("worker " + worker->name + " stopped answering heartbeats for " +
-                std::to_string(silent_ms) + " ms; killing it");
+      // Silent since its last beat: one timeout of silence, whatever the tick. A worker
+      // that has not beaten since it started gets as long as a worker start may take
+      // (it beats before it loads anything: this is exec and loading its libraries, from a
+      // cold disk or under a sanitizer), and at least the timeout.
+      bool starting = false;
+      const uint64_t silent_ms = worker->channel->SilentMs(now, &starting);
+      const uint64_t limit_ms =
+          starting ? std::max<uint64_t>(grid_.options.heartbeat_timeout_ms, kStartGraceMs)
+                   : grid_.options.heartbeat_timeout_ms;
+      if (silent_ms <= limit_ms) continue;
+      grid_.log("worker " + worker->name +
+                (starting ? " sent no heartbeat in the " + std::to_string(silent_ms) +
+                                " ms since it started; killing it"
+                          : " stopped answering heartbeats for " + std::to_string(silent_ms) +
+                                " ms; killing it"));
       // Until its exit is handled the next tick may kill the same dying process again
       // (harmless); its replacement comes up after that, with a fresh grace period.
       (void)launcher_->Kill(worker->process);

@@ -201,7 +201,10 @@ class FakeFleet : public std::enable_shared_from_this<FakeFleet> {
       std::lock_guard<std::mutex> lock(mu_);
       return up_;
     }
-    uint64_t SilentMs(uint64_t) const override { return 0; }
+    uint64_t SilentMs(uint64_t, bool* starting) const override {
+      *starting = false;
+      return 0;
+    }
     void UseEventLoop(server::EventLoop*) override {}
 
     // The worker died: every call in flight fails.
