@@ -21,7 +21,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -267,12 +266,12 @@ Server StartServer(const std::string& repo, const std::string& footprints,
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  cpu_set_t cpus;  // --server-cpus, as `taskset` would set it
-  CPU_ZERO(&cpus);
-  for (int c : server_cpus) CPU_SET(c, &cpus);
+  // --server-cpus, as `taskset` would set it: the process manager's binding of a worker.
+  const modelgrid::PreparedHostBinding binding(modelgrid::HostBinding{server_cpus, -1});
   const pid_t pid = ::fork();
   if (pid == 0) {
-    if (CPU_COUNT(&cpus) > 0 && ::sched_setaffinity(0, sizeof cpus, &cpus) != 0) ::_exit(126);
+    const char* failed_call = nullptr;
+    if (binding.Apply(&failed_call) != 0) ::_exit(126);
     ::dup2(out[1], 1);
     ::close(out[0]);
     ::execv(argv[0], argv.data());
@@ -520,7 +519,6 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--server-cpus") {
       auto list = modelgrid::ParseCpuList(argv[i + 1]);
-      if (list.ok() && list->back() >= CPU_SETSIZE) list = modelgrid::OutOfRange("too high");
       if (!list.ok()) {
         std::fprintf(stderr, "--server-cpus %s: %s\n", argv[i + 1],
                      list.status().message().c_str());
