@@ -11,7 +11,8 @@
 //                           [--server-cpus LIST]  (the server's cores, as `taskset -c LIST`)
 //
 // Prints, per model, p50/p99 latency of one client (keep-alive) and the ratio to the
-// in-process call, the threads woken per request in the server and its worker, then
+// in-process call, the threads woken and the CPU time per request in the server and in its
+// worker (the worker's beside the in-process call, whose work it repeats), then
 // throughput at concurrency 1..64 against in-process threads sharing one instance (a served
 // model also runs one instance), each level's time cut into turns taken in rotation. In builds with
 // gRPC the binary cases also measure the same requests over KServe v2 gRPC (ModelInfer, raw
@@ -62,23 +63,34 @@ double Percentile(std::vector<double> v, double p) {
   return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
-// Context switches, voluntary or not, of every thread of process `pid` and of its child
-// processes (the server's workers), from /proc: how many times serving woke a thread.
-long ContextSwitches(pid_t pid) {
-  long total = 0;
+// What serving cost the server and its child processes (the workers) so far, from /proc:
+// context switches, voluntary or not, of every thread (how many times serving woke a
+// thread), and time on a CPU, user and system, of every thread (threads that ended are
+// not counted; serving's threads live as long as the server).
+struct ServingCost {
+  long switches = 0;
+  double server_cpu_us = 0;
+  double worker_cpu_us = 0;
+};
+
+ServingCost ServingCostOf(pid_t pid) {
+  ServingCost total;
   std::error_code ec;
-  auto add_process = [&](const std::string& p) {
+  auto add_process = [&](const std::string& p, double* cpu_us) {
     for (const auto& task : fs::directory_iterator("/proc/" + p + "/task", ec)) {
-      std::ifstream in(task.path() / "status");
+      std::ifstream status(task.path() / "status");
       std::string line;
-      while (std::getline(in, line)) {
+      while (std::getline(status, line)) {
         if (line.find("ctxt_switches:") != std::string::npos) {
-          total += std::atol(line.c_str() + line.find(':') + 1);
+          total.switches += std::atol(line.c_str() + line.find(':') + 1);
         }
       }
+      // schedstat: nanoseconds on a CPU, then waiting to run, then time slices.
+      std::ifstream schedstat(task.path() / "schedstat");
+      double on_cpu_ns = 0;
+      if (schedstat >> on_cpu_ns) *cpu_us += on_cpu_ns / 1000;
     }
   };
-  add_process(std::to_string(pid));
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -88,9 +100,22 @@ long ContextSwitches(pid_t pid) {
     // "pid (comm) state ppid ...": the comm may hold spaces and parentheses.
     const size_t close = stat.rfind(')');
     if (close == std::string::npos || close + 4 >= stat.size()) continue;
-    if (std::atol(stat.c_str() + close + 4) == pid) add_process(name);
+    if (name == std::to_string(pid)) add_process(name, &total.server_cpu_us);
+    if (std::atol(stat.c_str() + close + 4) == pid) add_process(name, &total.worker_cpu_us);
   }
   return total;
+}
+
+// Per request between two readings.
+struct CostPerRequest {
+  double switches = 0;
+  double server_cpu_us = 0;
+  double worker_cpu_us = 0;
+};
+CostPerRequest PerRequest(const ServingCost& before, const ServingCost& after, int requests) {
+  return {static_cast<double>(after.switches - before.switches) / requests,
+          (after.server_cpu_us - before.server_cpu_us) / requests,
+          (after.worker_cpu_us - before.worker_cpu_us) / requests};
 }
 
 // A minimal keep-alive HTTP/1.1 client for one connection.
@@ -359,18 +384,18 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
     infer_once();
     local.push_back(Micros(Clock::now() - t0));
   }
-  double http_switches = 0;  // per request
+  CostPerRequest http_cost;
   Connection http_conn(server.port);
   auto http_once = [&] { return http_conn.Post(path, body, header) == 200; };
   {
     for (int i = 0; i < 200; ++i) http_once();
-    const long before = ContextSwitches(server.pid);
+    const ServingCost before = ServingCostOf(server.pid);
     for (int i = 0; i < n; ++i) {
       const auto t0 = Clock::now();
       if (!http_once()) std::fprintf(stderr, "non-200\n");
       served.push_back(Micros(Clock::now() - t0));
     }
-    http_switches = static_cast<double>(ContextSwitches(server.pid) - before) / n;
+    http_cost = PerRequest(before, ServingCostOf(server.pid), n);
   }
   const double lp50 = Percentile(local, 0.5), sp50 = Percentile(served, 0.5);
   std::printf("%s (%s) on %s\n", c.name.c_str(), c.describe.c_str(), device.c_str());
@@ -390,7 +415,9 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
   std::printf(
       "  threads woken per request (context switches of the server and its worker): HTTP "
       "%.1f\n",
-      http_switches);
+      http_cost.switches);
+  std::printf("  CPU per request: server %.1f us, worker %.1f us (%.2fx the in-process call)\n",
+              http_cost.server_cpu_us, http_cost.worker_cpu_us, http_cost.worker_cpu_us / lp50);
 
 #ifdef MODELGRID_HAVE_GRPC
   // gRPC beside HTTP, with gRPC C++'s client and with the raw HTTP/2 one. The three take
@@ -405,17 +432,17 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
       const char* label;
       std::function<bool()> once;  // one request; false when it failed
       std::vector<double> us;      // its latencies
-      double switches = 0;         // threads woken per request, measured alone
+      CostPerRequest cost;         // threads woken and CPU per request, measured alone
     };
     std::vector<Way> ways;
-    ways.push_back({"HTTP binary", http_once, {}, http_switches});
+    ways.push_back({"HTTP binary", http_once, {}, http_cost});
     ways.push_back({"gRPC, gRPC C++ client", [&] { return grpc_conn.Infer(); }, {}, 0});
     ways.push_back({"gRPC, raw HTTP/2 client", [&] { return raw_conn.Infer(); }, {}, 0});
     for (size_t k = 1; k < ways.size(); ++k) {
       for (int i = 0; i < 200; ++i) ways[k].once();
-      const long before = ContextSwitches(server.pid);
+      const ServingCost before = ServingCostOf(server.pid);
       for (int i = 0; i < 1000; ++i) ways[k].once();
-      ways[k].switches = static_cast<double>(ContextSwitches(server.pid) - before) / 1000;
+      ways[k].cost = PerRequest(before, ServingCostOf(server.pid), 1000);
     }
     const int block = 100;  // back to back within a block; 1 in 100 follows another way's
     for (int i = 0; i < n; i += block) {
@@ -434,7 +461,8 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
       std::printf("  %-24s p50 %8.1f us  p99 %8.1f us  overhead %6.1f us (%.2fx HTTP's)", way.label,
                   p50, Percentile(way.us, 0.99), p50 - lp50,
                   (p50 - lp50) / std::max(hp50 - lp50, 0.1));
-      std::printf("  threads woken %.1f\n", way.switches);
+      std::printf("  threads woken %.1f  server CPU %.1f us\n", way.cost.switches,
+                  way.cost.server_cpu_us);
     }
   }
 #else

@@ -1,5 +1,13 @@
 // The SPSC rings, doorbells and heartbeats inside one process. No timing assertions: timeouts
 // only bound how long a failing test can take.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,6 +29,15 @@ std::unique_ptr<ShmSegment> MakeSegment(uint32_t capacity) {
   auto seg = ShmSegment::Create("mg-ring-test", options);
   EXPECT_TRUE(seg.ok()) << seg.status().ToString();
   return std::move(seg).value();
+}
+
+// True when thread `tid` of this process is asleep (state S in /proc).
+bool ThreadSleeps(pid_t tid) {
+  if (tid == 0) return false;
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t name_end = text.rfind(')');  // the name may hold spaces and parentheses
+  return name_end != std::string::npos && text.compare(name_end, 4, ") S ") == 0;
 }
 
 TEST(RingTest, PushPopKeepsOrderAndWrapsAround) {
@@ -137,6 +154,71 @@ TEST(IpcDoorbell, PollerReportsWhichWorkerRang) {
   ASSERT_EQ(keys->size(), 1u);
   EXPECT_EQ((*keys)[0], 101u);
   EXPECT_TRUE(poller->Remove(bells[1].fd()).ok());
+}
+
+// A push wakes the consumer the way it sleeps: an event loop (Sleep) through the doorbell the
+// message names, Pop through the futex alone; an awake consumer neither.
+TEST(RingWake, APushRingsTheDoorbellOnlyOfAConsumerAsleepInAnEventLoop) {
+  auto seg = MakeSegment(8);
+  std::vector<Doorbell> bells;
+  for (int i = 0; i < 2; ++i) {
+    auto bell = Doorbell::Create();
+    ASSERT_TRUE(bell.ok());
+    bells.push_back(std::move(bell).value());
+  }
+  ResponseRing producer = seg->responses();
+  producer.set_doorbells(&bells);
+  ResponseRing consumer = seg->responses();
+
+  ASSERT_TRUE(consumer.Sleep());  // empty: the next push rings
+  Message reply = MakeMessage(1, Op::kPing, 0);
+  reply.reply_doorbell = 3;  // modulo 2: the second doorbell
+  ASSERT_TRUE(producer.TryPush(reply));
+  EXPECT_EQ(bells[0].Drain(), 0u);
+  EXPECT_EQ(bells[1].Drain(), 1u);
+
+  consumer.Wake();  // draining: pushes ring nothing
+  ASSERT_TRUE(producer.TryPush(reply));
+  EXPECT_EQ(bells[1].Drain(), 0u);
+  Message out;
+  while (consumer.TryPop(&out)) {
+  }
+
+  // A consumer asleep in Pop is woken on the futex, and its doorbell stays quiet.
+  seg->responses().header()->consumer_waiting.store(kSleepsOnFutex);
+  ASSERT_TRUE(producer.TryPush(reply));
+  EXPECT_EQ(bells[0].Drain() + bells[1].Drain(), 0u);
+}
+
+TEST(RingWake, AConsumerAsleepInPopWakesForAPushFromARingWithDoorbells) {
+  auto seg = MakeSegment(8);
+  auto bell = Doorbell::Create();
+  ASSERT_TRUE(bell.ok());
+  std::vector<Doorbell> bells;
+  bells.push_back(std::move(bell).value());
+  ResponseRing producer = seg->responses();
+  producer.set_doorbells(&bells);
+  // A missed wake shows as a Pop that slept its whole timeout (it finds the message then).
+  constexpr auto kTimeout = std::chrono::seconds(20);
+  std::atomic<pid_t> consumer_tid{0};
+  std::thread consumer([&] {
+    consumer_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    ResponseRing ring = seg->responses();
+    Message out;
+    const auto start = std::chrono::steady_clock::now();
+    Status s = ring.Pop(&out, uint32_t(kTimeout / std::chrono::milliseconds(1)), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, kTimeout) << "the push did not wake Pop";
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(out.request_id, 7u);
+  });
+  // Push once the consumer sleeps in the kernel, so that only the push's wake ends the sleep.
+  while (seg->responses().header()->consumer_waiting.load() != kSleepsOnFutex ||
+         !ThreadSleeps(consumer_tid.load())) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(producer.TryPush(MakeMessage(7, Op::kPing, 0)));
+  consumer.join();
+  EXPECT_EQ(bells[0].Drain(), 0u);
 }
 
 TEST(IpcHeartbeat, StalenessWithInjectedClock) {

@@ -38,7 +38,7 @@ Status WaitUntil(Ready ready, std::atomic<uint32_t>* seq, std::atomic<uint32_t>*
   const uint64_t deadline_ms = NowMs() + timeout_ms;
   while (true) {
     if (ring.corrupt()) return CorruptData("ring indices are inconsistent");
-    waiting->store(1, std::memory_order_seq_cst);
+    waiting->store(kSleepsOnFutex, std::memory_order_seq_cst);
     const uint32_t observed = seq->load(std::memory_order_seq_cst);
     if (ready()) {
       waiting->store(0, std::memory_order_relaxed);
@@ -90,11 +90,14 @@ bool Ring::TryPush(const Message& msg) {
   std::memcpy(&slots_[tail & (capacity_ - 1)], &msg, sizeof(Message));
   header_->tail.store(tail + 1, std::memory_order_release);
   header_->data_seq.fetch_add(1, std::memory_order_seq_cst);
-  if (header_->consumer_waiting.load(std::memory_order_seq_cst) != 0) {
+  const uint32_t waiting = header_->consumer_waiting.load(std::memory_order_seq_cst);
+  if (waiting == 0) return true;
+  // One system call, not two: a consumer in an event loop sleeps on its doorbell, one in
+  // Pop on the futex. Any other value (the peer may write anything) gets the futex wake.
+  if (waiting == kSleepsOnDoorbell && doorbells_ != nullptr && !doorbells_->empty()) {
+    (void)(*doorbells_)[msg.reply_doorbell % doorbells_->size()].Ring();
+  } else {
     FutexWakeAll(&header_->data_seq);
-    if (doorbells_ != nullptr && !doorbells_->empty()) {
-      (void)(*doorbells_)[msg.reply_doorbell % doorbells_->size()].Ring();
-    }
   }
   return true;
 }
@@ -115,7 +118,7 @@ bool Ring::TryPop(Message* out) {
 void Ring::Wake() { header_->consumer_waiting.store(0, std::memory_order_seq_cst); }
 
 bool Ring::Sleep() {
-  header_->consumer_waiting.store(1, std::memory_order_seq_cst);
+  header_->consumer_waiting.store(kSleepsOnDoorbell, std::memory_order_seq_cst);
   const uint64_t head = header_->head.load(std::memory_order_relaxed);
   if (header_->tail.load(std::memory_order_seq_cst) == head || corrupt()) return true;
   Wake();

@@ -135,6 +135,10 @@ static_assert(offsetof(Message, reply_doorbell) == 40);
 static_assert(offsetof(Message, text) == 64);
 static_assert(offsetof(Message, tensors) == 192);
 
+// RingHeader::consumer_waiting values besides 0 (awake): how the consumer sleeps.
+inline constexpr uint32_t kSleepsOnFutex = 1;     // in Ring::Pop, on data_seq
+inline constexpr uint32_t kSleepsOnDoorbell = 2;  // in an event loop, after Ring::Sleep
+
 // Indices of one single-producer/single-consumer ring. head and tail count messages since
 // the last reset (never wrap in practice: 2^64 messages); slot = index & (capacity - 1).
 // Each field the other side writes sits on its own cache line to avoid false sharing.
@@ -143,7 +147,8 @@ struct alignas(kCacheLineBytes) RingHeader {
   alignas(kCacheLineBytes) std::atomic<uint64_t> tail;  // next to push; producer writes
   // Futex word the consumer sleeps on: the producer bumps it after every push.
   alignas(kCacheLineBytes) std::atomic<uint32_t> data_seq;
-  std::atomic<uint32_t> consumer_waiting;  // 1 while the consumer may sleep (futex or doorbell)
+  // 0 while the consumer is awake, else how it may be sleeping: a push wakes only that way.
+  std::atomic<uint32_t> consumer_waiting;
   // Futex word the producer sleeps on when full: the consumer bumps it after every pop.
   alignas(kCacheLineBytes) std::atomic<uint32_t> space_seq;
   std::atomic<uint32_t> producer_waiting;
