@@ -436,8 +436,8 @@ bool RunCase(const Case& c, double seconds, const std::string& http_threads,
     };
     std::vector<Way> ways;
     ways.push_back({"HTTP binary", http_once, {}, http_cost});
-    ways.push_back({"gRPC, gRPC C++ client", [&] { return grpc_conn.Infer(); }, {}, 0});
-    ways.push_back({"gRPC, raw HTTP/2 client", [&] { return raw_conn.Infer(); }, {}, 0});
+    ways.push_back({"gRPC, gRPC C++ client", [&] { return grpc_conn.Infer(); }, {}, {}});
+    ways.push_back({"gRPC, raw HTTP/2 client", [&] { return raw_conn.Infer(); }, {}, {}});
     for (size_t k = 1; k < ways.size(); ++k) {
       for (int i = 0; i < 200; ++i) ways[k].once();
       const ServingCost before = ServingCostOf(server.pid);
