@@ -11,7 +11,7 @@ namespace {
 
 server::Tensor Floats(std::vector<int64_t> shape, const std::vector<float>& v) {
   server::Tensor t{"scores", "FP32", std::move(shape), std::string(v.size() * 4, '\0')};
-  std::memcpy(t.data.data(), v.data(), t.data.size());
+  if (!v.empty()) std::memcpy(t.data.data(), v.data(), t.data.size());  // v.data() may be null
   return t;
 }
 
