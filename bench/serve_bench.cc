@@ -74,6 +74,7 @@ struct ServingCost {
 };
 
 ServingCost ServingCostOf(pid_t pid) {
+  const std::string server = std::to_string(pid);
   ServingCost total;
   std::error_code ec;
   auto add_process = [&](const std::string& p, double* cpu_us) {
@@ -100,7 +101,7 @@ ServingCost ServingCostOf(pid_t pid) {
     // "pid (comm) state ppid ...": the comm may hold spaces and parentheses.
     const size_t close = stat.rfind(')');
     if (close == std::string::npos || close + 4 >= stat.size()) continue;
-    if (name == std::to_string(pid)) add_process(name, &total.server_cpu_us);
+    if (name == server) add_process(name, &total.server_cpu_us);
     if (std::atol(stat.c_str() + close + 4) == pid) add_process(name, &total.worker_cpu_us);
   }
   return total;

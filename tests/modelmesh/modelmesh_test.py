@@ -71,16 +71,6 @@ def generate_runtime_messages():
     return None
 
 
-def memory_check(assertion, what):
-    """Runs `assertion`, a bound on measured memory, or says loudly that it is not checked:
-    against a sanitizer build (edge_test.SANITIZED) every measured footprint is inflated."""
-    if edge_test.SANITIZED:
-        print("\n[mesh] NOT CHECKED: %s (a sanitizer build, MODELGRID_SANITIZED=1)" % what,
-              flush=True)
-    else:
-        assertion()
-
-
 def spi(client, method, timeout=grpc_test.RPC_TIMEOUT, metadata=grpc_test.DEFAULT, **fields):
     """Calls mmesh.ModelRuntime/<method> with a request made of `fields` on `client`'s
     channel; INTERNAL and UNKNOWN are recorded for the across-the-run check."""
@@ -204,7 +194,7 @@ class MeshContract(MeshTest):
                             name, predicted / MIB, seconds * 1000, seconds_again * 1000,
                             size / MIB, measured / MIB))
             self.assertGreater(size, 0, name)
-            memory_check(lambda: self.assertGreaterEqual(
+            edge_test.memory_check(lambda: self.assertGreaterEqual(
                 predicted, 0.8 * size, "%s: prediction under 0.8x" % name),
                 "%s's prediction against its loaded size" % name)
             self.assertLessEqual(predicted, 3 * size, "%s: prediction over 3x" % name)
@@ -214,7 +204,7 @@ class MeshContract(MeshTest):
             self.unload(model_id)
         print("\n[mesh] predictModelSize against loadModel:\n" + "\n".join(rows), flush=True)
         # ModelMesh's rule: conservative for at least 9 models in 10.
-        memory_check(lambda: self.assertLessEqual(
+        edge_test.memory_check(lambda: self.assertLessEqual(
             len(under), len(models) // 10, "under-predicted: %s" % under),
             "how many predictions were under the loaded size")
 
@@ -460,7 +450,7 @@ class MeshThreePods(edge_test.ServerTest):
             size = spi(self.pods[i].client, "loadModel", modelId=model_id, modelType=kind,
                        modelPath=path, timeout=LOAD_TIMEOUT).sizeInBytes
             used[i] += size
-            memory_check(lambda: self.assertLessEqual(
+            edge_test.memory_check(lambda: self.assertLessEqual(
                 used[i], capacity[i], "pod %d over capacity after %s" % (i, model_id)),
                 "pod %d's capacity after %s" % (i, model_id))
             placed.append((i, model_id, source))
@@ -469,8 +459,9 @@ class MeshThreePods(edge_test.ServerTest):
             for i in range(self.PODS)]
         print("\n[mesh] placed %d of %d models:\n%s\n  not placed (no pod has room): %s" % (
             len(placed), len(models), "\n".join(lines), unplaced or "none"), flush=True)
-        memory_check(lambda: self.assertGreaterEqual(len(placed), len(models) * 3 // 4),
-                     "that three models in four found room")
+        edge_test.memory_check(
+            lambda: self.assertGreaterEqual(len(placed), len(models) * 3 // 4),
+            "that three models in four found room")
         for i, pod in enumerate(self.pods):
             # The pod's own accounting agrees: what it planned and what it measured fit
             # the device.
@@ -478,8 +469,9 @@ class MeshThreePods(edge_test.ServerTest):
             device = status["devices"][0]
             self.assertLessEqual(device["planned_bytes"], device["capacity_bytes"], "pod %d" % i)
             measured = sum(m["measured_bytes"] or 0 for m in status["models"])
-            memory_check(lambda: self.assertLessEqual(measured, capacity[i], "pod %d measured" % i),
-                         "pod %d's measured bytes against its capacity" % i)
+            edge_test.memory_check(
+                lambda: self.assertLessEqual(measured, capacity[i], "pod %d measured" % i),
+                "pod %d's measured bytes against its capacity" % i)
         for i, model_id, source in placed:
             self.infer_checks(self.pods[i], model_id, source)
 
